@@ -1,0 +1,222 @@
+import { NpyError } from "./errors.js";
+
+/** A value of the Python literal subset that NPY headers are written in. */
+export type PyValue =
+  | string
+  | number
+  | boolean
+  | null
+  | { kind: "tuple"; items: PyValue[] }
+  | { kind: "list"; items: PyValue[] }
+  | { kind: "dict"; entries: Map<PyValue, PyValue> };
+
+const WHITESPACE = new Set([" ", "\t", "\n", "\r", "\f", "\v"]);
+const isDigit = (ch: string): boolean => ch >= "0" && ch <= "9";
+const isHexDigit = (ch: string): boolean =>
+  isDigit(ch) || (ch >= "a" && ch <= "f") || (ch >= "A" && ch <= "F");
+const isNameChar = (ch: string): boolean =>
+  ch === "_" || isDigit(ch) || (ch >= "a" && ch <= "z") || (ch >= "A" && ch <= "Z");
+const ESCAPES: Record<string, string> = {
+  "\\": "\\",
+  "'": "'",
+  '"': '"',
+  n: "\n",
+  t: "\t",
+  r: "\r",
+  a: "\x07",
+  b: "\b",
+  f: "\f",
+  v: "\v",
+  "0": "\0",
+};
+
+/**
+ * Parses the Python literal an NPY header holds, as `ast.literal_eval` would: dicts, tuples,
+ * lists, strings, integers, floats, True/False/None, any whitespace and trailing commas.
+ * `allowLongSuffix` accepts Python 2's `3L` integers, which NumPy tolerates in v1/v2 headers.
+ */
+export function parsePythonLiteral(text: string, allowLongSuffix = false): PyValue {
+  let pos = 0;
+
+  const fail = (what: string): never => {
+    const near = JSON.stringify(text.slice(pos, pos + 20));
+    throw new NpyError(
+      "BAD_HEADER",
+      `header is not a Python literal: ${what} at offset ${pos} (near ${near})`,
+    );
+  };
+  const skipSpace = (): void => {
+    while (pos < text.length && WHITESPACE.has(text.charAt(pos))) pos++;
+  };
+  const peek = (): string => {
+    skipSpace();
+    return text.charAt(pos);
+  };
+
+  const parseString = (): string => {
+    const quote = text.charAt(pos);
+    pos++;
+    let out = "";
+    while (pos < text.length) {
+      const ch = text.charAt(pos);
+      if (ch === quote) {
+        pos++;
+        return out;
+      }
+      if (ch === "\n") fail("newline inside a string");
+      if (ch === "\\") {
+        const esc = text.charAt(pos + 1);
+        const simple = ESCAPES[esc];
+        if (simple !== undefined) {
+          out += simple;
+          pos += 2;
+          continue;
+        }
+        const hexLength = esc === "x" ? 2 : esc === "u" ? 4 : esc === "U" ? 8 : 0;
+        const hex = text.slice(pos + 2, pos + 2 + hexLength);
+        if (hexLength === 0 || hex.length !== hexLength || ![...hex].every(isHexDigit)) {
+          fail("unknown escape in a string");
+        }
+        out += String.fromCodePoint(Number.parseInt(hex, 16));
+        pos += 2 + hexLength;
+        continue;
+      }
+      out += ch;
+      pos++;
+    }
+    return fail("unterminated string");
+  };
+
+  /** Digits with single underscores between them, as Python allows; returns them without. */
+  const scanDigits = (): string => {
+    let digits = "";
+    while (isDigit(text.charAt(pos))) {
+      digits += text.charAt(pos);
+      pos++;
+      if (text.charAt(pos) === "_" && isDigit(text.charAt(pos + 1))) pos++;
+    }
+    return digits;
+  };
+
+  const parseNumber = (): number => {
+    let sign = 1;
+    while (text.charAt(pos) === "+" || text.charAt(pos) === "-") {
+      if (text.charAt(pos) === "-") sign = -sign;
+      pos++;
+      skipSpace();
+    }
+    const start = pos;
+    let body = scanDigits();
+    if (text.charAt(pos) === ".") {
+      pos++;
+      body += `.${scanDigits()}`;
+    }
+    if (body === "" || body === ".") fail("malformed number");
+    if (text.charAt(pos) === "e" || text.charAt(pos) === "E") {
+      pos++;
+      let exponent = "";
+      if (text.charAt(pos) === "+" || text.charAt(pos) === "-") exponent = text.charAt(pos++);
+      const digits = scanDigits();
+      if (digits === "") fail("malformed exponent");
+      body += `e${exponent}${digits}`;
+    } else if (allowLongSuffix && (text.charAt(pos) === "L" || text.charAt(pos) === "l")) {
+      pos++;
+    }
+    if (isNameChar(text.charAt(pos))) {
+      pos = start;
+      fail("malformed number");
+    }
+    return sign * Number(body);
+  };
+
+  const parseSequence = (close: string): PyValue[] => {
+    const items: PyValue[] = [];
+    pos++;
+    for (;;) {
+      if (peek() === close) {
+        pos++;
+        return items;
+      }
+      items.push(parseValue());
+      const next = peek();
+      if (next === ",") {
+        pos++;
+      } else if (next !== close) {
+        fail(`expected ',' or '${close}'`);
+      }
+    }
+  };
+
+  const parseTupleOrGroup = (): PyValue => {
+    pos++;
+    if (peek() === ")") {
+      pos++;
+      return { kind: "tuple", items: [] };
+    }
+    const first = parseValue();
+    if (peek() === ")") {
+      // `(3)` is a parenthesised int in Python, not a tuple.
+      pos++;
+      return first;
+    }
+    const items = [first];
+    while (peek() === ",") {
+      pos++;
+      if (peek() === ")") break;
+      items.push(parseValue());
+    }
+    if (peek() !== ")") fail("expected ',' or ')'");
+    pos++;
+    return { kind: "tuple", items };
+  };
+
+  const parseDict = (): PyValue => {
+    pos++;
+    const entries = new Map<PyValue, PyValue>();
+    for (;;) {
+      if (peek() === "}") {
+        pos++;
+        return { kind: "dict", entries };
+      }
+      const key = parseValue();
+      if (peek() !== ":") fail("expected ':' after a dict key");
+      pos++;
+      entries.set(key, parseValue());
+      const next = peek();
+      if (next === ",") pos++;
+      else if (next !== "}") fail("expected ',' or '}'");
+    }
+  };
+
+  const parseWord = (): PyValue => {
+    let end = pos;
+    while (end < text.length && isNameChar(text.charAt(end))) end++;
+    const word = isDigit(text.charAt(pos)) ? "" : text.slice(pos, end);
+    if (word === "True" || word === "False" || word === "None") {
+      pos += word.length;
+      return word === "None" ? null : word === "True";
+    }
+    const after = text.charAt(pos + 1);
+    if ((word === "u" || word === "U") && (after === "'" || after === '"')) {
+      pos++;
+      return parseString();
+    }
+    return fail(word ? `unexpected name '${word}'` : "unexpected character");
+  };
+
+  function parseValue(): PyValue {
+    const ch = peek();
+    if (ch === "") return fail("unexpected end of header");
+    if (ch === "'" || ch === '"') return parseString();
+    if (ch === "(") return parseTupleOrGroup();
+    if (ch === "[") return { kind: "list", items: parseSequence("]") };
+    if (ch === "{") return parseDict();
+    if (isDigit(ch) || ch === "." || ch === "+" || ch === "-") return parseNumber();
+    return parseWord();
+  }
+
+  const value = parseValue();
+  skipSpace();
+  if (pos !== text.length) fail("unexpected text after the literal");
+  return value;
+}

@@ -1,0 +1,256 @@
+import { constants as bufferConstants } from "node:buffer";
+import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import * as fsp from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { arrayFromData, checkDataLength, type NpyArrayInput, planEncode } from "./codec.js";
+import { swapBytesInPlace } from "./dtype.js";
+import { NpyError } from "./errors.js";
+import {
+  checkHeaderSize,
+  type DecodeOptions,
+  type NpyHeader,
+  type NpyVersion,
+  parseHeader,
+  readHeaderPrefix,
+} from "./header.js";
+import type { NpyArray } from "./types.js";
+
+/** A single read or write call moves at most this much; the OS caps one call below 2 GiB. */
+export const IO_CHUNK = 1 << 30;
+/** Big-endian output is swapped through a buffer of this size rather than a copy of it all. */
+const SWAP_CHUNK = 1 << 24;
+/** The first read takes this much, which holds the whole header of nearly every file. */
+const FIRST_READ = 4096;
+
+/** What the header of an `.npy` file says, and where its data starts. */
+export interface NpyFileInfo {
+  /** The dtype as written in the file, e.g. `>f4`. */
+  dtype: string;
+  shape: number[];
+  fortranOrder: boolean;
+  version: NpyVersion;
+  headerLength: number;
+  dataOffset: number;
+  /** Size of the file in bytes. */
+  fileSize: number;
+}
+
+export interface WriteOptions {
+  /** Flush the file to stable storage before renaming it into place (slower; survives power loss). */
+  fsync?: boolean;
+}
+
+/** One positioned read a step function asks for; the driver answers with the bytes read. */
+interface ReadRequest {
+  position: number;
+  into: Uint8Array;
+}
+type ReadSteps<T> = Generator<ReadRequest, T, number>;
+
+function* readFully(position: number, into: Uint8Array, path: string): ReadSteps<void> {
+  for (let done = 0; done < into.length; ) {
+    const chunk = into.subarray(done, Math.min(into.length, done + IO_CHUNK));
+    const n = yield { position: position + done, into: chunk };
+    if (n === 0) throw new NpyError("TRUNCATED", `${path}: file ended while it was being read`);
+    done += n;
+  }
+}
+
+/** Reads and parses the header, without reading any data. */
+function* headerSteps(
+  fileSize: number,
+  path: string,
+  options: DecodeOptions,
+): ReadSteps<NpyHeader> {
+  let bytes = new Uint8Array(Math.min(fileSize, FIRST_READ));
+  yield* readFully(0, bytes, path);
+  const dataOffset = withPath(path, () => {
+    const prefix = readHeaderPrefix(bytes);
+    checkHeaderSize(prefix.headerLength, options);
+    return prefix.dataOffset;
+  });
+  if (dataOffset > bytes.length && fileSize > bytes.length) {
+    bytes = new Uint8Array(Math.min(fileSize, dataOffset));
+    yield* readFully(0, bytes, path);
+  }
+  return withPath(path, () => parseHeader(bytes, options));
+}
+
+function* arraySteps(fileSize: number, path: string, options: DecodeOptions): ReadSteps<NpyArray> {
+  const header = yield* headerSteps(fileSize, path, options);
+  withPath(path, () => checkDataLength(header, fileSize - header.dataOffset));
+  if (header.dataLength > bufferConstants.MAX_LENGTH) {
+    throw new NpyError(
+      "TOO_LARGE",
+      `${path}: its ${header.dataLength} bytes of data exceed the ${bufferConstants.MAX_LENGTH} bytes one array can hold in this Node.js`,
+    );
+  }
+  // allocUnsafeSlow: not pooled (so offset 0, aligned for every dtype) and not zero-filled.
+  const data = new Uint8Array(
+    Buffer.allocUnsafeSlow(header.dataLength).buffer,
+    0,
+    header.dataLength,
+  );
+  yield* readFully(header.dataOffset, data, path);
+  return arrayFromData(header, data, true);
+}
+
+function withPath<T>(path: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    if (error instanceof NpyError) {
+      throw new NpyError(error.code, `${path}: ${error.message}`, { cause: error });
+    }
+    throw error;
+  }
+}
+
+async function runAsync<T>(path: string, steps: (fileSize: number) => ReadSteps<T>): Promise<T> {
+  const handle = await fsp.open(path, "r");
+  try {
+    const { size } = await handle.stat();
+    const gen = steps(size);
+    let next = gen.next(0);
+    while (!next.done) {
+      const { position, into } = next.value;
+      const { bytesRead } = await handle.read(into, 0, into.length, position);
+      next = gen.next(bytesRead);
+    }
+    return next.value;
+  } finally {
+    await handle.close();
+  }
+}
+
+function runSync<T>(path: string, steps: (fileSize: number) => ReadSteps<T>): T {
+  const fd = fs.openSync(path, "r");
+  try {
+    const gen = steps(fs.fstatSync(fd).size);
+    let next = gen.next(0);
+    while (!next.done) {
+      const { position, into } = next.value;
+      next = gen.next(fs.readSync(fd, into, 0, into.length, position));
+    }
+    return next.value;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Reads an `.npy` file. Uses positioned reads, so files past the 2 GiB that `fs.readFile` stops at
+ * load too; the data lands in a fresh, aligned buffer with no further copy.
+ */
+export function readNpy(path: string, options: DecodeOptions = {}): Promise<NpyArray> {
+  return runAsync(path, (size) => arraySteps(size, path, options));
+}
+
+/** Synchronous {@link readNpy}, for loading many small files in a loop. */
+export function readNpySync(path: string, options: DecodeOptions = {}): NpyArray {
+  return runSync(path, (size) => arraySteps(size, path, options));
+}
+
+function toFileInfo(header: NpyHeader, fileSize: number): NpyFileInfo {
+  return {
+    dtype: header.descr,
+    shape: header.shape,
+    fortranOrder: header.fortranOrder,
+    version: header.version,
+    headerLength: header.headerLength,
+    dataOffset: header.dataOffset,
+    fileSize,
+  };
+}
+
+/** Reads only the header of an `.npy` file: dtype, shape and order, without loading data. */
+export function readNpyHeader(path: string, options: DecodeOptions = {}): Promise<NpyFileInfo> {
+  return runAsync(path, function* (size) {
+    return toFileInfo(yield* headerSteps(size, path, options), size);
+  });
+}
+
+/** Synchronous {@link readNpyHeader}. */
+export function readNpyHeaderSync(path: string, options: DecodeOptions = {}): NpyFileInfo {
+  return runSync(path, function* (size) {
+    return toFileInfo(yield* headerSteps(size, path, options), size);
+  });
+}
+
+/** The pieces of an encoded file in order: the header, then the data in chunks a write can take. */
+function* encodedChunks(array: NpyArrayInput): Generator<Uint8Array> {
+  const plan = planEncode(array);
+  yield plan.header;
+  const chunk = plan.swapItemSize ? SWAP_CHUNK : IO_CHUNK;
+  for (let start = 0; start < plan.data.length; start += chunk) {
+    const piece = plan.data.subarray(start, start + chunk);
+    if (plan.swapItemSize) {
+      const swapped = piece.slice();
+      swapBytesInPlace(swapped, plan.swapItemSize);
+      yield swapped;
+    } else {
+      yield piece;
+    }
+  }
+}
+
+/** A unique name in the same folder, so the final rename never crosses file systems. */
+export function temporaryPathFor(path: string): string {
+  return join(
+    dirname(path),
+    `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`,
+  );
+}
+
+/**
+ * Writes `array` as an `.npy` file byte-identical to NumPy's `np.save`. The bytes go to a
+ * temporary file in the same folder that is renamed into place, so readers never see half a file.
+ */
+export async function writeNpy(
+  path: string,
+  array: NpyArrayInput,
+  options: WriteOptions = {},
+): Promise<void> {
+  const chunks = encodedChunks(array);
+  const tmp = temporaryPathFor(path);
+  const handle = await fsp.open(tmp, "wx");
+  try {
+    for (const chunk of chunks) {
+      for (let done = 0; done < chunk.length; ) {
+        const { bytesWritten } = await handle.write(chunk, done, chunk.length - done);
+        done += bytesWritten;
+      }
+    }
+    if (options.fsync) await handle.sync();
+    await handle.close();
+    await fsp.rename(tmp, path);
+  } catch (error) {
+    await handle.close().catch(() => {});
+    await fsp.rm(tmp, { force: true });
+    throw error;
+  }
+}
+
+/** Synchronous {@link writeNpy}. */
+export function writeNpySync(path: string, array: NpyArrayInput, options: WriteOptions = {}): void {
+  const chunks = encodedChunks(array);
+  const tmp = temporaryPathFor(path);
+  const fd = fs.openSync(tmp, "wx");
+  try {
+    for (const chunk of chunks) {
+      for (let done = 0; done < chunk.length; ) {
+        done += fs.writeSync(fd, chunk, done, chunk.length - done);
+      }
+    }
+    if (options.fsync) fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fs.renameSync(tmp, path);
+  } catch (error) {
+    try {
+      fs.closeSync(fd);
+    } catch {}
+    fs.rmSync(tmp, { force: true });
+    throw error;
+  }
+}

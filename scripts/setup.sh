@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Sets up a fresh machine for ldakit: pnpm, the Python references the tests compare against,
+# and the workspace's dependencies (better-sqlite3 compiles from source, ~1 minute).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PNPM_VERSION=10.34.9
+if [ "$(pnpm --version 2>/dev/null || true)" != "$PNPM_VERSION" ]; then
+  echo "setup: installing pnpm $PNPM_VERSION" >&2
+  npm install --global "pnpm@$PNPM_VERSION" >&2
+fi
+
+echo "setup: installing the Python reference packages (tools/requirements*.txt)" >&2
+for req in tools/requirements*.txt; do
+  python3 -m pip install --quiet --disable-pip-version-check -r "$req" >&2
+done
+
+echo "setup: installing the workspace" >&2
+# strict-dep-builds turns a silently skipped native build (better-sqlite3) into an error.
+pnpm install --frozen-lockfile --config.strict-dep-builds=true >&2
