@@ -122,7 +122,11 @@ export function planEncode(array: NpyArrayInput): EncodePlan {
 
 /** Encodes an array as the bytes NumPy 2.x `np.save` writes for the same array. */
 export function encodeNpy(array: NpyArrayInput): Uint8Array {
-  const plan = planEncode(array);
+  return encodePlanned(planEncode(array));
+}
+
+/** The whole file of a validated encode request, in one buffer. */
+export function encodePlanned(plan: EncodePlan): Uint8Array {
   const out = new Uint8Array(plan.header.length + plan.data.length);
   out.set(plan.header, 0);
   out.set(plan.data, plan.header.length);

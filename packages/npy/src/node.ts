@@ -3,7 +3,13 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { arrayFromData, checkDataLength, type NpyArrayInput, planEncode } from "./codec.js";
+import {
+  arrayFromData,
+  checkDataLength,
+  encodePlanned,
+  type NpyArrayInput,
+  planEncode,
+} from "./codec.js";
 import { swapBytesInPlace } from "./dtype.js";
 import { NpyError } from "./errors.js";
 import {
@@ -20,6 +26,8 @@ import type { NpyArray } from "./types.js";
 export const IO_CHUNK = 1 << 30;
 /** Big-endian output is swapped through a buffer of this size rather than a copy of it all. */
 const SWAP_CHUNK = 1 << 24;
+/** Data up to this size is written together with its header in one call. */
+const SMALL_FILE = 1 << 20;
 /** The first read takes this much, which holds the whole header of nearly every file. */
 const FIRST_READ = 4096;
 
@@ -181,6 +189,11 @@ export function readNpyHeaderSync(path: string, options: DecodeOptions = {}): Np
 /** The pieces of an encoded file in order: the header, then the data in chunks a write can take. */
 function* encodedChunks(array: NpyArrayInput): Generator<Uint8Array> {
   const plan = planEncode(array);
+  if (plan.data.length <= SMALL_FILE) {
+    // One write call instead of two: most vector files are a few KiB, where calls dominate.
+    yield encodePlanned(plan);
+    return;
+  }
   yield plan.header;
   const chunk = plan.swapItemSize ? SWAP_CHUNK : IO_CHUNK;
   for (let start = 0; start < plan.data.length; start += chunk) {
