@@ -186,6 +186,7 @@ function describe(value: PyValue): string {
   if (typeof value === "boolean") return value ? "True" : "False";
   if (typeof value === "number") return String(value);
   if (value.kind === "dict") return "a dict";
+  if (value.kind === "float") return `the float ${value.value}`;
   return `a ${value.kind} of ${value.items.length}`;
 }
 

@@ -1,9 +1,10 @@
 import { NpyError } from "./errors.js";
 
-/** A value of the Python literal subset that NPY headers are written in. */
+/** A value of the Python literal subset that NPY headers are written in; a bare number is a Python int. */
 export type PyValue =
   | string
   | number
+  | { kind: "float"; value: number }
   | boolean
   | null
   | { kind: "tuple"; items: PyValue[] }
@@ -98,7 +99,7 @@ export function parsePythonLiteral(text: string, allowLongSuffix = false): PyVal
     return digits;
   };
 
-  const parseNumber = (): number => {
+  const parseNumber = (): PyValue => {
     let sign = 1;
     while (text.charAt(pos) === "+" || text.charAt(pos) === "-") {
       if (text.charAt(pos) === "-") sign = -sign;
@@ -107,12 +108,15 @@ export function parsePythonLiteral(text: string, allowLongSuffix = false): PyVal
     }
     const start = pos;
     let body = scanDigits();
+    let isFloat = false;
     if (text.charAt(pos) === ".") {
+      isFloat = true;
       pos++;
       body += `.${scanDigits()}`;
     }
     if (body === "" || body === ".") fail("malformed number");
     if (text.charAt(pos) === "e" || text.charAt(pos) === "E") {
+      isFloat = true;
       pos++;
       let exponent = "";
       if (text.charAt(pos) === "+" || text.charAt(pos) === "-") exponent = text.charAt(pos++);
@@ -126,7 +130,8 @@ export function parsePythonLiteral(text: string, allowLongSuffix = false): PyVal
       pos = start;
       fail("malformed number");
     }
-    return sign * Number(body);
+    const value = sign * Number(body);
+    return isFloat ? { kind: "float", value } : value;
   };
 
   const parseSequence = (close: string): PyValue[] => {
