@@ -1,0 +1,70 @@
+/**
+ * @ldakit/embed — embedders: the `Embedder` contract, the built-in `hash-<d>` embedders, and
+ * `resolveEmbedder`, which turns a model name into an embedder (DESIGN §6).
+ */
+import { type Embedder, EmbedderNotAvailableError } from "./embedder.js";
+import {
+  createHashEmbedder,
+  DEFAULT_HASH_DIMENSIONS,
+  MAX_HASH_DIMENSIONS,
+  MIN_HASH_DIMENSIONS,
+  parseHashModelName,
+} from "./hash.js";
+
+export { type Embedder, EmbedderNotAvailableError, type EmbedOptions } from "./embedder.js";
+export {
+  createHashEmbedder,
+  DEFAULT_HASH_DIMENSIONS,
+  HASH_BACKEND,
+  HashEmbedder,
+  hashWords,
+  MAX_HASH_DIMENSIONS,
+  MIN_HASH_DIMENSIONS,
+  normalizeForHashing,
+  parseHashModelName,
+} from "./hash.js";
+
+/** The model used when none is named. */
+export const DEFAULT_EMBEDDER_NAME = `hash-${DEFAULT_HASH_DIMENSIONS}`;
+
+export interface ResolveEmbedderOptions {
+  /** An explicit model folder (`--model-dir`); default `LDAKIT_MODEL_DIR`. */
+  modelDir?: string;
+  /** The cache folder (default `$LDAKIT_CACHE`, else `~/.cache/ldakit`). */
+  cacheDir?: string;
+}
+
+/**
+ * The embedder for a model name. Never falls back to another model: a name that cannot be
+ * served throws {@link EmbedderNotAvailableError} (`model "<name>" is not available: …`).
+ *
+ * Resolution, in order:
+ * 1. `hash-<d>` (8 ≤ d ≤ 65536): the built-in hash embedder.
+ * 2. (next) sentence-transformers models, from a model folder (`options.modelDir`, then the
+ *    cache) — to be added here.
+ */
+export async function resolveEmbedder(
+  name: string,
+  options: ResolveEmbedderOptions = {},
+): Promise<Embedder> {
+  const hashDimensions = parseHashModelName(name);
+  if (hashDimensions !== null) return createHashEmbedder(hashDimensions);
+  if (/^hash-/i.test(name)) {
+    throw new EmbedderNotAvailableError(
+      name,
+      `a hash embedder is named hash-<d> with an integer d from ${MIN_HASH_DIMENSIONS} to ${MAX_HASH_DIMENSIONS} and no leading zeros, e.g. ${DEFAULT_EMBEDDER_NAME}`,
+    );
+  }
+  return resolveModelEmbedder(name, options);
+}
+
+/** Models other than the built-in ones. */
+async function resolveModelEmbedder(
+  name: string,
+  _options: ResolveEmbedderOptions,
+): Promise<Embedder> {
+  throw new EmbedderNotAvailableError(
+    name,
+    `this version of ldakit has only the built-in hash-<d> embedders (e.g. ${DEFAULT_EMBEDDER_NAME}); sentence-transformers models are not supported yet`,
+  );
+}

@@ -1,0 +1,180 @@
+/**
+ * Kysely table types for the ldakit SQLite database (DESIGN §4).
+ *
+ * Conventions:
+ * - Primary keys are `INTEGER PRIMARY KEY` (SQLite rowid aliases): `Generated<number>`.
+ * - Timestamps are ISO-8601 UTC text (`2025-01-31T12:00:00.000Z`, the format of
+ *   `Date.prototype.toISOString()`); columns with a database default are optional on insert.
+ * - Columns added by migration `002_ldakit` are nullable (older rows have no value)
+ *   unless they have a constant default.
+ */
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from "kysely";
+import type { BatchStatus } from "./batch-status.js";
+
+/** ISO-8601 UTC timestamp text, e.g. `2025-01-31T12:00:00.000Z`. */
+export type IsoTimestamp = string;
+
+/** A creation timestamp: filled by the database default, never updated. */
+export type CreatedAt = ColumnType<IsoTimestamp, IsoTimestamp | undefined, never>;
+
+/** The kinds of entity a row of `embeddings` points at. */
+export const EMBEDDING_ENTITY_TYPES = ["question", "answer", "centroid"] as const;
+export type EmbeddingEntityType = (typeof EMBEDDING_ENTITY_TYPES)[number];
+
+/** How a head's centroid was computed (DESIGN §7). */
+export const CENTROID_METHODS = ["weighted", "mean"] as const;
+export type CentroidMethod = (typeof CENTROID_METHODS)[number];
+
+export interface ModelsTable {
+  model_id: Generated<number>;
+  /** Unique model name, e.g. `hash-384` or `all-MiniLM-L6-v2`. */
+  name: string;
+  dimensions: number;
+  created_at: CreatedAt;
+  /** + The embedder backend that produced the vectors, e.g. `hash`, `tfjs-wasm`. */
+  backend: string | null;
+}
+
+export interface ClustersTable {
+  cluster_id: Generated<number>;
+  /** The displayed answer (form (b): `answers.default`). */
+  answer_text: string;
+  /** The record id of the raw data (form (a) `answer_id`, form (b) `id`). */
+  answer_record_id: string | null;
+  model_id: number;
+  /**
+   * + The batch that imported this cluster; `null` for clusters added through the API.
+   * `ON DELETE RESTRICT`: a batch that still owns clusters cannot be deleted.
+   */
+  batch_id: number | null;
+  /** + Form (b) `answer_source` (where the answer comes from). */
+  answer_source: string | null;
+}
+
+export interface QuestionsTable {
+  question_id: Generated<number>;
+  cluster_id: number;
+  question_text: string;
+  /** + Form (b) query length key (`short`, `medium`, `long`, or another key); `null` in form (a). */
+  length_type: string | null;
+}
+
+export interface EmbeddingsTable {
+  embedding_id: Generated<number>;
+  entity_type: EmbeddingEntityType;
+  entity_id: number;
+  model_id: number;
+  /** POSIX path relative to the store root (DESIGN §3). */
+  vector_path: string;
+}
+
+export interface MultiHeadProjectionsTable {
+  mh_projection_id: Generated<number>;
+  model_id: number;
+  num_heads: number;
+  temperature: number;
+  created_at: CreatedAt;
+  /** + */
+  name: string | null;
+  /** + Recall@1 on held-out questions, in [0, 1]. */
+  recall_at_1: number | null;
+  /** + Mean reciprocal rank on held-out questions, in [0, 1]. */
+  mrr: number | null;
+  /** + */
+  centroid_method: CentroidMethod | null;
+}
+
+export interface ClusterHeadsTable {
+  head_id: Generated<number>;
+  mh_projection_id: number;
+  cluster_id: number;
+  /** POSIX path relative to the store root. */
+  centroid_path: string;
+  /** POSIX path relative to the store root. */
+  answer_emb_path: string;
+  /** + Number of questions the centroid was built from. */
+  num_questions: number | null;
+}
+
+export interface TrainingBatchesTable {
+  batch_id: Generated<number>;
+  /** The scanned file (as given to `scan`; absolute or relative to the working folder). */
+  file_path: string;
+  /** SHA-256 of the file's bytes, lowercase hex. */
+  file_hash: string;
+  status: ColumnType<BatchStatus, BatchStatus | undefined, BatchStatus>;
+  error_message: string | null;
+  created_at: CreatedAt;
+  updated_at: Generated<IsoTimestamp>;
+  /** + The model the batch was (or is being) embedded with. */
+  model_name: string | null;
+  /** + Clusters imported by this batch. */
+  num_clusters: number | null;
+  /** + Questions imported by this batch. */
+  num_questions: number | null;
+  /** + How many times processing was started (`pending → importing`); 0 for a new batch. */
+  attempts: Generated<number>;
+  /**
+   * + Which process is working on the batch while it is `importing`/`embedding`
+   * (an opaque owner token, e.g. `host:pid:nonce`); `null` otherwise. Lets a run tell a
+   * batch left behind by a killed process from one another live process is working on.
+   */
+  claimed_by: string | null;
+}
+
+export interface BatchStatusHistoryTable {
+  history_id: Generated<number>;
+  batch_id: number;
+  /** `null` for the row that records the creation of the batch. */
+  old_status: BatchStatus | null;
+  new_status: BatchStatus;
+  changed_at: CreatedAt;
+  /** + Why the status changed (e.g. the error message, "new", "modified", "reclaimed"). */
+  message: string | null;
+}
+
+/** The whole database, for `new Kysely<Database>(…)`. */
+export interface Database {
+  models: ModelsTable;
+  clusters: ClustersTable;
+  questions: QuestionsTable;
+  embeddings: EmbeddingsTable;
+  multi_head_projections: MultiHeadProjectionsTable;
+  cluster_heads: ClusterHeadsTable;
+  training_batches: TrainingBatchesTable;
+  batch_status_history: BatchStatusHistoryTable;
+}
+
+export type TableName = keyof Database;
+
+/** Every table of the database, in creation (foreign-key) order. */
+export const TABLE_NAMES = [
+  "models",
+  "training_batches",
+  "batch_status_history",
+  "clusters",
+  "questions",
+  "embeddings",
+  "multi_head_projections",
+  "cluster_heads",
+] as const satisfies readonly TableName[];
+
+export type Model = Selectable<ModelsTable>;
+export type NewModel = Insertable<ModelsTable>;
+export type ModelUpdate = Updateable<ModelsTable>;
+export type Cluster = Selectable<ClustersTable>;
+export type NewCluster = Insertable<ClustersTable>;
+export type ClusterUpdate = Updateable<ClustersTable>;
+export type Question = Selectable<QuestionsTable>;
+export type NewQuestion = Insertable<QuestionsTable>;
+export type Embedding = Selectable<EmbeddingsTable>;
+export type NewEmbedding = Insertable<EmbeddingsTable>;
+export type MultiHeadProjection = Selectable<MultiHeadProjectionsTable>;
+export type NewMultiHeadProjection = Insertable<MultiHeadProjectionsTable>;
+export type ClusterHead = Selectable<ClusterHeadsTable>;
+export type NewClusterHead = Insertable<ClusterHeadsTable>;
+export type TrainingBatch = Selectable<TrainingBatchesTable>;
+export type NewTrainingBatch = Insertable<TrainingBatchesTable>;
+export type TrainingBatchUpdate = Updateable<TrainingBatchesTable>;
+export type BatchStatusHistory = Selectable<BatchStatusHistoryTable>;
+export type NewBatchStatusHistory = Insertable<BatchStatusHistoryTable>;
