@@ -10,6 +10,13 @@ if [ "$(pnpm --version 2>/dev/null || true)" != "$PNPM_VERSION" ]; then
   npm install --global "pnpm@$PNPM_VERSION" >&2
 fi
 
+# The tests read the database file with the sqlite3 shell, as a real peer.
+if ! command -v sqlite3 >/dev/null 2>&1; then
+  echo "setup: installing sqlite3 (Debian package)" >&2
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq >&2 && $sudo apt-get install -y -qq sqlite3 >&2
+fi
+
 echo "setup: installing the Python reference packages (tools/requirements*.txt)" >&2
 for req in tools/requirements*.txt; do
   python3 -m pip install --quiet --disable-pip-version-check -r "$req" >&2
@@ -18,3 +25,6 @@ done
 echo "setup: installing the workspace" >&2
 # strict-dep-builds turns a silently skipped native build (better-sqlite3) into an error.
 pnpm install --frozen-lockfile --config.strict-dep-builds=true >&2
+
+echo "setup: building the packages" >&2
+TURBO_TELEMETRY_DISABLED=1 pnpm build --output-logs=errors-only >&2

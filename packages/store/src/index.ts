@@ -1,0 +1,20 @@
+export {
+  type ClusterWithQuestions,
+  DimensionMismatchError,
+  LDAProjectionDB,
+  type OpenOptions,
+  type StoreStats,
+} from "./db.js";
+export type {
+  BatchOutcome,
+  BatchProgress,
+  PipelineTimings,
+  ProcessOptions,
+  ProcessResult,
+  ScanChange,
+  ScannedFile,
+  ScanOptions,
+  ScanResult,
+} from "./pipeline.js";
+export { emptyTimings } from "./pipeline.js";
+export { VectorFileError, VectorFiles } from "./vectors.js";
