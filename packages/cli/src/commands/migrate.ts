@@ -1,0 +1,187 @@
+import { resolveEmbedder } from "@ldakit/embed";
+import { BATCH_STATUSES, type BatchStatus, type TrainingBatch } from "@ldakit/schema";
+import type { ProcessResult } from "@ldakit/store";
+import type { Command } from "commander";
+import {
+  type GlobalOptions,
+  printJson,
+  printTable,
+  ReportedFailure,
+  UsageError,
+  withStore,
+} from "../context.js";
+import { Progress } from "../progress.js";
+
+interface MigrateOptions extends GlobalOptions {
+  scan?: boolean;
+  input?: string;
+  recursive?: boolean;
+  processPending?: boolean;
+  model: string;
+  modelDir?: string;
+  listBatches?: boolean;
+  status?: string;
+  retryFailed?: boolean;
+}
+
+export function registerMigrate(program: Command): void {
+  program
+    .command("migrate")
+    .description(
+      "import raw Q-A files into the store: scan for new and modified files, process them, list batches",
+    )
+    .option(
+      "--scan",
+      "find new and modified *.json files in --input and queue them as pending batches",
+    )
+    .option("--input <dir>", "folder of raw Q-A JSON files (for --scan)")
+    .option("--recursive", "with --scan: also look in subfolders")
+    .option("--process-pending", "import and embed every pending batch, oldest first")
+    .option("--model <name>", "embedding model for --process-pending / --retry-failed", "hash-384")
+    .option(
+      "--model-dir <dir>",
+      "folder of the model (default: $LDAKIT_MODEL_DIR, then the model cache)",
+    )
+    .option("--list-batches", "list batches (failures with their error)")
+    .option(
+      "--status <status>",
+      `with --list-batches: only batches in this status (${BATCH_STATUSES.join(", ")})`,
+    )
+    .option("--retry-failed", "move failed batches back to pending and process them")
+    .action(async (options: MigrateOptions, command: Command) => {
+      const all = { ...command.optsWithGlobals(), ...options } as MigrateOptions;
+      await migrate(all);
+    });
+}
+
+async function migrate(options: MigrateOptions): Promise<void> {
+  if (!options.scan && !options.processPending && !options.listBatches && !options.retryFailed) {
+    throw new UsageError(
+      "migrate needs one of --scan, --process-pending, --list-batches, --retry-failed",
+    );
+  }
+  if (options.scan && !options.input) throw new UsageError("--scan needs --input DIR");
+  if (
+    options.status !== undefined &&
+    !(BATCH_STATUSES as readonly string[]).includes(options.status)
+  ) {
+    throw new UsageError(
+      `--status must be one of ${BATCH_STATUSES.join(", ")}, not "${options.status}"`,
+    );
+  }
+  const report: Record<string, unknown> = {};
+  let failed = false;
+  await withStore(options, async (db) => {
+    if (options.scan) {
+      const result = await db.scan(options.input as string, {
+        recursive: options.recursive ?? false,
+      });
+      report.scan = {
+        new: result.new.map((f) => ({ batch_id: f.batchId, file: f.path })),
+        modified: result.modified.map((f) => ({ batch_id: f.batchId, file: f.path })),
+        unchanged: result.unchanged.length,
+      };
+      if (!options.json) {
+        for (const f of result.new) console.log(`new       batch ${f.batchId}  ${f.path}`);
+        for (const f of result.modified) console.log(`modified  batch ${f.batchId}  ${f.path}`);
+        console.log(
+          `scan: ${result.new.length} new, ${result.modified.length} modified, ${result.unchanged.length} unchanged`,
+        );
+      }
+    }
+    if (options.retryFailed || options.processPending) {
+      const embedder = await resolveEmbedder(
+        options.model,
+        options.modelDir ? { modelDir: options.modelDir } : {},
+      );
+      const progress = new Progress();
+      const onProgress = (p: { batchId: number; phase: string; done: number; total: number }) => {
+        if (p.phase === "embedding") progress.update(`batch ${p.batchId}`, p.done, p.total);
+      };
+      try {
+        let result: ProcessResult & { retried?: number[] };
+        if (options.retryFailed) {
+          result = await db.retryFailed({ embedder, onProgress });
+          report.retried = result.retried;
+        } else {
+          result = await db.processPending({ embedder, onProgress });
+        }
+        progress.stop();
+        report.processed = {
+          completed: result.completed.map((o) => ({
+            batch_id: o.batchId,
+            file: o.filePath,
+            clusters: o.clusters,
+            questions: o.questions,
+            vectors: o.vectors,
+          })),
+          failed: result.failed.map((o) => ({
+            batch_id: o.batchId,
+            file: o.filePath,
+            error: o.error,
+          })),
+        };
+        failed ||= result.failed.length > 0;
+        if (!options.json) printProcessResult(result, embedder.name);
+      } finally {
+        progress.stop();
+        await embedder.dispose();
+      }
+    }
+    if (options.listBatches) {
+      const batches = await db.listBatches(
+        options.status ? { status: options.status as BatchStatus } : {},
+      );
+      report.batches = batches;
+      if (!options.json) printBatches(batches);
+    }
+    if (options.json) printJson(report);
+  });
+  if (failed) throw new ReportedFailure("some batches failed");
+}
+
+function printProcessResult(result: ProcessResult & { retried?: number[] }, model: string): void {
+  if (result.retried)
+    console.log(`retry: ${result.retried.length} failed batch(es) moved back to pending`);
+  for (const o of result.completed) {
+    console.log(
+      `Batch ${o.batchId}: COMPLETED  ${o.clusters} clusters, ${o.questions} questions, ${o.vectors} vectors (${model})`,
+    );
+  }
+  for (const o of result.failed) printFailure(o.batchId, o.filePath, o.error ?? "");
+  const total = result.completed.length + result.failed.length;
+  console.log(
+    total === 0
+      ? "nothing pending"
+      : `processed ${total} batch(es): ${result.completed.length} completed, ${result.failed.length} failed`,
+  );
+}
+
+function printFailure(batchId: number, file: string, error: string): void {
+  console.log(`Batch ${batchId}: FAILED`);
+  console.log(`  File: ${file}`);
+  console.log(`  Error: ${error}`);
+}
+
+function printBatches(batches: TrainingBatch[]): void {
+  const others = batches.filter((b) => b.status !== "failed");
+  if (others.length > 0) {
+    printTable(
+      ["batch", "status", "clusters", "questions", "model", "updated", "file"],
+      others.map((b) => [
+        b.batch_id,
+        b.status,
+        b.num_clusters,
+        b.num_questions,
+        b.model_name,
+        b.updated_at,
+        b.file_path,
+      ]),
+    );
+  }
+  for (const b of batches.filter((b) => b.status === "failed")) {
+    if (others.length > 0) console.log();
+    printFailure(b.batch_id, b.file_path, b.error_message ?? "");
+  }
+  if (batches.length === 0) console.log("no batches");
+}

@@ -1,0 +1,40 @@
+import { Command, CommanderError } from "commander";
+import { registerMigrate } from "./commands/migrate.js";
+import { ReportedFailure, UsageError } from "./context.js";
+
+export function buildProgram(): Command {
+  const program = new Command("ldakit")
+    .description(
+      "multi-head LDA projections for semantic search, stored as SQLite + NumPy .npy files",
+    )
+    .option("--db <path>", "the store's database (default: $LDAKIT_DB, else ./lda.db)")
+    .option("--json", "machine-readable output on stdout")
+    .showHelpAfterError()
+    .exitOverride();
+  registerMigrate(program);
+  for (const command of program.commands) command.exitOverride();
+  return program;
+}
+
+/** Runs the CLI and returns its exit code: 0 success, 1 failure, 2 usage. */
+export async function runCli(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version are "errors" to commander; anything else is a usage error.
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    if (error instanceof UsageError) {
+      process.stderr.write(`ldakit: ${error.message}\n`);
+      return 2;
+    }
+    if (error instanceof ReportedFailure) return 1;
+    process.stderr.write(`ldakit: ${error instanceof Error ? error.message : String(error)}\n`);
+    if (process.env.LDAKIT_DEBUG && error instanceof Error)
+      process.stderr.write(`${error.stack}\n`);
+    return 1;
+  }
+}
