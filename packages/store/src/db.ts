@@ -25,6 +25,12 @@ import {
   type ScanResult,
   scan,
 } from "./pipeline.js";
+import {
+  createProjection,
+  loadTrainingSet,
+  type NewProjection,
+  type TrainingSet,
+} from "./projections.js";
 import { SyncSql } from "./sql.js";
 import { now, vectorPath } from "./util.js";
 import { VectorFiles } from "./vectors.js";
@@ -369,6 +375,16 @@ export class LDAProjectionDB {
   /** Every status change of a batch, oldest first. */
   batchHistory(batchId: number): Promise<BatchStatusHistory[]> {
     return batchHistory(this, batchId);
+  }
+
+  /** The question and answer vectors of every cluster embedded with `model`, as contiguous matrices. */
+  loadTrainingSet(model: string): TrainingSet {
+    return loadTrainingSet(this, model);
+  }
+
+  /** Records a new multi-head projection (rows, head files, `mh_<id>.json`) and returns its id. */
+  async createProjection(projection: NewProjection): Promise<number> {
+    return createProjection(this, projection);
   }
 
   /** @internal */

@@ -17,4 +17,5 @@ export type {
   ScanResult,
 } from "./pipeline.js";
 export { emptyTimings } from "./pipeline.js";
+export type { NewProjection, TrainingSet } from "./projections.js";
 export { VectorFileError, VectorFiles } from "./vectors.js";

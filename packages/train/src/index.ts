@@ -1,0 +1,16 @@
+export {
+  assignFolds,
+  type CentroidMethod,
+  computeCentroids,
+  evaluateHeldOut,
+  type HeldOutOptions,
+  type HeldOutResult,
+  type Metrics,
+} from "./math.js";
+export {
+  DEFAULT_TEMPERATURE_GRID,
+  pickTemperature,
+  type TrainOptions,
+  type TrainResult,
+  trainProjection,
+} from "./train.js";

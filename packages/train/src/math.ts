@@ -1,0 +1,302 @@
+import type { TfCore } from "@ldakit/tf";
+
+type Tensor2D = ReturnType<TfCore["tensor2d"]>;
+type AnyTensor = ReturnType<TfCore["tensor"]>;
+
+export type CentroidMethod = "weighted" | "mean";
+
+/** Retrieval quality of a set of queries: the share ranked first, in the top 5, and the mean reciprocal rank. */
+export interface Metrics {
+  recallAt1: number;
+  recallAt5: number;
+  mrr: number;
+  queries: number;
+}
+
+/** Rounds of re-weighting in the `weighted` centroid, as in the original tooling. */
+const WEIGHTED_ROUNDS = 3;
+
+/**
+ * The centroid of each cluster's questions, L2-normalized (H×d, row-major).
+ *
+ * `mean`: the normalized mean. `weighted`: starting from equal weights, three rounds of
+ * centroid = normalize(Σ wᵢ qᵢ) then wᵢ = softmax over the cluster of cos(qᵢ, centroid) — so
+ * questions far from their cluster's consensus count less. Questions are normalized first.
+ * The sums run in float64: this is O(n·d) work, small beside the k-fold products.
+ */
+export function computeCentroids(
+  questions: Float32Array,
+  dimensions: number,
+  questionCluster: Int32Array,
+  numClusters: number,
+  method: CentroidMethod,
+): Float32Array {
+  const d = dimensions;
+  const n = questionCluster.length;
+  const unit = new Float64Array(n * d);
+  for (let i = 0; i < n; i++) {
+    let norm = 0;
+    for (let j = 0; j < d; j++) norm += (questions[i * d + j] as number) ** 2;
+    const scale = norm > 0 ? 1 / Math.sqrt(norm) : 0;
+    for (let j = 0; j < d; j++) unit[i * d + j] = (questions[i * d + j] as number) * scale;
+  }
+  const counts = new Float64Array(numClusters);
+  for (let i = 0; i < n; i++)
+    counts[questionCluster[i] as number] = (counts[questionCluster[i] as number] as number) + 1;
+  const weights = new Float64Array(n);
+  for (let i = 0; i < n; i++) weights[i] = 1 / (counts[questionCluster[i] as number] as number);
+  const centroids = new Float64Array(numClusters * d);
+  const rounds = method === "weighted" ? WEIGHTED_ROUNDS : 1;
+  for (let round = 0; round < rounds; round++) {
+    centroids.fill(0);
+    for (let i = 0; i < n; i++) {
+      const c = (questionCluster[i] as number) * d;
+      const w = weights[i] as number;
+      for (let j = 0; j < d; j++)
+        centroids[c + j] = (centroids[c + j] as number) + w * (unit[i * d + j] as number);
+    }
+    for (let k = 0; k < numClusters; k++) {
+      let norm = 0;
+      for (let j = 0; j < d; j++) norm += (centroids[k * d + j] as number) ** 2;
+      const scale = norm > 0 ? 1 / Math.sqrt(norm) : 0;
+      for (let j = 0; j < d; j++) centroids[k * d + j] = (centroids[k * d + j] as number) * scale;
+    }
+    if (round === rounds - 1) break;
+    // |cos| ≤ 1, so exp needs no max subtraction to stay finite.
+    const sums = new Float64Array(numClusters);
+    for (let i = 0; i < n; i++) {
+      const c = (questionCluster[i] as number) * d;
+      let dot = 0;
+      for (let j = 0; j < d; j++) dot += (unit[i * d + j] as number) * (centroids[c + j] as number);
+      weights[i] = Math.exp(dot);
+      sums[questionCluster[i] as number] =
+        (sums[questionCluster[i] as number] as number) + (weights[i] as number);
+    }
+    for (let i = 0; i < n; i++)
+      weights[i] = (weights[i] as number) / (sums[questionCluster[i] as number] as number);
+  }
+  return Float32Array.from(centroids);
+}
+
+/** Rows scaled to unit length (an all-zero row stays zero). */
+function normalizeRows(tf: TfCore, m: AnyTensor): Tensor2D {
+  return tf.div(m, tf.maximum(tf.norm(m, "euclidean", 1, true), 1e-12)) as Tensor2D;
+}
+
+/** mulberry32: a small seeded PRNG, so folds and samples are the same on every run. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function shuffle<T>(items: T[], rand: () => number): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [items[i], items[j]] = [items[j] as T, items[i] as T];
+  }
+  return items;
+}
+
+/**
+ * Assigns each question a fold in 0..k-1: within each cluster its questions are shuffled and dealt
+ * round-robin, so every fold holds out some of every cluster's questions. Questions of a cluster
+ * with a single question get -1: they are never held out (the cluster would have no centroid).
+ */
+export function assignFolds(
+  questionCluster: Int32Array,
+  numClusters: number,
+  folds: number,
+  seed: number,
+): Int32Array {
+  const rand = random(seed);
+  const byCluster: number[][] = Array.from({ length: numClusters }, () => []);
+  for (const [i, c] of questionCluster.entries()) byCluster[c]?.push(i);
+  const fold = new Int32Array(questionCluster.length).fill(-1);
+  for (const members of byCluster) {
+    if (members.length < 2) continue;
+    shuffle(members, rand).forEach((question, p) => {
+      fold[question] = p % folds;
+    });
+  }
+  return fold;
+}
+
+export interface HeldOutOptions {
+  temperatures: number[];
+  folds: number;
+  centroid: CentroidMethod;
+  /** At most this many held-out questions are scored across all folds (a seeded sample). */
+  maxQueries: number;
+  seed: number;
+  /** Queries scored per matrix product. */
+  blockSize?: number;
+}
+
+export interface HeldOutResult {
+  /** Projected search at each temperature. */
+  curve: Array<Metrics & { temperature: number }>;
+  /** Direct cosine search against the answers (no projection). */
+  direct: Metrics;
+}
+
+/**
+ * k-fold evaluation: for each fold, centroids are built from the other folds' questions only, and
+ * the fold's questions are routed and ranked against every cluster's answer. The same held-out
+ * questions score every temperature, so the curve compares like with like.
+ */
+export async function evaluateHeldOut(
+  tf: TfCore,
+  set: {
+    questions: Float32Array;
+    questionCluster: Int32Array;
+    answers: Float32Array;
+    dimensions: number;
+    clusterIds: number[];
+  },
+  options: HeldOutOptions,
+): Promise<HeldOutResult> {
+  const d = set.dimensions;
+  const numClusters = set.clusterIds.length;
+  const fold = assignFolds(set.questionCluster, numClusters, options.folds, options.seed);
+  let heldOut = Array.from(fold.keys()).filter((i) => (fold[i] as number) >= 0);
+  if (heldOut.length > options.maxQueries) {
+    heldOut = shuffle(heldOut, random(options.seed + 1)).slice(0, options.maxQueries);
+  }
+  const totals = options.temperatures.map(() => new RankTotals());
+  const direct = new RankTotals();
+  const answers = tf.tidy(() => normalizeRows(tf, tf.tensor2d(set.answers, [numClusters, d])));
+  const tieOrder = rankOrder(set.clusterIds);
+  try {
+    for (let f = 0; f < options.folds; f++) {
+      const queries = heldOut.filter((i) => fold[i] === f);
+      if (queries.length === 0) continue;
+      const train = Array.from(fold.keys()).filter((i) => fold[i] !== f);
+      const trainQuestions = new Float32Array(train.length * d);
+      const trainCluster = new Int32Array(train.length);
+      train.forEach((i, r) => {
+        trainQuestions.set(set.questions.subarray(i * d, (i + 1) * d), r * d);
+        trainCluster[r] = set.questionCluster[i] as number;
+      });
+      const centroidData = computeCentroids(
+        trainQuestions,
+        d,
+        trainCluster,
+        numClusters,
+        options.centroid,
+      );
+      const centroids = tf.tensor2d(centroidData, [numClusters, d]);
+      try {
+        const blockSize = options.blockSize ?? 512;
+        for (let start = 0; start < queries.length; start += blockSize) {
+          const block = queries.slice(start, start + blockSize);
+          const data = new Float32Array(block.length * d);
+          for (const [r, i] of block.entries())
+            data.set(set.questions.subarray(i * d, (i + 1) * d), r * d);
+          const truth = block.map((i) => set.questionCluster[i] as number);
+          const q = tf.tidy(() => normalizeRows(tf, tf.tensor2d(data, [block.length, d])));
+          const sims = tf.matMul(q, centroids, false, true);
+          try {
+            direct.add(
+              await scoresOf(
+                tf,
+                tf.tidy(() => tf.matMul(q, answers, false, true)),
+              ),
+              truth,
+              tieOrder,
+            );
+            for (const [t, temperature] of options.temperatures.entries()) {
+              const scores = tf.tidy(() => {
+                const weights = tf.softmax(tf.div(sims, temperature));
+                const projected = normalizeRows(tf, tf.matMul(weights, answers));
+                return tf.matMul(projected, answers, false, true);
+              });
+              (totals[t] as RankTotals).add(await scoresOf(tf, scores), truth, tieOrder);
+            }
+          } finally {
+            q.dispose();
+            sims.dispose();
+          }
+        }
+      } finally {
+        centroids.dispose();
+      }
+    }
+  } finally {
+    answers.dispose();
+  }
+  return {
+    curve: options.temperatures.map((temperature, t) => ({
+      temperature,
+      ...(totals[t] as RankTotals).metrics(),
+    })),
+    direct: direct.metrics(),
+  };
+}
+
+async function scoresOf(
+  tf: TfCore,
+  scores: AnyTensor,
+): Promise<{ data: Float32Array; columns: number }> {
+  try {
+    return { data: (await scores.data()) as Float32Array, columns: scores.shape[1] as number };
+  } finally {
+    scores.dispose();
+    void tf;
+  }
+}
+
+/** For tie-breaking by cluster id: position of each head when heads are sorted by cluster id. */
+function rankOrder(clusterIds: number[]): Int32Array {
+  const order = clusterIds.map((id, i) => [id, i] as const).sort((a, b) => a[0] - b[0]);
+  const position = new Int32Array(clusterIds.length);
+  order.forEach(([, i], p) => {
+    position[i] = p;
+  });
+  return position;
+}
+
+/** Adds up ranks of the true cluster; a tie goes to the smaller cluster id, as search does. */
+class RankTotals {
+  private hits1 = 0;
+  private hits5 = 0;
+  private reciprocal = 0;
+  private count = 0;
+
+  add(
+    scores: { data: Float32Array; columns: number },
+    truth: number[],
+    tieOrder: Int32Array,
+  ): void {
+    const { data, columns } = scores;
+    for (const [row, t] of truth.entries()) {
+      const base = row * columns;
+      const target = data[base + t] as number;
+      const targetOrder = tieOrder[t] as number;
+      let rank = 1;
+      for (let j = 0; j < columns; j++) {
+        const s = data[base + j] as number;
+        if (s > target || (s === target && (tieOrder[j] as number) < targetOrder)) rank++;
+      }
+      if (rank === 1) this.hits1++;
+      if (rank <= 5) this.hits5++;
+      this.reciprocal += 1 / rank;
+      this.count++;
+    }
+  }
+
+  metrics(): Metrics {
+    const n = Math.max(this.count, 1);
+    return {
+      recallAt1: this.hits1 / n,
+      recallAt5: this.hits5 / n,
+      mrr: this.reciprocal / n,
+      queries: this.count,
+    };
+  }
+}
