@@ -103,6 +103,19 @@ export const rawFormBSchema = z.looseObject({ clusters: clusterList(rawClusterBS
 /** A whole file whose clusters are of either form (what `parseRawJson` accepts). */
 export const rawDataSchema = z.looseObject({ clusters: clusterList(rawClusterSchema) });
 
+/**
+ * A query file (`ldakit eval --queries`): either form with the answers optional — only each
+ * cluster's id and its questions are read.
+ */
+export const queryFileSchema = z.looseObject({
+  clusters: clusterList(
+    z.union([
+      rawClusterASchema.partial({ answer: true }),
+      rawClusterBSchema.partial({ answers: true, answer_source: true }),
+    ]) as unknown as z.ZodType<RawCluster>,
+  ),
+});
+
 export type RawFormA = z.infer<typeof rawFormASchema>;
 export type RawFormB = z.infer<typeof rawFormBSchema>;
 export type RawData = z.infer<typeof rawDataSchema>;
@@ -420,10 +433,44 @@ export function validateRawData(value: unknown, fileLabel?: string): NormalizedD
  * With `fileLabel`, the message starts with `<fileLabel>: `.
  */
 export function parseRawJson(text: string, fileLabel?: string): NormalizedData {
+  return validateRawData(parseJsonText(text, fileLabel), fileLabel);
+}
+
+/** A query of a query file: its text and the record id of the cluster that answers it. */
+export interface LabelledQuery {
+  recordId: string;
+  text: string;
+  lengthType: string | null;
+}
+
+/**
+ * Parses a query file (either raw form, answers optional) into its queries, each labelled with
+ * its cluster's id. Errors are {@link RawDataError}s, as for {@link parseRawJson}.
+ */
+export function parseQueryJson(text: string, fileLabel?: string): LabelledQuery[] {
+  const value = parseJsonText(text, fileLabel);
+  const result = queryFileSchema.safeParse(value);
+  if (!result.success) {
+    const issues = formatRawDataIssues(result.error.issues, value);
+    throw new RawDataError(summarize(issues), { kind: "shape", issues, fileLabel });
+  }
+  return (result.data.clusters as Array<Partial<RawClusterA> & Partial<RawClusterB>>).flatMap(
+    (cluster): LabelledQuery[] => {
+      const recordId = String(cluster.answer_id ?? cluster.id).trim();
+      if (cluster.questions)
+        return cluster.questions.map((q) => ({ recordId, text: q.trim(), lengthType: null }));
+      return Object.entries(cluster.queries ?? {}).flatMap(([lengthType, list]) =>
+        list.map((q) => ({ recordId, text: q.trim(), lengthType })),
+      );
+    },
+  );
+}
+
+/** JSON.parse with a person-readable error (line and column); a leading byte-order mark is ignored. */
+function parseJsonText(text: string, fileLabel?: string): unknown {
   const source = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-  let value: unknown;
   try {
-    value = JSON.parse(source);
+    return JSON.parse(source);
   } catch (error) {
     const location = locateJsonSyntaxError(source, error);
     const reason = error instanceof Error ? error.message : String(error);
@@ -443,5 +490,4 @@ export function parseRawJson(text: string, fileLabel?: string): NormalizedData {
       { cause: error },
     );
   }
-  return validateRawData(value, fileLabel);
 }

@@ -361,3 +361,32 @@ describe.skipIf(!existsSync(DATA_DIR))("the seed chapter's data files", () => {
     expect((error as RawDataError).issues).toHaveLength(18);
   });
 });
+
+describe("parseQueryJson", () => {
+  it("reads query files of either form with the answers left out", async () => {
+    const { parseQueryJson } = await import("../src/index.js");
+    const queries = parseQueryJson(
+      JSON.stringify({
+        clusters: [
+          { answer_id: 4, questions: ["first?", " second? "] },
+          { id: "b", queries: { novel: ["third?"] } },
+          { id: "c", answers: { default: "kept but unused" }, queries: { short: ["fourth?"] } },
+        ],
+      }),
+    );
+    expect(queries).toEqual([
+      { recordId: "4", text: "first?", lengthType: null },
+      { recordId: "4", text: "second?", lengthType: null },
+      { recordId: "b", text: "third?", lengthType: "novel" },
+      { recordId: "c", text: "fourth?", lengthType: "short" },
+    ]);
+  });
+
+  it("still names what is wrong", async () => {
+    const { parseQueryJson } = await import("../src/index.js");
+    expect(() =>
+      parseQueryJson('{"clusters": [{"id": "a", "queries": {"novel": "not a list"}}]}'),
+    ).toThrow(/clusters\[0\]/);
+    expect(() => parseQueryJson('{"clusters": [')).toThrow(/JSON parse error at line 1/);
+  });
+});
