@@ -1,5 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { registerMigrate } from "./commands/migrate.js";
+import { registerStats } from "./commands/stats.js";
+import { registerTrain } from "./commands/train.js";
 import { ReportedFailure, UsageError } from "./context.js";
 
 export function buildProgram(): Command {
@@ -12,6 +14,8 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerMigrate(program);
+  registerTrain(program);
+  registerStats(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

@@ -396,7 +396,31 @@ function discardClusters(db: LDAProjectionDB, clusterIds: number[]): string[] {
         .where("entity_id", "in", ids),
     );
     db.sql.run(db.kysely.deleteFrom("questions").where("cluster_id", "in", ids));
-    db.sql.run(db.kysely.deleteFrom("clusters").where("cluster_id", "in", ids));
+    // A cluster that is a head of a trained projection stays as that projection's answer (its
+    // head files are the projection's own); it loses its questions and batch, so it is retired.
+    const heads = new Set(
+      db.sql
+        .all(
+          db.kysely
+            .selectFrom("cluster_heads")
+            .select("cluster_id")
+            .distinct()
+            .where("cluster_id", "in", ids),
+        )
+        .map((h) => h.cluster_id),
+    );
+    const retired = ids.filter((id) => heads.has(id));
+    const deleted = ids.filter((id) => !heads.has(id));
+    if (retired.length > 0) {
+      db.sql.run(
+        db.kysely
+          .updateTable("clusters")
+          .set({ batch_id: null })
+          .where("cluster_id", "in", retired),
+      );
+    }
+    if (deleted.length > 0)
+      db.sql.run(db.kysely.deleteFrom("clusters").where("cluster_id", "in", deleted));
   }
   return files;
 }

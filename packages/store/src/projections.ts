@@ -53,6 +53,7 @@ export function loadTrainingSet(db: LDAProjectionDB, modelName: string): Trainin
           .on("embeddings.entity_type", "=", "answer")
           .on("embeddings.model_id", "=", model.model_id),
       )
+      .leftJoin("training_batches", "training_batches.batch_id", "clusters.batch_id")
       .select([
         "clusters.cluster_id",
         "clusters.answer_record_id",
@@ -60,6 +61,13 @@ export function loadTrainingSet(db: LDAProjectionDB, modelName: string): Trainin
         "embeddings.vector_path",
       ])
       .where("clusters.model_id", "=", model.model_id)
+      // Clusters of a batch still being processed are not ready; API-added ones have no batch.
+      .where((eb) =>
+        eb.or([
+          eb("clusters.batch_id", "is", null),
+          eb("training_batches.status", "=", "completed"),
+        ]),
+      )
       .orderBy("clusters.cluster_id"),
   );
   const questionRows = db.sql.all(

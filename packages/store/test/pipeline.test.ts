@@ -236,3 +236,40 @@ describe("batch pipeline", () => {
     await db.close();
   });
 });
+
+describe("a modified file after training", () => {
+  it("retires the replaced clusters that a projection uses as heads", async () => {
+    const { input, db } = await openStore();
+    writeFiles(input, { "a.json": formA(3, 3, "v1") });
+    await db.scan(input);
+    await db.processPending({ embedder });
+    const model = await db.getModel(embedder.name);
+    const clusters = await db.listClusters();
+    await db.createProjection({
+      modelId: model?.model_id as number,
+      temperature: 0.1,
+      centroidMethod: "mean",
+      heads: clusters.map((c) => ({
+        clusterId: c.cluster_id,
+        centroid: new Float32Array(32).fill(0.1),
+        answer: new Float32Array(32).fill(0.2),
+        numQuestions: 3,
+      })),
+    });
+    writeFiles(input, { "a.json": formA(2, 2, "v2") });
+    await db.scan(input);
+    const result = await db.processPending({ embedder });
+    expect(result.failed).toEqual([]);
+    const after = await db.listClusters();
+    // The old clusters remain only as the projection's heads: no batch, no questions, no vectors.
+    const old = after.filter((c) => c.answer_record_id?.startsWith("v1-"));
+    expect(old.map((c) => c.batch_id)).toEqual([null, null, null]);
+    for (const c of old) expect((await db.getCluster(c.cluster_id))?.questions).toEqual([]);
+    expect((await db.stats()).embeddings).toBe(2 + 4);
+    expect(db.loadTrainingSet(embedder.name).clusters.map((c) => c.answerRecordId)).toEqual([
+      "v2-0",
+      "v2-1",
+    ]);
+    await db.close();
+  });
+});

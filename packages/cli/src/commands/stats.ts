@@ -1,0 +1,73 @@
+import type { Command } from "commander";
+import { type GlobalOptions, printJson, printTable, withStore } from "../context.js";
+
+export function registerStats(program: Command): void {
+  program
+    .command("stats")
+    .description("what the store holds: models, clusters, questions, vectors, projections, batches")
+    .action(async (_options: GlobalOptions, command: Command) => {
+      const options = command.optsWithGlobals() as GlobalOptions;
+      await withStore(options, async (db) => {
+        const stats = await db.stats();
+        const projections = db.sqlite
+          .prepare(
+            `select p.mh_projection_id as id, m.name as model, p.name, p.num_heads, p.temperature, p.centroid_method, p.recall_at_1, p.mrr, p.created_at
+             from multi_head_projections p join models m on m.model_id = p.model_id order by p.mh_projection_id`,
+          )
+          .all() as Array<Record<string, string | number | null>>;
+        if (options.json) {
+          printJson({ ...stats, projectionList: projections });
+          return;
+        }
+        console.log(`store: ${db.path}`);
+        console.log(
+          `${stats.clusters} clusters, ${stats.questions} questions, ${stats.embeddings} vectors, ${stats.projections} projections`,
+        );
+        const b = stats.batches;
+        console.log(
+          `batches: ${b.completed} completed, ${b.failed} failed, ${b.pending} pending, ${b.importing + b.embedding} in progress`,
+        );
+        if (stats.models.length > 0) {
+          console.log();
+          printTable(
+            ["model", "dimensions", "backend", "clusters", "questions", "vectors"],
+            stats.models.map((m) => [
+              m.name,
+              m.dimensions,
+              m.backend,
+              m.clusters,
+              m.questions,
+              m.vectors,
+            ]),
+          );
+        }
+        if (projections.length > 0) {
+          console.log();
+          printTable(
+            [
+              "projection",
+              "model",
+              "name",
+              "heads",
+              "temperature",
+              "centroids",
+              "Recall@1",
+              "MRR",
+              "created",
+            ],
+            projections.map((p) => [
+              p.id ?? null,
+              p.model ?? null,
+              p.name ?? null,
+              p.num_heads ?? null,
+              p.temperature ?? null,
+              p.centroid_method ?? null,
+              typeof p.recall_at_1 === "number" ? `${(100 * p.recall_at_1).toFixed(1)}%` : null,
+              typeof p.mrr === "number" ? p.mrr.toFixed(3) : null,
+              p.created_at ?? null,
+            ]),
+          );
+        }
+      });
+    });
+}
