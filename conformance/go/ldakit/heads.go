@@ -1,0 +1,363 @@
+package ldakit
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// MetaFormat is the "format" of an mh_<id>.json file this package reads.
+const MetaFormat = "ldakit.mh/1"
+
+// Meta is the content of embeddings/<model folder>/mh_<id>.json.
+type Meta struct {
+	Format         string  `json:"format"`
+	MhProjectionID int64   `json:"mh_projection_id"`
+	Model          string  `json:"model"`
+	Dimensions     int     `json:"dimensions"`
+	Temperature    float64 `json:"temperature"`
+	NumHeads       int     `json:"num_heads"`
+	ClusterIDs     []int64 `json:"cluster_ids"`
+}
+
+// ProjectionInfo is a projection found under a store root.
+type ProjectionInfo struct {
+	MhID int64
+	// Model is the model name; ModelFolder the folder it lives in ('/' written as "__").
+	Model       string
+	ModelFolder string
+	// Dir is the model folder's path; MetaPath the mh_<id>.json file.
+	Dir      string
+	MetaPath string
+	Meta     Meta
+}
+
+// Projection is a multi-head projection ready to use: unit-length centroids and answers.
+type Projection struct {
+	ID          int64
+	Model       string
+	Dimensions  int
+	Temperature float64
+	// ClusterIDs, Centroids and Answers share one order: the order of mh_<id>.json.
+	ClusterIDs []int64
+	Centroids  [][]float64
+	Answers    [][]float64
+}
+
+// Hit is one ranked cluster.
+type Hit struct {
+	ClusterID int64
+	Score     float64
+}
+
+var metaName = regexp.MustCompile(`^mh_([0-9]+)\.json$`)
+
+// ModelFolder is the folder name of a model: '/' becomes "__"; any other character outside
+// [A-Za-z0-9._-] is an error (DESIGN §3).
+func ModelFolder(model string) (string, error) {
+	folder := strings.Replace(model, "/", "__", -1)
+	if folder == "" || folder == "." || folder == ".." {
+		return "", fmt.Errorf("ldakit: model name %q cannot be a folder name", model)
+	}
+	for _, c := range folder {
+		ok := c == '.' || c == '_' || c == '-' || (c >= '0' && c <= '9') ||
+			(c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+		if !ok {
+			return "", fmt.Errorf("ldakit: model name %q has the character %q; only "+
+				"[A-Za-z0-9._-] and '/' are allowed", model, c)
+		}
+	}
+	return folder, nil
+}
+
+// DiscoverProjections finds every projection under a store root (the folder that holds
+// embeddings/ and, with ldakit, lda.db), from the files alone: each
+// embeddings/<model folder>/mh_<id>.json. The result is sorted by id, then model folder.
+func DiscoverProjections(root string) ([]ProjectionInfo, error) {
+	embeddings := filepath.Join(root, "embeddings")
+	models, err := os.ReadDir(embeddings)
+	if err != nil {
+		return nil, fmt.Errorf("ldakit: %v", err)
+	}
+	var out []ProjectionInfo
+	for _, m := range models {
+		if !m.IsDir() {
+			continue
+		}
+		dir := filepath.Join(embeddings, m.Name())
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return nil, fmt.Errorf("ldakit: %v", err)
+		}
+		for _, e := range entries {
+			match := metaName.FindStringSubmatch(e.Name())
+			if match == nil || e.IsDir() {
+				continue
+			}
+			id, err := strconv.ParseInt(match[1], 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("ldakit: %s: id out of range", filepath.Join(dir, e.Name()))
+			}
+			path := filepath.Join(dir, e.Name())
+			meta, err := readMeta(path)
+			if err != nil {
+				return nil, err
+			}
+			if meta.MhProjectionID != id {
+				return nil, fmt.Errorf("ldakit: %s: mh_projection_id is %d, the file name says %d",
+					path, meta.MhProjectionID, id)
+			}
+			folder, err := ModelFolder(meta.Model)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %v", path, err)
+			}
+			if folder != m.Name() {
+				return nil, fmt.Errorf("ldakit: %s: model %q belongs in folder %q, not %q",
+					path, meta.Model, folder, m.Name())
+			}
+			out = append(out, ProjectionInfo{MhID: id, Model: meta.Model, ModelFolder: folder,
+				Dir: dir, MetaPath: path, Meta: *meta})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].MhID != out[j].MhID {
+			return out[i].MhID < out[j].MhID
+		}
+		return out[i].ModelFolder < out[j].ModelFolder
+	})
+	return out, nil
+}
+
+func readMeta(path string) (*Meta, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("ldakit: %v", err)
+	}
+	var meta Meta
+	if err := json.Unmarshal(b, &meta); err != nil {
+		return nil, fmt.Errorf("ldakit: %s: %v", path, err)
+	}
+	problem := ""
+	switch {
+	case meta.Format != MetaFormat:
+		problem = fmt.Sprintf("format is %q, expected %q", meta.Format, MetaFormat)
+	case meta.Dimensions <= 0:
+		problem = fmt.Sprintf("dimensions is %d", meta.Dimensions)
+	case !(meta.Temperature > 0) || math.IsInf(meta.Temperature, 0):
+		problem = fmt.Sprintf("temperature is %v; it must be a positive number", meta.Temperature)
+	case meta.NumHeads != len(meta.ClusterIDs):
+		problem = fmt.Sprintf("num_heads is %d but cluster_ids has %d", meta.NumHeads,
+			len(meta.ClusterIDs))
+	case meta.NumHeads == 0:
+		problem = "no heads"
+	}
+	if problem != "" {
+		return nil, fmt.Errorf("ldakit: %s: %s", path, problem)
+	}
+	seen := make(map[int64]bool, len(meta.ClusterIDs))
+	for _, id := range meta.ClusterIDs {
+		if seen[id] {
+			return nil, fmt.Errorf("ldakit: %s: cluster id %d appears twice", path, id)
+		}
+		seen[id] = true
+	}
+	return &meta, nil
+}
+
+// LoadProjection loads projection mhID from a store root, reading every head's
+// mh_<id>_cluster_<cluster id>_centroid.npy and _answer.npy ((d,) '<f4' or '<f8').
+func LoadProjection(root string, mhID int64) (*Projection, error) {
+	all, err := DiscoverProjections(root)
+	if err != nil {
+		return nil, err
+	}
+	var found []ProjectionInfo
+	for _, p := range all {
+		if p.MhID == mhID {
+			found = append(found, p)
+		}
+	}
+	if len(found) == 0 {
+		return nil, fmt.Errorf("ldakit: no mh_%d.json under %s", mhID,
+			filepath.Join(root, "embeddings", "*"))
+	}
+	if len(found) > 1 {
+		return nil, fmt.Errorf("ldakit: projection %d exists in two model folders: %s and %s",
+			mhID, found[0].Dir, found[1].Dir)
+	}
+	info := found[0]
+	m := info.Meta
+	p := &Projection{ID: mhID, Model: m.Model, Dimensions: m.Dimensions,
+		Temperature: m.Temperature, ClusterIDs: append([]int64(nil), m.ClusterIDs...)}
+	for _, cid := range m.ClusterIDs {
+		c, err := readVector(info.Dir, mhID, cid, "centroid", m.Dimensions)
+		if err != nil {
+			return nil, err
+		}
+		a, err := readVector(info.Dir, mhID, cid, "answer", m.Dimensions)
+		if err != nil {
+			return nil, err
+		}
+		p.Centroids = append(p.Centroids, c)
+		p.Answers = append(p.Answers, a)
+	}
+	return p, nil
+}
+
+func readVector(dir string, mhID, clusterID int64, role string, d int) ([]float64, error) {
+	path := filepath.Join(dir, fmt.Sprintf("mh_%d_cluster_%d_%s.npy", mhID, clusterID, role))
+	arr, err := ReadNpy(path)
+	if err != nil {
+		return nil, err
+	}
+	if arr.Dtype.Kind != 'f' || arr.Dtype.ItemSize < 4 {
+		return nil, fmt.Errorf("ldakit: %s: dtype %s; expected '<f4' or '<f8'", path, arr.Descr)
+	}
+	if len(arr.Shape) != 1 || arr.Shape[0] != d {
+		return nil, fmt.Errorf("ldakit: %s: shape %s; expected (%d,)", path, shapeString(arr.Shape), d)
+	}
+	v, ok := unit(arr.Float64s())
+	if !ok {
+		return nil, fmt.Errorf("ldakit: %s: the vector has zero length or non-finite values", path)
+	}
+	return v, nil
+}
+
+func unit(v []float64) ([]float64, bool) {
+	var s float64
+	for _, x := range v {
+		s += x * x
+	}
+	n := math.Sqrt(s)
+	if !(n > 0) || math.IsInf(n, 0) {
+		return nil, false
+	}
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = x / n
+	}
+	return out, true
+}
+
+func dot(a, b []float64) float64 {
+	var s float64
+	for i := range a {
+		s += a[i] * b[i]
+	}
+	return s
+}
+
+func (p *Projection) query(q []float64) ([]float64, error) {
+	if len(q) != p.Dimensions {
+		return nil, fmt.Errorf("ldakit: query has %d dimensions, projection %d has %d",
+			len(q), p.ID, p.Dimensions)
+	}
+	u, ok := unit(q)
+	if !ok {
+		return nil, fmt.Errorf("ldakit: query has zero length or non-finite values")
+	}
+	return u, nil
+}
+
+// Weights are the routing weights softmax(cos(q, c_k) / temperature), in ClusterIDs order.
+func (p *Projection) Weights(q []float64) ([]float64, error) {
+	u, err := p.query(q)
+	if err != nil {
+		return nil, err
+	}
+	return p.weights(u), nil
+}
+
+func (p *Projection) weights(u []float64) []float64 {
+	w := make([]float64, len(p.Centroids))
+	max := math.Inf(-1)
+	for k, c := range p.Centroids {
+		w[k] = dot(u, c) / p.Temperature
+		if w[k] > max {
+			max = w[k]
+		}
+	}
+	var sum float64
+	for k := range w {
+		w[k] = math.Exp(w[k] - max)
+		sum += w[k]
+	}
+	for k := range w {
+		w[k] /= sum
+	}
+	return w
+}
+
+// Project moves a query into answer space: normalize(sum_k w_k a_k).
+func (p *Projection) Project(q []float64) ([]float64, error) {
+	u, err := p.query(q)
+	if err != nil {
+		return nil, err
+	}
+	return p.project(u)
+}
+
+func (p *Projection) project(u []float64) ([]float64, error) {
+	w := p.weights(u)
+	out := make([]float64, p.Dimensions)
+	for k, a := range p.Answers {
+		for i, x := range a {
+			out[i] += w[k] * x
+		}
+	}
+	v, ok := unit(out)
+	if !ok {
+		return nil, fmt.Errorf("ldakit: the projected query has zero length")
+	}
+	return v, nil
+}
+
+// Search ranks every head's answer by cosine similarity to the projected query and returns the
+// best k (ties go to the smaller cluster id).
+func (p *Projection) Search(q []float64, k int) ([]Hit, error) {
+	u, err := p.query(q)
+	if err != nil {
+		return nil, err
+	}
+	v, err := p.project(u)
+	if err != nil {
+		return nil, err
+	}
+	return p.rank(v, k), nil
+}
+
+// DirectSearch ranks every head's answer by cosine similarity to the query itself (no
+// projection), for comparison.
+func (p *Projection) DirectSearch(q []float64, k int) ([]Hit, error) {
+	u, err := p.query(q)
+	if err != nil {
+		return nil, err
+	}
+	return p.rank(u, k), nil
+}
+
+func (p *Projection) rank(v []float64, k int) []Hit {
+	hits := make([]Hit, len(p.Answers))
+	for j, a := range p.Answers {
+		hits[j] = Hit{ClusterID: p.ClusterIDs[j], Score: dot(v, a)}
+	}
+	sort.Slice(hits, func(i, j int) bool {
+		if hits[i].Score != hits[j].Score {
+			return hits[i].Score > hits[j].Score
+		}
+		return hits[i].ClusterID < hits[j].ClusterID
+	})
+	if k < 0 {
+		k = 0
+	}
+	if k > len(hits) {
+		k = len(hits)
+	}
+	return hits[:k]
+}

@@ -1,0 +1,272 @@
+#!/usr/bin/env python3
+"""Conformance runner with NumPy as the independent reader.
+
+    python3 conformance/python/run.py [--fixtures DIR] [--expected-failures FILE] [--run SUBSTR]
+
+Reads fixtures/manifest.json and checks every case with NumPy alone:
+- npy-valid: np.load (with the case's max_header_size) gives the recorded dtype, shape, order,
+  header version and data (SHA-256 of the little-endian C-order bytes, and of the float64
+  values); files flagged np_save_identical are byte-for-byte what np.save writes today;
+- npy-invalid: np.load rejects the file, or, where the manifest records that NumPy is lenient
+  (trailing bytes, complex dtypes, ...), still accepts it; the line then says so;
+- heads: discovery by the file convention, the vectors' dtypes and shapes, and the projection
+  math (DESIGN §1) against the expected routing weights, projections and top-k.
+
+Prints one line per case and closes with "N passed, N failed"; exits 1 when anything failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import re
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+from numpy.lib import format as npformat
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_FIXTURES = HERE.parent.parent / "fixtures"
+DEFAULT_EXPECTED = HERE / "expected-failures.txt"
+
+
+def sha256(b: bytes) -> str:
+    return hashlib.sha256(b).hexdigest()
+
+
+def le_c_bytes(arr: np.ndarray) -> bytes:
+    a = np.ascontiguousarray(arr)
+    if a.dtype.byteorder == ">":
+        a = a.byteswap().view(a.dtype.newbyteorder("<"))
+    return a.tobytes(order="C")
+
+
+def f64_bytes(arr: np.ndarray) -> bytes:
+    with np.errstate(invalid="ignore"):
+        a = np.ascontiguousarray(arr).astype("<f8")
+    bits = a.view("<u8").copy()
+    bits[np.isnan(a)] = 0x7FF8000000000000
+    return bits.tobytes()
+
+
+def load(path: Path, max_header_size: int | None):
+    kw = {} if max_header_size is None else {"max_header_size": max_header_size}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return np.load(path, allow_pickle=False, **kw)
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond: bool, message: str) -> None:
+    if not cond:
+        raise Failure(message)
+
+
+def check_fixture(fixtures: Path, case: dict) -> Path:
+    path = fixtures / case["path"]
+    check(sha256(path.read_bytes()) == case["file_sha256"],
+          "the fixture file differs from the manifest's file_sha256 (regenerate with "
+          "python3 fixtures/generate.py)")
+    return path
+
+
+def run_valid(fixtures: Path, manifest: dict, case: dict) -> str:
+    path = check_fixture(fixtures, case)
+    mhs = case.get("max_header_size", manifest["default_max_header_size"])
+    arr = load(path, mhs)
+    with open(path, "rb") as fp:
+        version = npformat.read_magic(fp)
+        reader = npformat.read_array_header_1_0 if version == (1, 0) else \
+            npformat.read_array_header_2_0  # 3.0 differs from 2.0 only in the text's encoding
+        shape, fortran, dtype = reader(fp, max_header_size=mhs)
+    problems = []
+    if list(version) != case["version"]:
+        problems.append(f"version {version}, expected {case['version']}")
+    if arr.dtype.str != case["descr"] or dtype.str != case["descr"]:
+        problems.append(f"descr {arr.dtype.str}, expected {case['descr']}")
+    if list(arr.shape) != case["shape"]:
+        problems.append(f"shape {list(arr.shape)}, expected {case['shape']}")
+    if bool(fortran) != case["fortran_order"]:
+        problems.append(f"fortran_order {fortran}, expected {case['fortran_order']}")
+    if sha256(le_c_bytes(arr)) != case["data_sha256"]:
+        problems.append("data bytes differ")
+    if sha256(f64_bytes(arr)) != case["float64_sha256"]:
+        problems.append("float64 values differ")
+    if case["np_save_identical"]:
+        buf = io.BytesIO()
+        np.save(buf, arr, allow_pickle=False)
+        if buf.getvalue() != path.read_bytes():
+            problems.append("np.save no longer writes these bytes for this array")
+    check(not problems, "; ".join(problems))
+    return ""
+
+
+def run_invalid(fixtures: Path, manifest: dict, case: dict) -> str:
+    path = check_fixture(fixtures, case)
+    try:
+        arr = load(path, case.get("max_header_size"))
+    except Exception as exc:  # noqa: BLE001 - any rejection counts
+        check(case["numpy"] == "rejects",
+              f"np.load now rejects it ({type(exc).__name__}: {exc}); the manifest says NumPy "
+              "accepts it: regenerate the fixtures")
+        return ""
+    check(case["numpy"] == "accepts",
+          f"np.load accepts it as {arr.dtype.str} {list(arr.shape)}; expected it to be rejected "
+          f"(ldakit's code: {case['code']})")
+    if case["code"] == "UNSUPPORTED_DTYPE":
+        return (f" (valid for NumPy, which reads it as {arr.dtype.str} {list(arr.shape)}; "
+                f"outside ldakit's dtypes: UNSUPPORTED_DTYPE)")
+    return (f" (NumPy is lenient: np.load reads it as {arr.dtype.str} {list(arr.shape)}; "
+            f"ldakit raises {case['code']})")
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def discover(root: Path) -> list[dict]:
+    found = []
+    for meta_path in sorted((root / "embeddings").glob("*/mh_*.json")):
+        m = re.fullmatch(r"mh_([0-9]+)\.json", meta_path.name)
+        if not m:
+            continue
+        meta = json.loads(meta_path.read_text())
+        check(meta.get("format") == "ldakit.mh/1", f"{meta_path}: format {meta.get('format')!r}")
+        check(meta["mh_projection_id"] == int(m.group(1)), f"{meta_path}: id differs from name")
+        check(meta["model"].replace("/", "__") == meta_path.parent.name,
+              f"{meta_path}: model {meta['model']!r} in folder {meta_path.parent.name!r}")
+        found.append({"mh_id": meta["mh_projection_id"], "model": meta["model"],
+                      "dir": meta_path.parent, "meta": meta})
+    return found
+
+
+def run_heads(fixtures: Path, manifest: dict, case: dict) -> str:
+    root = fixtures / case["root"]
+    tol = case["tolerance"]
+    found = discover(root)
+    got = sorted((d["mh_id"], d["model"]) for d in found)
+    want = sorted((d["mh_id"], d["model"]) for d in case["discover"])
+    check(got == want, f"discover found {got}, expected {want}")
+    (proj,) = [d for d in found if d["mh_id"] == case["mh_id"]]
+    meta = proj["meta"]
+    for key in ("model", "dimensions", "temperature", "num_heads"):
+        check(meta[key] == case[key], f"mh_{case['mh_id']}.json: {key} is {meta[key]!r}, "
+                                      f"expected {case[key]!r}")
+    ids = np.array(meta["cluster_ids"], dtype=np.int64)
+    check(len(ids) == meta["num_heads"] and len(set(ids.tolist())) == len(ids),
+          "cluster_ids: wrong count or duplicates")
+    d = meta["dimensions"]
+    vectors = {}
+    for role, descr_key in (("centroid", "centroid_descr"), ("answer", "answer_descr")):
+        rows = []
+        for cid in ids:
+            p = proj["dir"] / f"mh_{case['mh_id']}_cluster_{cid}_{role}.npy"
+            v = load(p, None)
+            check(v.dtype.str == case[descr_key] and v.dtype.str in ("<f4", "<f8"),
+                  f"{p.name}: dtype {v.dtype.str}, expected {case[descr_key]}")
+            check(v.shape == (d,), f"{p.name}: shape {v.shape}, expected ({d},)")
+            rows.append(v.astype(np.float64))
+        vectors[role] = unit(np.stack(rows))
+    exp = {k: load(fixtures / rel, None) for k, rel in case["files"].items()}
+    q = unit(exp["queries"].astype(np.float64))
+    logits = q @ vectors["centroid"].T / meta["temperature"]
+    logits -= logits.max(axis=1, keepdims=True)
+    w = np.exp(logits)
+    w /= w.sum(axis=1, keepdims=True)
+    p = unit(w @ vectors["answer"])
+    problems = []
+    if not np.allclose(w, exp["weights"], rtol=0, atol=tol):
+        problems.append(f"weights differ by {np.abs(w - exp['weights']).max():.3g}")
+    if not np.allclose(p, exp["projected"], rtol=0, atol=tol):
+        problems.append(f"projections differ by {np.abs(p - exp['projected']).max():.3g}")
+    k = case["k"]
+    for name, scores in (("top", p @ vectors["answer"].T), ("direct", q @ vectors["answer"].T)):
+        order = np.lexsort((np.broadcast_to(ids, scores.shape), -scores), axis=1)[:, :k]
+        top_ids = ids[order]
+        top_scores = np.take_along_axis(scores, order, axis=1)
+        exp_ids = exp[f"{name}_ids"]
+        exp_scores = exp["top_scores" if name == "top" else "direct_scores"]
+        if not np.array_equal(top_ids, exp_ids):
+            row = int(np.argmax((top_ids != exp_ids).any(axis=1)))
+            problems.append(f"{name} ids of query {row}: {top_ids[row].tolist()}, "
+                            f"expected {exp_ids[row].tolist()}")
+        if not np.allclose(top_scores, exp_scores, rtol=0, atol=tol):
+            problems.append(f"{name} scores differ by {np.abs(top_scores - exp_scores).max():.3g}")
+    check(not problems, "; ".join(problems))
+    return ""
+
+
+def read_expected_failures(path: Path | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if path is None or not path.exists():
+        return out
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, _, reason = line.partition(" ")
+        out[name] = reason.strip()
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fixtures", type=Path, default=DEFAULT_FIXTURES)
+    ap.add_argument("--expected-failures", type=Path, default=DEFAULT_EXPECTED)
+    ap.add_argument("--run", default="", help="only cases whose name contains this")
+    args = ap.parse_args()
+
+    manifest = json.loads((args.fixtures / "manifest.json").read_text())
+    expected = read_expected_failures(args.expected_failures)
+    runners = {"npy-valid": run_valid, "npy-invalid": run_invalid, "heads": run_heads}
+    passed = failed = xfails = 0
+    names = set()
+    if manifest["numpy"] != np.__version__:
+        print(f"# note: fixtures were written by NumPy {manifest['numpy']}, this is "
+              f"{np.__version__}")
+    for case in manifest["cases"]:
+        names.add(case["name"])
+        if args.run not in case["name"]:
+            continue
+        try:
+            note = runners[case["kind"]](args.fixtures, manifest, case)
+            why = None
+        except Failure as exc:
+            why = str(exc)
+        except Exception as exc:  # noqa: BLE001 - reported as the case's failure
+            why = f"{type(exc).__name__}: {exc}"
+        listed = case["name"] in expected
+        if why is None and not listed:
+            passed += 1
+            print(f"ok  {case['name']}{note}")
+        elif why is None:
+            failed += 1
+            print(f"FAIL {case['name']}: passes but is listed in expected-failures "
+                  f"({expected[case['name']]}); remove the stale entry")
+        elif listed:
+            passed += 1
+            xfails += 1
+            print(f"xfail {case['name']}: {why} (expected failure: {expected[case['name']]})")
+        else:
+            failed += 1
+            print(f"FAIL {case['name']}: {why}")
+    for name in expected:
+        if name not in names:
+            failed += 1
+            print(f"FAIL {name}: listed in expected-failures but the manifest has no such case; "
+                  "remove the stale entry")
+    if xfails:
+        print(f"({xfails} of the passed are expected failures listed in {args.expected_failures})")
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Runs the Python (NumPy), Go and Rust conformance runners against fixtures/manifest.json and
+# exits non-zero if any of them fails. Fetches the Go modules and Rust crates it needs itself.
+# (The TypeScript runner lives in conformance/ts and runs with vitest.)
+#
+#   bash conformance/run-all.sh
+set -uo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+
+ok=0
+bad=0
+failed_runners=()
+
+run() {
+  local name=$1
+  shift
+  echo "== $name: $*"
+  if "$@"; then
+    ok=$((ok + 1))
+  else
+    bad=$((bad + 1))
+    failed_runners+=("$name")
+    echo "== $name FAILED"
+  fi
+}
+
+python_runner() {
+  if ! python3 -c "import numpy" 2>/dev/null; then
+    echo "NumPy is missing: python3 -m pip install -r tools/requirements.txt (or bash scripts/setup.sh)" >&2
+    return 1
+  fi
+  python3 "$here/python/run.py"
+}
+
+go_runner() {
+  # go.sum pins the test-only module (github.com/sbinet/npyio); the runner itself needs none.
+  (cd "$here/go" && go mod download && go run ./cmd/conformance)
+}
+
+rust_runner() {
+  # --locked: Cargo.lock is committed; the runner binary has no dependencies.
+  (cd "$here/rust" && cargo run --quiet --release --locked --bin conformance)
+}
+
+run python python_runner
+run go go_runner
+run rust rust_runner
+
+if [ "$bad" -ne 0 ]; then
+  echo "failed: ${failed_runners[*]}"
+fi
+echo "runners: $ok passed, $bad failed"
+[ "$bad" -eq 0 ]

@@ -1,0 +1,314 @@
+//! Head trees (DESIGN §3): discovery from `embeddings/<model folder>/mh_<id>.json`, loading of
+//! `mh_<id>_cluster_<cluster id>_{centroid,answer}.npy`, and the projection math (DESIGN §1).
+
+use std::cmp::Ordering;
+use std::path::{Path, PathBuf};
+
+use crate::error::Error;
+use crate::json::{self, Json};
+use crate::npy::read_npy;
+
+/// The `format` of the `mh_<id>.json` files this crate reads.
+pub const META_FORMAT: &str = "ldakit.mh/1";
+
+/// The content of `mh_<id>.json`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Meta {
+    pub format: String,
+    pub mh_projection_id: i64,
+    pub model: String,
+    pub dimensions: usize,
+    pub temperature: f64,
+    pub num_heads: usize,
+    pub cluster_ids: Vec<i64>,
+}
+
+/// A projection found under a store root.
+#[derive(Debug, Clone)]
+pub struct ProjectionInfo {
+    pub mh_id: i64,
+    pub model: String,
+    /// The model's folder name (`/` written as `__`).
+    pub model_folder: String,
+    pub dir: PathBuf,
+    pub meta_path: PathBuf,
+    pub meta: Meta,
+}
+
+/// A loaded projection: unit-length centroids and answers, in the order of `mh_<id>.json`.
+#[derive(Debug, Clone)]
+pub struct Projection {
+    pub id: i64,
+    pub model: String,
+    pub dimensions: usize,
+    pub temperature: f64,
+    pub cluster_ids: Vec<i64>,
+    pub centroids: Vec<Vec<f64>>,
+    pub answers: Vec<Vec<f64>>,
+}
+
+/// One ranked cluster.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit {
+    pub cluster_id: i64,
+    pub score: f64,
+}
+
+/// The folder name of a model: `/` becomes `__`; any other character outside `[A-Za-z0-9._-]`
+/// is an error.
+pub fn model_folder(model: &str) -> Result<String, Error> {
+    let folder = model.replace('/', "__");
+    if folder.is_empty() || folder == "." || folder == ".." {
+        return Err(Error::store(format!("model name {:?} cannot be a folder name", model)));
+    }
+    if let Some(c) = folder.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
+        return Err(Error::store(format!(
+            "model name {:?} has the character {:?}; only [A-Za-z0-9._-] and '/' are allowed",
+            model, c
+        )));
+    }
+    Ok(folder)
+}
+
+fn meta_id(name: &str) -> Option<&str> {
+    let id = name.strip_prefix("mh_")?.strip_suffix(".json")?;
+    if !id.is_empty() && id.bytes().all(|c| c.is_ascii_digit()) {
+        Some(id)
+    } else {
+        None
+    }
+}
+
+fn sorted_dir(dir: &Path) -> Result<Vec<(String, PathBuf, bool)>, Error> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let path = entry.path();
+        let is_dir = path.is_dir();
+        out.push((entry.file_name().to_string_lossy().into_owned(), path, is_dir));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Every projection under a store root (the folder holding `embeddings/`), from the files
+/// alone, sorted by id then model folder.
+pub fn discover_projections(root: impl AsRef<Path>) -> Result<Vec<ProjectionInfo>, Error> {
+    let embeddings = root.as_ref().join("embeddings");
+    let mut out = Vec::new();
+    for (folder_name, dir, is_dir) in sorted_dir(&embeddings)? {
+        if !is_dir {
+            continue;
+        }
+        for (name, path, is_dir) in sorted_dir(&dir)? {
+            let id = match meta_id(&name) {
+                Some(id) if !is_dir => id,
+                _ => continue,
+            };
+            let id: i64 = id.parse().map_err(|_| Error::store("id out of range").at(&path))?;
+            let meta = read_meta(&path)?;
+            if meta.mh_projection_id != id {
+                return Err(Error::store(format!(
+                    "mh_projection_id is {}, the file name says {}",
+                    meta.mh_projection_id, id
+                ))
+                .at(&path));
+            }
+            let folder = model_folder(&meta.model).map_err(|e| e.at(&path))?;
+            if folder != folder_name {
+                return Err(Error::store(format!(
+                    "model {:?} belongs in folder {:?}, not {:?}",
+                    meta.model, folder, folder_name
+                ))
+                .at(&path));
+            }
+            out.push(ProjectionInfo {
+                mh_id: id,
+                model: meta.model.clone(),
+                model_folder: folder,
+                dir: dir.clone(),
+                meta_path: path,
+                meta,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.mh_id.cmp(&b.mh_id).then_with(|| a.model_folder.cmp(&b.model_folder)));
+    Ok(out)
+}
+
+/// Reads and checks an `mh_<id>.json` file.
+pub fn read_meta(path: &Path) -> Result<Meta, Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let v = json::parse(&text).map_err(|e| Error::store(e).at(path))?;
+    let bad = |what: &str| Error::store(format!("{} is missing or of the wrong type", what)).at(path);
+    let ids = v.get("cluster_ids").and_then(Json::as_array).ok_or_else(|| bad("cluster_ids"))?;
+    let mut cluster_ids = Vec::with_capacity(ids.len());
+    for id in ids {
+        cluster_ids.push(id.as_i64().ok_or_else(|| bad("cluster_ids"))?);
+    }
+    let count = |key: &str| -> Result<usize, Error> {
+        v.get(key).and_then(Json::as_i64).and_then(|n| usize::try_from(n).ok()).ok_or_else(|| bad(key))
+    };
+    let meta = Meta {
+        format: v.get("format").and_then(Json::as_str).ok_or_else(|| bad("format"))?.to_string(),
+        mh_projection_id: v.get("mh_projection_id").and_then(Json::as_i64).ok_or_else(|| bad("mh_projection_id"))?,
+        model: v.get("model").and_then(Json::as_str).ok_or_else(|| bad("model"))?.to_string(),
+        dimensions: count("dimensions")?,
+        temperature: v.get("temperature").and_then(Json::as_f64).ok_or_else(|| bad("temperature"))?,
+        num_heads: count("num_heads")?,
+        cluster_ids,
+    };
+    let problem = if meta.format != META_FORMAT {
+        Some(format!("format is {:?}, expected {:?}", meta.format, META_FORMAT))
+    } else if meta.dimensions == 0 {
+        Some("dimensions is 0".to_string())
+    } else if !(meta.temperature > 0.0 && meta.temperature.is_finite()) {
+        Some(format!("temperature is {}; it must be a positive number", meta.temperature))
+    } else if meta.num_heads != meta.cluster_ids.len() {
+        Some(format!("num_heads is {} but cluster_ids has {}", meta.num_heads, meta.cluster_ids.len()))
+    } else if meta.num_heads == 0 {
+        Some("no heads".to_string())
+    } else {
+        let mut sorted = meta.cluster_ids.clone();
+        sorted.sort_unstable();
+        sorted.windows(2).find(|w| w[0] == w[1]).map(|w| format!("cluster id {} appears twice", w[0]))
+    };
+    match problem {
+        Some(p) => Err(Error::store(p).at(path)),
+        None => Ok(meta),
+    }
+}
+
+/// Loads projection `mh_id` from a store root.
+pub fn load_projection(root: impl AsRef<Path>, mh_id: i64) -> Result<Projection, Error> {
+    let root = root.as_ref();
+    let found: Vec<ProjectionInfo> = discover_projections(root)?.into_iter().filter(|p| p.mh_id == mh_id).collect();
+    let info = match found.len() {
+        0 => {
+            return Err(Error::store(format!(
+                "no mh_{}.json under {}",
+                mh_id,
+                root.join("embeddings").join("*").display()
+            )))
+        }
+        1 => &found[0],
+        _ => {
+            return Err(Error::store(format!(
+                "projection {} exists in two model folders: {} and {}",
+                mh_id,
+                found[0].dir.display(),
+                found[1].dir.display()
+            )))
+        }
+    };
+    let m = &info.meta;
+    let mut p = Projection {
+        id: mh_id,
+        model: m.model.clone(),
+        dimensions: m.dimensions,
+        temperature: m.temperature,
+        cluster_ids: m.cluster_ids.clone(),
+        centroids: Vec::with_capacity(m.num_heads),
+        answers: Vec::with_capacity(m.num_heads),
+    };
+    for &cid in &m.cluster_ids {
+        p.centroids.push(read_vector(&info.dir, mh_id, cid, "centroid", m.dimensions)?);
+        p.answers.push(read_vector(&info.dir, mh_id, cid, "answer", m.dimensions)?);
+    }
+    Ok(p)
+}
+
+fn read_vector(dir: &Path, mh_id: i64, cluster_id: i64, role: &str, d: usize) -> Result<Vec<f64>, Error> {
+    let path = dir.join(format!("mh_{}_cluster_{}_{}.npy", mh_id, cluster_id, role));
+    let arr = read_npy(&path)?;
+    if arr.dtype.kind != b'f' || arr.dtype.item_size < 4 {
+        return Err(Error::store(format!("dtype {}; expected '<f4' or '<f8'", arr.descr)).at(&path));
+    }
+    if arr.shape != [d] {
+        return Err(Error::store(format!("shape {:?}; expected ({},)", arr.shape, d)).at(&path));
+    }
+    unit(&arr.to_f64()).ok_or_else(|| Error::store("the vector has zero length or non-finite values").at(&path))
+}
+
+fn unit(v: &[f64]) -> Option<Vec<f64>> {
+    let n = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    if n > 0.0 && n.is_finite() {
+        Some(v.iter().map(|x| x / n).collect())
+    } else {
+        None
+    }
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+impl Projection {
+    fn query(&self, q: &[f64]) -> Result<Vec<f64>, Error> {
+        if q.len() != self.dimensions {
+            return Err(Error::store(format!(
+                "query has {} dimensions, projection {} has {}",
+                q.len(),
+                self.id,
+                self.dimensions
+            )));
+        }
+        unit(q).ok_or_else(|| Error::store("query has zero length or non-finite values"))
+    }
+
+    /// The routing weights softmax(cos(q, c_k) / temperature), in `cluster_ids` order.
+    pub fn weights(&self, q: &[f64]) -> Result<Vec<f64>, Error> {
+        Ok(self.weights_of_unit(&self.query(q)?))
+    }
+
+    fn weights_of_unit(&self, u: &[f64]) -> Vec<f64> {
+        let logits: Vec<f64> = self.centroids.iter().map(|c| dot(u, c) / self.temperature).collect();
+        let max = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let exps: Vec<f64> = logits.iter().map(|l| (l - max).exp()).collect();
+        let sum: f64 = exps.iter().sum();
+        exps.iter().map(|e| e / sum).collect()
+    }
+
+    /// The query moved into answer space: normalize(sum_k w_k a_k).
+    pub fn project(&self, q: &[f64]) -> Result<Vec<f64>, Error> {
+        self.project_unit(&self.query(q)?)
+    }
+
+    fn project_unit(&self, u: &[f64]) -> Result<Vec<f64>, Error> {
+        let w = self.weights_of_unit(u);
+        let mut out = vec![0.0; self.dimensions];
+        for (wk, a) in w.iter().zip(&self.answers) {
+            for (o, x) in out.iter_mut().zip(a) {
+                *o += wk * x;
+            }
+        }
+        unit(&out).ok_or_else(|| Error::store("the projected query has zero length"))
+    }
+
+    /// Every head's answer ranked by cosine similarity to the projected query; the best `k`
+    /// (ties go to the smaller cluster id).
+    pub fn search(&self, q: &[f64], k: usize) -> Result<Vec<Hit>, Error> {
+        let p = self.project_unit(&self.query(q)?)?;
+        Ok(self.rank(&p, k))
+    }
+
+    /// Every head's answer ranked by cosine similarity to the query itself (no projection).
+    pub fn direct_search(&self, q: &[f64], k: usize) -> Result<Vec<Hit>, Error> {
+        let u = self.query(q)?;
+        Ok(self.rank(&u, k))
+    }
+
+    fn rank(&self, v: &[f64], k: usize) -> Vec<Hit> {
+        let mut hits: Vec<Hit> = self
+            .answers
+            .iter()
+            .zip(&self.cluster_ids)
+            .map(|(a, &id)| Hit { cluster_id: id, score: dot(v, a) })
+            .collect();
+        hits.sort_by(|a, b| {
+            b.score.partial_cmp(&a.score).unwrap_or(Ordering::Equal).then_with(|| a.cluster_id.cmp(&b.cluster_id))
+        });
+        hits.truncate(k);
+        hits
+    }
+}
