@@ -1,5 +1,9 @@
 import { Command, CommanderError } from "commander";
+import { registerEmbed } from "./commands/embed.js";
+import { registerEval } from "./commands/eval.js";
 import { registerMigrate } from "./commands/migrate.js";
+import { registerModels } from "./commands/models.js";
+import { registerSearch } from "./commands/search.js";
 import { registerStats } from "./commands/stats.js";
 import { registerTrain } from "./commands/train.js";
 import { ReportedFailure, UsageError } from "./context.js";
@@ -15,7 +19,11 @@ export function buildProgram(): Command {
     .exitOverride();
   registerMigrate(program);
   registerTrain(program);
+  registerSearch(program);
+  registerEval(program);
   registerStats(program);
+  registerModels(program);
+  registerEmbed(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

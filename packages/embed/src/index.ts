@@ -10,6 +10,8 @@ import {
   MIN_HASH_DIMENSIONS,
   parseHashModelName,
 } from "./hash.js";
+import { ModelNotFoundError } from "./models/index.js";
+import { loadSentenceTransformer } from "./st/index.js";
 
 export { type Embedder, EmbedderNotAvailableError, type EmbedOptions } from "./embedder.js";
 export {
@@ -23,6 +25,42 @@ export {
   normalizeForHashing,
   parseHashModelName,
 } from "./hash.js";
+export {
+  type CachedModel,
+  defaultCacheDir,
+  type FetchModelOptions,
+  type FetchModelResult,
+  type FetchProgress,
+  fetchModel,
+  KNOWN_MODELS,
+  type KnownModel,
+  listModels,
+  ModelFetchError,
+  ModelNotFoundError,
+  modelCachePath,
+  modelFolderName,
+  type ResolveModelOptions,
+  resolveModelDir,
+} from "./models/index.js";
+export {
+  type BertConfig,
+  DEFAULT_BATCH_SIZE,
+  defaultThreads,
+  type LoadSentenceTransformerOptions,
+  loadSentenceTransformer,
+  loadSentenceTransformerFromDir,
+  ModelFolderError,
+  type PooledSentenceTransformerEmbedder,
+  type PoolingMode,
+  parseSafetensors,
+  readModelFolder,
+  readSafetensors,
+  SafetensorsError,
+  type SentenceTransformerEmbedder,
+  type SentenceTransformerOptions,
+  type StModelSpec,
+  type WorkerMemory,
+} from "./st/index.js";
 
 /** The model used when none is named. */
 export const DEFAULT_EMBEDDER_NAME = `hash-${DEFAULT_HASH_DIMENSIONS}`;
@@ -32,6 +70,10 @@ export interface ResolveEmbedderOptions {
   modelDir?: string;
   /** The cache folder (default `$LDAKIT_CACHE`, else `~/.cache/ldakit`). */
   cacheDir?: string;
+  /** Texts per inference batch, for sentence-transformers models. */
+  batchSize?: number;
+  /** Worker threads for sentence-transformers models (default: up to 2; 0 = the calling thread). */
+  threads?: number;
 }
 
 /**
@@ -40,8 +82,8 @@ export interface ResolveEmbedderOptions {
  *
  * Resolution, in order:
  * 1. `hash-<d>` (8 ≤ d ≤ 65536): the built-in hash embedder.
- * 2. (next) sentence-transformers models, from a model folder (`options.modelDir`, then the
- *    cache) — to be added here.
+ * 2. sentence-transformers models (BERT family) on TensorFlow.js, from a model folder:
+ *    `options.modelDir`, then `LDAKIT_MODEL_DIR`, then the cache (`ldakit models fetch NAME`).
  */
 export async function resolveEmbedder(
   name: string,
@@ -58,13 +100,21 @@ export async function resolveEmbedder(
   return resolveModelEmbedder(name, options);
 }
 
-/** Models other than the built-in ones. */
+/** Models other than the built-in ones: sentence-transformers folders. */
 async function resolveModelEmbedder(
   name: string,
-  _options: ResolveEmbedderOptions,
+  options: ResolveEmbedderOptions,
 ): Promise<Embedder> {
-  throw new EmbedderNotAvailableError(
-    name,
-    `this version of ldakit has only the built-in hash-<d> embedders (e.g. ${DEFAULT_EMBEDDER_NAME}); sentence-transformers models are not supported yet`,
-  );
+  try {
+    return await loadSentenceTransformer({
+      name,
+      modelDir: options.modelDir,
+      cacheDir: options.cacheDir,
+    });
+  } catch (error) {
+    if (error instanceof ModelNotFoundError) {
+      throw new EmbedderNotAvailableError(name, error.message, { cause: error });
+    }
+    throw error;
+  }
 }

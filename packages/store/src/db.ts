@@ -12,6 +12,7 @@ import {
   type Question,
   type TrainingBatch,
 } from "@ldakit/schema";
+import type { Projection } from "@ldakit/search";
 import Sqlite from "better-sqlite3";
 import { Kysely, SqliteDialect } from "kysely";
 import {
@@ -31,6 +32,13 @@ import {
   type NewProjection,
   type TrainingSet,
 } from "./projections.js";
+import {
+  directSearch,
+  latestProjectionId,
+  loadStoredProjection,
+  type StoreSearchResult,
+  searchWithProjection,
+} from "./search.js";
 import { SyncSql } from "./sql.js";
 import { now, vectorPath } from "./util.js";
 import { VectorFiles } from "./vectors.js";
@@ -385,6 +393,37 @@ export class LDAProjectionDB {
   /** Records a new multi-head projection (rows, head files, `mh_<id>.json`) and returns its id. */
   async createProjection(projection: NewProjection): Promise<number> {
     return createProjection(this, projection);
+  }
+
+  /** A stored projection, ready to search (loaded once, then kept). */
+  loadProjection(mhProjectionId: number): Projection {
+    return loadStoredProjection(this, mhProjectionId);
+  }
+
+  /** The newest projection (of `model`, when given), or undefined. */
+  latestProjectionId(model?: string): number | undefined {
+    return latestProjectionId(this, model);
+  }
+
+  /**
+   * DESIGN §8: the `topK` answers for a query embedding projected by projection `mhProjectionId`,
+   * each `{ cluster_id, answer_record_id, answer_text, score }`, with the strongest routing weights.
+   */
+  async searchWithProjection(
+    queryEmbedding: ArrayLike<number>,
+    mhProjectionId: number,
+    topK = 5,
+  ): Promise<StoreSearchResult> {
+    return searchWithProjection(this, queryEmbedding, mhProjectionId, topK);
+  }
+
+  /** Direct cosine search against the projection's answers (no projection), for comparison. */
+  async directSearch(
+    queryEmbedding: ArrayLike<number>,
+    mhProjectionId: number,
+    topK = 5,
+  ): Promise<StoreSearchResult> {
+    return directSearch(this, queryEmbedding, mhProjectionId, topK);
   }
 
   /** @internal */

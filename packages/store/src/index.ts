@@ -18,4 +18,5 @@ export type {
 } from "./pipeline.js";
 export { emptyTimings } from "./pipeline.js";
 export type { NewProjection, TrainingSet } from "./projections.js";
+export type { StoreSearchHit, StoreSearchResult } from "./search.js";
 export { VectorFileError, VectorFiles } from "./vectors.js";

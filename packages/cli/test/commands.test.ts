@@ -1,0 +1,99 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const CLI = join(import.meta.dirname, "..", "dist", "main.js");
+const EXAMPLES = join(import.meta.dirname, "../../../examples/bike-care");
+
+let cwd: string;
+function ldakit(args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: "utf8" });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+beforeAll(() => {
+  cwd = mkdtempSync(join(tmpdir(), "ldakit-cli-commands-"));
+  expect(
+    ldakit(["migrate", "--scan", "--input", join(EXAMPLES, "raw"), "--process-pending"]).code,
+  ).toBe(0);
+});
+afterAll(() => rmSync(cwd, { recursive: true, force: true }));
+
+describe("train, search, eval, stats", () => {
+  it("trains with the temperature chosen on held-out questions, and prints the curve", () => {
+    const r = ldakit(["train"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(
+      /^projection 1: 28 heads from 224 questions \(hash-384, weighted centroids\)/m,
+    );
+    expect(r.stdout).toMatch(/← chosen/);
+    expect(r.stderr).toMatch(/TensorFlow\.js backend: /);
+    const fixed = JSON.parse(
+      ldakit(["train", "--temperature", "0.1", "--centroid", "mean", "--json"]).stdout,
+    );
+    expect(fixed).toMatchObject({
+      mhProjectionId: 2,
+      temperature: 0.1,
+      centroid: "mean",
+      numHeads: 28,
+    });
+    expect(ldakit(["train", "--temperature", "hot"]).code).toBe(2);
+    expect(ldakit(["train", "--centroid", "median"]).code).toBe(2);
+  });
+
+  it("searches the newest projection by default, a chosen one with --mh-id, or directly", () => {
+    const r = JSON.parse(
+      ldakit(["search", "how hard should my tyres be pumped", "--json", "--top-k", "3"]).stdout,
+    );
+    expect(r.mh_projection_id).toBe(2);
+    expect(r.results).toHaveLength(3);
+    expect(r.results[0]).toHaveProperty("answer_text");
+    expect(r.routing.length).toBeGreaterThan(0);
+    const first = JSON.parse(
+      ldakit(["search", "how hard should my tyres be pumped", "--json", "--mh-id", "1"]).stdout,
+    );
+    expect(first.mh_projection_id).toBe(1);
+    const direct = JSON.parse(
+      ldakit(["search", "how hard should my tyres be pumped", "--json", "--direct"]).stdout,
+    );
+    expect(direct.direct).toBe(true);
+    expect(direct.routing).toEqual([]);
+    expect(ldakit(["search", "x", "--mh-id", "99"]).stderr).toMatch(/no projection 99/);
+    expect(ldakit(["search", "x", "--top-k", "0"]).code).toBe(2);
+  });
+
+  it("evaluates direct and projected search on labelled queries", () => {
+    const r = ldakit(["eval", "--queries", join(EXAMPLES, "eval-queries.json"), "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.queries).toBe(56);
+    for (const kind of ["direct", "projected"]) {
+      for (const key of ["recall_at_1", "recall_at_5", "mrr"]) {
+        expect(report[kind][key]).toBeGreaterThanOrEqual(0);
+        expect(report[kind][key]).toBeLessThanOrEqual(1);
+      }
+      expect(report[kind].recall_at_5).toBeGreaterThanOrEqual(report[kind].recall_at_1);
+    }
+    const text = ldakit(["eval", "--queries", join(EXAMPLES, "eval-queries.json")]).stdout;
+    expect(text).toMatch(/^direct\s+\d+\.\d%/m);
+    expect(text).toMatch(/^projected\s+\d+\.\d%/m);
+  });
+
+  it("names the bad line of a broken query file", () => {
+    const bad = join(cwd, "bad.json");
+    writeFileSync(bad, '{"clusters": [\n  {"id": "a", "queries": {"novel": ["q"]}},\n]}');
+    const r = ldakit(["eval", "--queries", bad]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/bad\.json: JSON parse error at line 3, column 1/);
+  });
+
+  it("shows what the store holds", () => {
+    const stats = JSON.parse(ldakit(["stats", "--json"]).stdout);
+    expect(stats).toMatchObject({ clusters: 28, questions: 224, embeddings: 252, projections: 2 });
+    expect(ldakit(["stats"]).stdout).toMatch(
+      /28 clusters, 224 questions, 252 vectors, 2 projections/,
+    );
+  });
+});

@@ -1,0 +1,33 @@
+/** Stable error codes of {@link SearchError}; each names one way a projection or a query can be wrong. */
+export type SearchErrorCode =
+  /** A folder or an `mh_<id>.json` file does not exist. */
+  | "NOT_FOUND"
+  /** `mh_<id>.json` is not JSON, or does not match the `ldakit.mh/1` format. */
+  | "BAD_META"
+  /** A head file that `mh_<id>.json` lists does not exist. */
+  | "HEAD_FILE_MISSING"
+  /** A head file is not a readable float `.npy` file of shape `(d,)`. */
+  | "BAD_HEAD_FILE"
+  /** In strict loading: a head file whose cluster `mh_<id>.json` does not list. */
+  | "EXTRA_HEAD_FILE"
+  /** A vector's length is not the projection's dimensions. */
+  | "DIMENSION_MISMATCH"
+  /** A vector holds NaN or an infinity. */
+  | "NOT_FINITE"
+  /** A vector has length zero, so it has no direction. */
+  | "ZERO_VECTOR"
+  /** An argument out of range: topK, temperature, cluster ids, matrix sizes, ... */
+  | "BAD_ARGUMENT"
+  /** `kernel: "wasm"` was asked for where WebAssembly SIMD is not available. */
+  | "KERNEL_UNAVAILABLE";
+
+/** Every failure of this package is a `SearchError`: switch on `code`, show `message`. */
+export class SearchError extends Error {
+  readonly code: SearchErrorCode;
+
+  constructor(code: SearchErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "SearchError";
+    this.code = code;
+  }
+}

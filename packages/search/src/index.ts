@@ -1,0 +1,7 @@
+export * from "./core.js";
+export {
+  discoverProjections,
+  type LoadProjectionOptions,
+  loadProjection,
+  loadProjectionSync,
+} from "./load.js";

@@ -1,0 +1,326 @@
+/**
+ * Loading a projection from files alone (DESIGN §3): `<dir>/mh_<id>.json` plus
+ * `<dir>/mh_<id>_cluster_<cid>_centroid.npy` and `..._answer.npy` for every listed cluster id.
+ */
+import * as fs from "node:fs";
+import * as fsp from "node:fs/promises";
+import { join } from "node:path";
+import { decodeNpy, encodeNpy, type NpyArray, NpyError, readNpySync } from "@ldakit/npy";
+import { SearchError } from "./errors.js";
+import { createEngine, type Engine, type KernelChoice } from "./kernel.js";
+import {
+  headFileName,
+  type ProjectionMeta,
+  parseProjectionFileName,
+  projectionMetaFileName,
+  validateProjectionMeta,
+} from "./meta.js";
+import { checkProjectionFields, Projection, writeNormalized } from "./projection.js";
+
+export interface LoadProjectionOptions {
+  /** The model folder `…/embeddings/<model folder>/` that holds the projection's files. */
+  dir: string;
+  /** The projection id: the `<id>` of `mh_<id>.json`. */
+  mhId: number;
+  /**
+   * Head files of this projection whose cluster `mh_<id>.json` does not list are reported in
+   * `projection.warnings` and ignored; with `strict: true` they fail the load (EXTRA_HEAD_FILE).
+   */
+  strict?: boolean;
+  /** The compute kernel (default `auto`). */
+  kernel?: KernelChoice;
+}
+
+/** Head files are read this many at a time between turns of the event loop (async loading). */
+const FILES_PER_TURN = 256;
+
+function checkOptions(options: LoadProjectionOptions): void {
+  if (!options || typeof options.dir !== "string" || options.dir.length === 0) {
+    throw new SearchError(
+      "BAD_ARGUMENT",
+      "loadProjection needs { dir, mhId }: dir must be a folder path",
+    );
+  }
+  const { mhId } = options;
+  if (typeof mhId !== "number" || !Number.isSafeInteger(mhId) || mhId < 0) {
+    throw new SearchError(
+      "BAD_ARGUMENT",
+      `mhId must be a non-negative integer, got ${String(mhId)}`,
+    );
+  }
+}
+
+function parseMeta(text: string, path: string, mhId: number): ProjectionMeta {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new SearchError("BAD_META", `${path}: not valid JSON (${(error as Error).message})`, {
+      cause: error,
+    });
+  }
+  const meta = validateProjectionMeta(json, path);
+  if (meta.mh_projection_id !== mhId) {
+    throw new SearchError(
+      "BAD_META",
+      `${path}: "mh_projection_id" is ${meta.mh_projection_id} but the file name says ${mhId}`,
+    );
+  }
+  if (meta.num_heads === 0) {
+    throw new SearchError("BAD_META", `${path}: the projection has no heads ("num_heads" is 0)`);
+  }
+  return meta;
+}
+
+function metaNotFound(path: string, error: unknown): SearchError {
+  return new SearchError(
+    "NOT_FOUND",
+    `${path}: projection metadata not found (${(error as Error).message})`,
+    { cause: error },
+  );
+}
+
+function isMissing(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return code === "ENOENT" || code === "ENOTDIR";
+}
+
+/** Head files in `dir` of projection `mhId` whose cluster the metadata does not list. */
+function extraHeadFiles(dir: string, names: string[], meta: ProjectionMeta): string[] {
+  const listed = new Set(meta.cluster_ids);
+  const extra: string[] = [];
+  for (const name of names) {
+    const parsed = parseProjectionFileName(name);
+    if (
+      parsed &&
+      parsed.kind !== "meta" &&
+      parsed.mhProjectionId === meta.mh_projection_id &&
+      !listed.has(parsed.clusterId)
+    ) {
+      extra.push(join(dir, name));
+    }
+  }
+  return extra.sort();
+}
+
+function extraWarnings(extra: string[], metaPath: string, strict: boolean): string[] {
+  if (extra.length === 0) return [];
+  const shown =
+    extra.slice(0, 5).join(", ") + (extra.length > 5 ? `, … (${extra.length} in all)` : "");
+  const message = `${extra.length} head file(s) belong to no cluster that ${metaPath} lists: ${shown}`;
+  if (strict) throw new SearchError("EXTRA_HEAD_FILE", message);
+  return [`${message}; ignored`];
+}
+
+/**
+ * Reads head files with one reused buffer. A file whose header is byte for byte what `np.save`
+ * writes for a `<f4` or `<f8` vector of d values (nearly every head file) is used in place;
+ * anything else goes through the full NPY decoder of `@ldakit/npy`.
+ */
+class HeadReader {
+  readonly #d: number;
+  readonly #buffer: Uint8Array;
+  readonly #canonical: Array<{ header: Uint8Array; size: number; f64: boolean }>;
+
+  constructor(d: number) {
+    this.#d = d;
+    this.#canonical = [false, true].map((f64) => {
+      const data = f64 ? new Float64Array(d) : new Float32Array(d);
+      const bytes = encodeNpy({ data });
+      const header = bytes.subarray(0, bytes.length - data.byteLength);
+      return { header, size: bytes.length, f64 };
+    });
+    // big enough for either canonical file plus one byte, to see that a file is longer
+    this.#buffer = new Uint8Array(Math.max(...this.#canonical.map((c) => c.size)) + 1);
+  }
+
+  read(path: string): NpyArray {
+    const fd = fs.openSync(path, "r");
+    let n = 0;
+    try {
+      for (;;) {
+        const got = fs.readSync(fd, this.#buffer, n, this.#buffer.length - n, n);
+        if (got === 0) break;
+        n += got;
+        if (n === this.#buffer.length) break;
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+    if (n === this.#buffer.length) return readNpySync(path); // longer than any head file
+    const bytes = this.#buffer.subarray(0, n);
+    for (const c of this.#canonical) {
+      if (n === c.size && startsWith(bytes, c.header)) {
+        const offset = c.header.length; // a multiple of 64
+        const data = c.f64
+          ? new Float64Array(bytes.buffer, bytes.byteOffset + offset, this.#d)
+          : new Float32Array(bytes.buffer, bytes.byteOffset + offset, this.#d);
+        return { dtype: c.f64 ? "<f8" : "<f4", shape: [this.#d], fortranOrder: false, data };
+      }
+    }
+    try {
+      return decodeNpy(bytes);
+    } catch (error) {
+      if (error instanceof NpyError) {
+        throw new NpyError(error.code, `${path}: ${error.message}`, { cause: error });
+      }
+      throw error;
+    }
+  }
+}
+
+function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
+  if (bytes.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix[i]) return false;
+  return true;
+}
+
+/** Reads one head vector into row `k` of `target`, normalized. */
+function readHead(reader: HeadReader, path: string, target: Float32Array, k: number, d: number) {
+  let array: NpyArray;
+  try {
+    array = reader.read(path);
+  } catch (error) {
+    if (isMissing(error)) {
+      throw new SearchError("HEAD_FILE_MISSING", `${path}: head file not found`, { cause: error });
+    }
+    if (error instanceof NpyError) {
+      throw new SearchError("BAD_HEAD_FILE", error.message, { cause: error });
+    }
+    throw new SearchError("BAD_HEAD_FILE", `${path}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  const { data, shape } = array;
+  if (!(data instanceof Float32Array || data instanceof Float64Array)) {
+    throw new SearchError(
+      "BAD_HEAD_FILE",
+      `${path}: dtype ${array.dtype} is not a float32 or float64 ('<f4', '<f8', '>f4', '>f8')`,
+    );
+  }
+  if (shape.length !== 1) {
+    throw new SearchError(
+      "BAD_HEAD_FILE",
+      `${path}: shape (${shape.join(", ")}${shape.length === 1 ? "," : ""}) is not a vector (${d},)`,
+    );
+  }
+  if (shape[0] !== d) {
+    throw new SearchError(
+      "DIMENSION_MISMATCH",
+      `${path}: shape (${shape[0]},) but the projection has ${d} dimensions`,
+    );
+  }
+  writeNormalized(target, k * d, data, 0, d, () => path);
+}
+
+function readHeads(
+  reader: HeadReader,
+  dir: string,
+  meta: ProjectionMeta,
+  engine: Engine,
+  from: number,
+  to: number,
+) {
+  const d = meta.dimensions;
+  const mh = meta.mh_projection_id;
+  for (let k = from; k < to; k++) {
+    const cid = meta.cluster_ids[k] as number;
+    readHead(reader, join(dir, headFileName(mh, cid, "centroid")), engine.centroids, k, d);
+    readHead(reader, join(dir, headFileName(mh, cid, "answer")), engine.answers, k, d);
+  }
+}
+
+function newProjection(meta: ProjectionMeta, engine: Engine, warnings: string[]): Projection {
+  return new Projection({
+    mhProjectionId: meta.mh_projection_id,
+    model: meta.model,
+    temperature: meta.temperature,
+    clusterIds: meta.cluster_ids,
+    engine,
+    warnings,
+  });
+}
+
+function prepare(options: LoadProjectionOptions, text: string, names: string[], metaPath: string) {
+  const meta = parseMeta(text, metaPath, options.mhId);
+  checkProjectionFields({
+    mhProjectionId: meta.mh_projection_id,
+    model: meta.model,
+    temperature: meta.temperature,
+    clusterIds: meta.cluster_ids,
+  });
+  const warnings = extraWarnings(
+    extraHeadFiles(options.dir, names, meta),
+    metaPath,
+    !!options.strict,
+  );
+  const engine = createEngine(meta.num_heads, meta.dimensions, options.kernel ?? "auto");
+  return { meta, warnings, engine };
+}
+
+/**
+ * Loads projection `mhId` from the model folder `dir`: reads `mh_<mhId>.json`, then the centroid
+ * and answer `.npy` files of every cluster it lists (float32 or float64, either byte order, shape
+ * `(d,)`), normalized into contiguous float32 matrices in head order.
+ *
+ * Files are read in slices of a few hundred between turns of the event loop: for thousands of
+ * small files that is much faster than a thread-pool round trip per file.
+ */
+export async function loadProjection(options: LoadProjectionOptions): Promise<Projection> {
+  checkOptions(options);
+  const metaPath = join(options.dir, projectionMetaFileName(options.mhId));
+  let text: string;
+  try {
+    text = await fsp.readFile(metaPath, "utf8");
+  } catch (error) {
+    if (isMissing(error)) throw metaNotFound(metaPath, error);
+    throw new SearchError("BAD_META", `${metaPath}: ${(error as Error).message}`, { cause: error });
+  }
+  const names = await fsp.readdir(options.dir);
+  const { meta, warnings, engine } = prepare(options, text, names, metaPath);
+  const reader = new HeadReader(meta.dimensions);
+  for (let k = 0; k < meta.num_heads; k += FILES_PER_TURN) {
+    if (k > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    readHeads(reader, options.dir, meta, engine, k, Math.min(meta.num_heads, k + FILES_PER_TURN));
+  }
+  return newProjection(meta, engine, warnings);
+}
+
+/** Synchronous {@link loadProjection}. */
+export function loadProjectionSync(options: LoadProjectionOptions): Projection {
+  checkOptions(options);
+  const metaPath = join(options.dir, projectionMetaFileName(options.mhId));
+  let text: string;
+  try {
+    text = fs.readFileSync(metaPath, "utf8");
+  } catch (error) {
+    if (isMissing(error)) throw metaNotFound(metaPath, error);
+    throw new SearchError("BAD_META", `${metaPath}: ${(error as Error).message}`, { cause: error });
+  }
+  const names = fs.readdirSync(options.dir);
+  const { meta, warnings, engine } = prepare(options, text, names, metaPath);
+  readHeads(new HeadReader(meta.dimensions), options.dir, meta, engine, 0, meta.num_heads);
+  return newProjection(meta, engine, warnings);
+}
+
+/**
+ * The projection ids in a model folder: every `mh_<id>.json` (plain decimal id), ascending. Head
+ * files without their `mh_<id>.json` do not make a loadable projection and are not listed.
+ */
+export function discoverProjections(dir: string): number[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch (error) {
+    if (isMissing(error)) {
+      throw new SearchError("NOT_FOUND", `${dir}: folder not found`, { cause: error });
+    }
+    throw error;
+  }
+  const ids: number[] = [];
+  for (const name of names) {
+    const parsed = parseProjectionFileName(name);
+    if (parsed?.kind === "meta") ids.push(parsed.mhProjectionId);
+  }
+  return ids.sort((a, b) => a - b);
+}

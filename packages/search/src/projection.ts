@@ -1,0 +1,548 @@
+/**
+ * A multi-head projection in memory and the search math of DESIGN §1:
+ *
+ *   w = softmax(cos(q, c_k) / τ)      routing weights over the heads (max subtracted first)
+ *   p = normalize(Σ_k w_k a_k)         the query projected into answer space
+ *   score_j = cos(p, a_j)              projected search      (direct search: cos(q, a_j))
+ */
+import { SearchError } from "./errors.js";
+import { createEngine, type Engine, type KernelChoice, type KernelName } from "./kernel.js";
+import { topIndices } from "./topk.js";
+
+/** A matrix given to {@link Projection.fromArrays}: H×d row-major values, or H rows of d values. */
+export type MatrixInput = Float32Array | Float64Array | ArrayLike<number>[];
+
+/** Queries for the batch methods: n rows of d values, or n×d row-major values. */
+export type QueryBatch = Float32Array | Float64Array | ArrayLike<number>[];
+
+/** What {@link Projection.fromArrays} takes: this is what the store passes after reading its database. */
+export interface ProjectionArrays {
+  mhProjectionId: number;
+  model: string;
+  /** Softmax temperature τ > 0. */
+  temperature: number;
+  /** Cluster id of each head, in head order (row k of the matrices is cluster `clusterIds[k]`). */
+  clusterIds: ArrayLike<number>;
+  /** Head centroids c_k (any length; normalized on load). */
+  centroids: MatrixInput;
+  /** Head answer vectors a_k (any length; normalized on load). */
+  answers: MatrixInput;
+  /** Optional check: the vectors' length d (a mismatch is a DIMENSION_MISMATCH error). */
+  dimensions?: number;
+  /** The compute kernel: `auto` (default) picks WebAssembly SIMD when the runtime has it. */
+  kernel?: KernelChoice;
+}
+
+export interface SearchOptions {
+  /** How many answers to return (default 5; more than the number of heads returns them all). */
+  topK?: number;
+  /** How many of the strongest routing weights to report (default 3). */
+  routingTop?: number;
+}
+
+export interface DirectSearchOptions {
+  /** How many answers to return (default 5). */
+  topK?: number;
+}
+
+/** One ranked answer: the head's cluster, its index in head order, and cos(p, a_j) (or cos(q, a_j)). */
+export interface SearchHit {
+  clusterId: number;
+  headIndex: number;
+  score: number;
+}
+
+/** The routing weight w_k of one head. */
+export interface RoutingWeight {
+  clusterId: number;
+  headIndex: number;
+  weight: number;
+}
+
+export interface SearchResult {
+  /** Best first; ties broken by the smaller cluster id. */
+  results: SearchHit[];
+  /** The strongest routing weights, largest first (ties by the smaller cluster id). */
+  routing: RoutingWeight[];
+}
+
+export interface DirectSearchResult {
+  /** Best first; ties broken by the smaller cluster id. */
+  results: SearchHit[];
+}
+
+export interface ProjectResult {
+  /** w: one routing weight per head, in head order; sums to 1. */
+  weights: Float32Array;
+  /** p: the normalized projected query (length d). */
+  projected: Float32Array;
+}
+
+/** The pieces a projection is made of, once its vectors are in the engine. @internal */
+export interface ProjectionParts {
+  mhProjectionId: number;
+  model: string;
+  temperature: number;
+  clusterIds: number[];
+  engine: Engine;
+  warnings?: string[];
+}
+
+const DEFAULT_TOP_K = 5;
+const DEFAULT_ROUTING_TOP = 3;
+
+/** Checks the scalar fields shared by every way of making a projection. @internal */
+export function checkProjectionFields(fields: {
+  mhProjectionId: unknown;
+  model: unknown;
+  temperature: unknown;
+  clusterIds: ArrayLike<unknown>;
+}): void {
+  const { mhProjectionId, model, temperature, clusterIds } = fields;
+  if (
+    typeof mhProjectionId !== "number" ||
+    !Number.isSafeInteger(mhProjectionId) ||
+    mhProjectionId < 0
+  ) {
+    throw new SearchError(
+      "BAD_ARGUMENT",
+      `mhProjectionId must be a non-negative integer, got ${String(mhProjectionId)}`,
+    );
+  }
+  if (typeof model !== "string" || model.length === 0) {
+    throw new SearchError("BAD_ARGUMENT", `model must be a non-empty string, got ${String(model)}`);
+  }
+  if (typeof temperature !== "number" || !(temperature > 0) || !Number.isFinite(temperature)) {
+    throw new SearchError(
+      "BAD_ARGUMENT",
+      `temperature must be a positive number, got ${String(temperature)}`,
+    );
+  }
+  if (!Number.isFinite(Math.fround(1 / temperature))) {
+    throw new SearchError(
+      "BAD_ARGUMENT",
+      `temperature ${temperature} is too small: 1/τ overflows float32`,
+    );
+  }
+  if (clusterIds.length === 0) {
+    throw new SearchError(
+      "BAD_ARGUMENT",
+      "a projection needs at least one head (clusterIds is empty)",
+    );
+  }
+  const seen = new Set<number>();
+  for (let k = 0; k < clusterIds.length; k++) {
+    const id = clusterIds[k];
+    if (typeof id !== "number" || !Number.isSafeInteger(id) || id < 0) {
+      throw new SearchError(
+        "BAD_ARGUMENT",
+        `clusterIds[${k}] must be a non-negative integer, got ${String(id)}`,
+      );
+    }
+    if (seen.has(id)) throw new SearchError("BAD_ARGUMENT", `clusterIds lists cluster ${id} twice`);
+    seen.add(id);
+  }
+}
+
+/**
+ * Writes `src[srcOffset .. srcOffset + d)` divided by its L2 norm into `target` at `offset`
+ * (computed in float64, rounded once to float32). Throws NOT_FINITE or ZERO_VECTOR naming `label()`.
+ * @internal
+ */
+export function writeNormalized(
+  target: Float32Array,
+  offset: number,
+  src: ArrayLike<number>,
+  srcOffset: number,
+  d: number,
+  label: () => string,
+): void {
+  let sumsq = 0;
+  for (let j = 0; j < d; j++) {
+    const v = src[srcOffset + j] as number;
+    sumsq += v * v;
+  }
+  let scale = 1;
+  if (!Number.isFinite(sumsq)) {
+    let maxAbs = 0;
+    for (let j = 0; j < d; j++) {
+      const v = src[srcOffset + j] as number;
+      if (typeof v !== "number" || !Number.isFinite(v)) {
+        throw new SearchError("NOT_FINITE", `${label()}: value [${j}] is ${String(v)}`);
+      }
+      maxAbs = Math.max(maxAbs, Math.abs(v));
+    }
+    // finite values whose squares overflow float64: normalize v / maxAbs instead
+    scale = 1 / maxAbs;
+    sumsq = 0;
+    for (let j = 0; j < d; j++) {
+      const v = (src[srcOffset + j] as number) * scale;
+      sumsq += v * v;
+    }
+  }
+  if (sumsq === 0) {
+    throw new SearchError(
+      "ZERO_VECTOR",
+      `${label()}: the vector is all zeros, so it has no direction`,
+    );
+  }
+  const inv = scale / Math.sqrt(sumsq);
+  for (let j = 0; j < d; j++) target[offset + j] = (src[srcOffset + j] as number) * inv;
+}
+
+function positiveInteger(value: unknown, name: string, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
+    throw new SearchError(
+      "BAD_ARGUMENT",
+      `${name} must be an integer of at least ${min}, got ${String(value)}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * A loaded multi-head projection. Make one with {@link Projection.fromArrays} or `loadProjection`.
+ *
+ * `centroids` and `answers` are the L2-normalized head vectors as contiguous row-major float32
+ * matrices (H×d, head order); with the WebAssembly kernel they are views of its memory. Treat them
+ * as read-only. Every method returns fresh arrays and objects; scratch space is reused, so a
+ * projection serves one call at a time (JavaScript is single-threaded: that is always the case).
+ */
+export class Projection {
+  readonly mhProjectionId: number;
+  readonly model: string;
+  readonly temperature: number;
+  /** d */
+  readonly dimensions: number;
+  /** H */
+  readonly numHeads: number;
+  /** Cluster id of each head, in head order. */
+  readonly clusterIds: readonly number[];
+  /** H×d, row k = normalized c_k. */
+  readonly centroids: Float32Array;
+  /** H×d, row k = normalized a_k. */
+  readonly answers: Float32Array;
+  /** The kernel the math runs on. */
+  readonly kernel: KernelName;
+  /** Problems found while loading that did not stop it (e.g. head files mh_<id>.json does not list). */
+  readonly warnings: readonly string[];
+
+  readonly #engine: Engine;
+  readonly #ids: Float64Array;
+  readonly #invTau: number;
+  #headOf: Map<number, number> | undefined;
+
+  /** Use {@link Projection.fromArrays} or `loadProjection`. @internal */
+  constructor(parts: ProjectionParts) {
+    const { engine } = parts;
+    this.mhProjectionId = parts.mhProjectionId;
+    this.model = parts.model;
+    this.temperature = parts.temperature;
+    this.dimensions = engine.dims;
+    this.numHeads = engine.heads;
+    this.clusterIds = Object.freeze([...parts.clusterIds]);
+    this.centroids = engine.centroids;
+    this.answers = engine.answers;
+    this.kernel = engine.kernel;
+    this.warnings = Object.freeze([...(parts.warnings ?? [])]);
+    this.#engine = engine;
+    this.#ids = Float64Array.from(parts.clusterIds);
+    this.#invTau = Math.fround(1 / parts.temperature);
+  }
+
+  /**
+   * Builds a projection from vectors in memory (e.g. read from the database by the store). The
+   * vectors are copied, normalized, into contiguous float32 matrices.
+   */
+  static fromArrays(init: ProjectionArrays): Projection {
+    checkProjectionFields(init);
+    const heads = init.clusterIds.length;
+    const dc = matrixDims(init.centroids, heads, "centroids", init.dimensions);
+    const da = matrixDims(init.answers, heads, "answers", init.dimensions);
+    if (dc !== da) {
+      throw new SearchError(
+        "DIMENSION_MISMATCH",
+        `centroids have ${dc} dimensions but answers have ${da}`,
+      );
+    }
+    const clusterIds = Array.from(init.clusterIds);
+    const engine = createEngine(heads, dc, init.kernel ?? "auto");
+    fillMatrix(engine.centroids, init.centroids, heads, dc, "centroids", clusterIds);
+    fillMatrix(engine.answers, init.answers, heads, dc, "answers", clusterIds);
+    return new Projection({
+      mhProjectionId: init.mhProjectionId,
+      model: init.model,
+      temperature: init.temperature,
+      clusterIds,
+      engine,
+    });
+  }
+
+  /** The head index of a cluster id, or undefined. */
+  headIndex(clusterId: number): number | undefined {
+    if (!this.#headOf) {
+      this.#headOf = new Map(this.clusterIds.map((id, k) => [id, k]));
+    }
+    return this.#headOf.get(clusterId);
+  }
+
+  /** Routes and projects one query: `{ weights (H), projected (d) }`, fresh arrays. */
+  project(query: ArrayLike<number>): ProjectResult {
+    const e = this.#engine;
+    this.#writeQuery(0, query, "query");
+    e.dots(0, 0, 1);
+    this.#softmax(0);
+    const weights = e.scores.slice(0, e.heads);
+    e.weightedSums(1);
+    this.#normalizeProjected(0);
+    return { weights, projected: e.projected.slice(0, e.dims) };
+  }
+
+  /** Projected search: ranks every head's answer by cos(p, a_j). */
+  search(query: ArrayLike<number>, options: SearchOptions = {}): SearchResult {
+    const topK = positiveInteger(options.topK, "topK", DEFAULT_TOP_K, 1);
+    const routingTop = positiveInteger(options.routingTop, "routingTop", DEFAULT_ROUTING_TOP, 0);
+    const e = this.#engine;
+    this.#writeQuery(0, query, "query");
+    e.dots(0, 0, 1);
+    this.#softmax(0);
+    const routing = this.#routing(0, routingTop);
+    e.weightedSums(1);
+    this.#normalizeProjected(0);
+    e.dots(1, 1, 1);
+    return { results: this.#hits(0, topK), routing };
+  }
+
+  /** {@link search} for many queries (n×d values or n rows), computed as blocked matrix products. */
+  searchBatch(queries: QueryBatch, options: SearchOptions = {}): SearchResult[] {
+    const topK = positiveInteger(options.topK, "topK", DEFAULT_TOP_K, 1);
+    const routingTop = positiveInteger(options.routingTop, "routingTop", DEFAULT_ROUTING_TOP, 0);
+    const e = this.#engine;
+    const out: SearchResult[] = [];
+    this.#eachChunk(queries, (m) => {
+      e.dots(0, 0, m);
+      const routings: RoutingWeight[][] = [];
+      for (let i = 0; i < m; i++) {
+        this.#softmax(i);
+        routings.push(this.#routing(i, routingTop));
+      }
+      e.weightedSums(m);
+      for (let i = 0; i < m; i++) this.#normalizeProjected(i);
+      e.dots(1, 1, m);
+      for (let i = 0; i < m; i++) {
+        out.push({ results: this.#hits(i, topK), routing: routings[i] as RoutingWeight[] });
+      }
+    });
+    return out;
+  }
+
+  /** Direct search, no projection: ranks every head's answer by cos(q, a_j). */
+  directSearch(query: ArrayLike<number>, options: DirectSearchOptions = {}): DirectSearchResult {
+    const topK = positiveInteger(options.topK, "topK", DEFAULT_TOP_K, 1);
+    this.#writeQuery(0, query, "query");
+    this.#engine.dots(1, 0, 1);
+    return { results: this.#hits(0, topK) };
+  }
+
+  /** {@link directSearch} for many queries. */
+  directSearchBatch(queries: QueryBatch, options: DirectSearchOptions = {}): DirectSearchResult[] {
+    const topK = positiveInteger(options.topK, "topK", DEFAULT_TOP_K, 1);
+    const out: DirectSearchResult[] = [];
+    this.#eachChunk(queries, (m) => {
+      this.#engine.dots(1, 0, m);
+      for (let i = 0; i < m; i++) out.push({ results: this.#hits(i, topK) });
+    });
+    return out;
+  }
+
+  /** Writes the queries into the engine a chunk at a time and calls `run(m)` for each chunk. */
+  #eachChunk(queries: QueryBatch, run: (m: number) => void): void {
+    const d = this.dimensions;
+    const batch = this.#engine.batch;
+    let n: number;
+    let row: (i: number) => { src: ArrayLike<number>; offset: number };
+    if (ArrayBuffer.isView(queries)) {
+      const flat = queries as Float32Array | Float64Array;
+      if (flat.length % d !== 0) {
+        throw new SearchError(
+          "DIMENSION_MISMATCH",
+          `a flat batch of queries must hold n × ${d} values, got ${flat.length} (not a multiple of ${d})`,
+        );
+      }
+      n = flat.length / d;
+      row = (i) => ({ src: flat, offset: i * d });
+    } else if (Array.isArray(queries)) {
+      n = queries.length;
+      row = (i) => {
+        const q = queries[i] as ArrayLike<number>;
+        if (q === null || typeof q !== "object" || typeof q.length !== "number") {
+          throw new SearchError("BAD_ARGUMENT", `queries[${i}] is not an array of numbers`);
+        }
+        if (q.length !== d) {
+          throw new SearchError(
+            "DIMENSION_MISMATCH",
+            `queries[${i}] has ${q.length} values but the projection has ${d} dimensions`,
+          );
+        }
+        return { src: q, offset: 0 };
+      };
+    } else {
+      throw new SearchError(
+        "BAD_ARGUMENT",
+        "queries must be an array of vectors or one flat typed array",
+      );
+    }
+    for (let start = 0; start < n; start += batch) {
+      const m = Math.min(batch, n - start);
+      for (let i = 0; i < m; i++) {
+        const { src, offset } = row(start + i);
+        this.#setQuery(i, src, offset, () => `queries[${start + i}]`);
+      }
+      run(m);
+    }
+  }
+
+  #writeQuery(row: number, query: ArrayLike<number>, label: string): void {
+    const d = this.dimensions;
+    if (query === null || typeof query !== "object" || typeof query.length !== "number") {
+      throw new SearchError("BAD_ARGUMENT", `${label} must be an array of ${d} numbers`);
+    }
+    if (query.length !== d) {
+      throw new SearchError(
+        "DIMENSION_MISMATCH",
+        `${label} has ${query.length} values but the projection has ${d} dimensions`,
+      );
+    }
+    this.#setQuery(row, query, 0, () => label);
+  }
+
+  /** Copies a query into row `row` of the engine and normalizes it there. */
+  #setQuery(row: number, src: ArrayLike<number>, offset: number, label: () => string): void {
+    const d = this.dimensions;
+    const e = this.#engine;
+    const o = row * d;
+    if (src instanceof Float32Array) {
+      e.queries.set(offset === 0 && src.length === d ? src : src.subarray(offset, offset + d), o);
+    } else {
+      for (let j = 0; j < d; j++) e.queries[o + j] = src[offset + j] as number;
+    }
+    const s = e.normalize(0, row);
+    if (!(s > 0 && s < Number.POSITIVE_INFINITY)) {
+      // NaN, ±∞, all zeros, or values float32 cannot hold: the careful path throws or copes
+      writeNormalized(e.queries, o, src, offset, d, label);
+    }
+  }
+
+  /** Scores row i: cosines → softmax weights. */
+  #softmax(i: number): void {
+    const sum = this.#engine.expRow(i, this.#invTau);
+    this.#engine.scaleRow(i, 1 / sum);
+  }
+
+  /** Projected row i := projected row i / its norm (left at zero when the sum cancelled out). */
+  #normalizeProjected(i: number): void {
+    this.#engine.normalize(1, i);
+  }
+
+  #routing(i: number, k: number): RoutingWeight[] {
+    const h = this.numHeads;
+    const w = this.#engine.scores;
+    const idx = topIndices(w, i * h, h, k, this.#ids);
+    const out: RoutingWeight[] = new Array(idx.length);
+    for (let n = 0; n < idx.length; n++) {
+      const head = idx[n] as number;
+      out[n] = {
+        clusterId: this.#ids[head] as number,
+        headIndex: head,
+        weight: w[i * h + head] as number,
+      };
+    }
+    return out;
+  }
+
+  #hits(i: number, k: number): SearchHit[] {
+    const h = this.numHeads;
+    const s = this.#engine.scores;
+    const idx = topIndices(s, i * h, h, k, this.#ids);
+    const out: SearchHit[] = new Array(idx.length);
+    for (let n = 0; n < idx.length; n++) {
+      const head = idx[n] as number;
+      out[n] = {
+        clusterId: this.#ids[head] as number,
+        headIndex: head,
+        score: s[i * h + head] as number,
+      };
+    }
+    return out;
+  }
+}
+
+function matrixDims(m: MatrixInput, heads: number, name: string, dimensions?: number): number {
+  let d: number;
+  if (m instanceof Float32Array || m instanceof Float64Array) {
+    if (m.length % heads !== 0 || m.length === 0) {
+      throw new SearchError(
+        "DIMENSION_MISMATCH",
+        `${name} holds ${m.length} values, which is not ${heads} heads × d dimensions`,
+      );
+    }
+    d = m.length / heads;
+  } else if (Array.isArray(m)) {
+    if (m.length !== heads) {
+      throw new SearchError(
+        "DIMENSION_MISMATCH",
+        `${name} has ${m.length} rows but clusterIds lists ${heads} heads`,
+      );
+    }
+    const first = m[0] as ArrayLike<number> | undefined;
+    d = first && typeof first.length === "number" ? first.length : 0;
+    for (let k = 0; k < heads; k++) {
+      const row = m[k] as ArrayLike<number> | undefined;
+      if (!row || typeof row.length !== "number") {
+        throw new SearchError("BAD_ARGUMENT", `${name}[${k}] is not an array of numbers`);
+      }
+      if (row.length !== d) {
+        throw new SearchError(
+          "DIMENSION_MISMATCH",
+          `${name}[${k}] has ${row.length} values but ${name}[0] has ${d}`,
+        );
+      }
+    }
+  } else {
+    throw new SearchError(
+      "BAD_ARGUMENT",
+      `${name} must be a Float32Array/Float64Array (H×d) or an array of H rows`,
+    );
+  }
+  if (d === 0) throw new SearchError("DIMENSION_MISMATCH", `${name} rows have no values`);
+  if (dimensions !== undefined && d !== dimensions) {
+    throw new SearchError(
+      "DIMENSION_MISMATCH",
+      `${name} have ${d} dimensions but dimensions is ${dimensions}`,
+    );
+  }
+  return d;
+}
+
+function fillMatrix(
+  target: Float32Array,
+  m: MatrixInput,
+  heads: number,
+  d: number,
+  name: string,
+  clusterIds: number[],
+): void {
+  const flat = !Array.isArray(m);
+  for (let k = 0; k < heads; k++) {
+    const src = flat ? (m as Float32Array) : (m[k] as ArrayLike<number>);
+    writeNormalized(
+      target,
+      k * d,
+      src,
+      flat ? k * d : 0,
+      d,
+      () => `${name}[${k}] (cluster ${clusterIds[k]})`,
+    );
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * Exact top-k: the k largest values, ties broken by the smaller cluster id. A bounded heap for
+ * k much smaller than n (one comparison per rejected value), a full sort otherwise.
+ */
+
+/** `a` ranks before `b`: larger value, or equal value and smaller id. */
+function before(va: number, ia: number, vb: number, ib: number): boolean {
+  return va > vb || (va === vb && ia < ib);
+}
+
+/**
+ * Head indices of the `k` best values among `values[offset .. offset + n)`, best first, where
+ * better means a larger value, or an equal value and a smaller `ids[head]`. Values must not be NaN.
+ */
+export function topIndices(
+  values: Float32Array,
+  offset: number,
+  n: number,
+  k: number,
+  ids: Float64Array,
+): Int32Array {
+  const m = Math.min(k, n);
+  if (m <= 0) return new Int32Array(0);
+  if (m <= 16) return insertionTop(values, offset, n, m, ids);
+  if (m * 8 >= n) return sortAll(values, offset, n, m, ids);
+
+  // Min-heap (worst at the root) of the best m so far: heap[] holds head indices.
+  const heap = new Int32Array(m);
+  const hv = new Float64Array(m);
+  for (let i = 0; i < m; i++) {
+    heap[i] = i;
+    hv[i] = values[offset + i] as number;
+  }
+  for (let i = (m >> 1) - 1; i >= 0; i--) siftDown(heap, hv, i, m, ids);
+  let worstV = hv[0] as number;
+  let worstI = ids[heap[0] as number] as number;
+  for (let i = m; i < n; i++) {
+    const v = values[offset + i] as number;
+    if (v < worstV) continue;
+    const id = ids[i] as number;
+    if (v === worstV && id > worstI) continue;
+    heap[0] = i;
+    hv[0] = v;
+    siftDown(heap, hv, 0, m, ids);
+    worstV = hv[0] as number;
+    worstI = ids[heap[0] as number] as number;
+  }
+  // Pop worst-first into the back of the result.
+  const out = new Int32Array(m);
+  for (let size = m; size > 0; size--) {
+    out[size - 1] = heap[0] as number;
+    heap[0] = heap[size - 1] as number;
+    hv[0] = hv[size - 1] as number;
+    siftDown(heap, hv, 0, size - 1, ids);
+  }
+  return out;
+}
+
+function siftDown(
+  heap: Int32Array,
+  hv: Float64Array,
+  start: number,
+  size: number,
+  ids: Float64Array,
+) {
+  let i = start;
+  const h = heap[i] as number;
+  const v = hv[i] as number;
+  const id = ids[h] as number;
+  for (;;) {
+    let c = 2 * i + 1;
+    if (c >= size) break;
+    // pick the worse child
+    const r = c + 1;
+    if (
+      r < size &&
+      before(
+        hv[c] as number,
+        ids[heap[c] as number] as number,
+        hv[r] as number,
+        ids[heap[r] as number] as number,
+      )
+    ) {
+      c = r;
+    }
+    // stop when the element is worse than (or as bad as) the worse child
+    if (!before(v, id, hv[c] as number, ids[heap[c] as number] as number)) break;
+    heap[i] = heap[c] as number;
+    hv[i] = hv[c] as number;
+    i = c;
+  }
+  heap[i] = h;
+  hv[i] = v;
+}
+
+/** Keeps the best m in order by insertion: for small m, one comparison per rejected value. */
+function insertionTop(
+  values: Float32Array,
+  offset: number,
+  n: number,
+  m: number,
+  ids: Float64Array,
+): Int32Array {
+  const best = new Int32Array(m);
+  const bv = new Float64Array(m);
+  let count = 0;
+  let worstV = Number.NEGATIVE_INFINITY;
+  let worstI = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < n; i++) {
+    const v = values[offset + i] as number;
+    if (count === m && (v < worstV || (v === worstV && (ids[i] as number) > worstI))) continue;
+    const id = ids[i] as number;
+    let p = count < m ? count++ : m - 1;
+    while (p > 0 && before(v, id, bv[p - 1] as number, ids[best[p - 1] as number] as number)) {
+      best[p] = best[p - 1] as number;
+      bv[p] = bv[p - 1] as number;
+      p--;
+    }
+    best[p] = i;
+    bv[p] = v;
+    worstV = bv[count - 1] as number;
+    worstI = ids[best[count - 1] as number] as number;
+  }
+  return best;
+}
+
+function sortAll(
+  values: Float32Array,
+  offset: number,
+  n: number,
+  m: number,
+  ids: Float64Array,
+): Int32Array {
+  const order = new Array<number>(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  order.sort((a, b) => {
+    const va = values[offset + a] as number;
+    const vb = values[offset + b] as number;
+    if (va !== vb) return vb - va;
+    return (ids[a] as number) - (ids[b] as number);
+  });
+  return Int32Array.from(order.slice(0, m));
+}

@@ -1,0 +1,56 @@
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { LDAProjectionDB } from "../src/index.js";
+import { tempDir } from "./helpers.js";
+
+describe("searchWithProjection", () => {
+  it("returns the answers of the best heads for a projected query, with routing weights", async () => {
+    const db = await LDAProjectionDB.open(join(tempDir(), "lda.db"));
+    const model = await db.getOrCreateModel("toy", { dimensions: 3 });
+    const texts = ["Use the red valve.", "Call the front desk.", "Check the fuse box."];
+    const ids: number[] = [];
+    for (const [i, text] of texts.entries()) {
+      ids.push(
+        await db.addCluster({ answerText: text, answerRecordId: `r${i}`, modelId: model.model_id }),
+      );
+    }
+    const axes = [
+      new Float32Array([1, 0, 0]),
+      new Float32Array([0, 1, 0]),
+      new Float32Array([0, 0, 1]),
+    ];
+    const mhId = await db.createProjection({
+      modelId: model.model_id,
+      temperature: 0.1,
+      centroidMethod: "mean",
+      heads: ids.map((clusterId, i) => ({
+        clusterId,
+        centroid: axes[i] as Float32Array,
+        answer: axes[(i + 1) % 3] as Float32Array,
+        numQuestions: 1,
+      })),
+    });
+    expect(db.latestProjectionId()).toBe(mhId);
+    expect(db.latestProjectionId("other")).toBeUndefined();
+
+    // A query near head 0's centroid routes to head 0, whose answer vector is axis 1.
+    const result = await db.searchWithProjection(new Float32Array([0.9, 0.1, 0]), mhId, 2);
+    expect(result.routing[0]).toMatchObject({ cluster_id: ids[0] });
+    expect(result.routing[0]?.weight).toBeGreaterThan(0.99);
+    expect(result.results[0]).toMatchObject({
+      cluster_id: ids[0],
+      answer_record_id: "r0",
+      answer_text: "Use the red valve.",
+    });
+    expect(result.results[0]?.score).toBeCloseTo(1, 3);
+    expect(result.results).toHaveLength(2);
+
+    // Direct search compares the query with the answers themselves: axis 0 is head 2's answer.
+    const direct = await db.directSearch(new Float32Array([0.9, 0.1, 0]), mhId, 1);
+    expect(direct.results.map((r) => r.answer_text)).toEqual(["Check the fuse box."]);
+    await expect(db.searchWithProjection(new Float32Array(3), 99)).rejects.toThrow(
+      /no projection 99/,
+    );
+    await db.close();
+  });
+});
