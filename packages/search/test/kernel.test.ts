@@ -39,7 +39,8 @@ describe.each(["wasm", "js"] as const)("%s engine", (kernel) => {
       for (let i = 0; i < n; i++) {
         for (let r = 0; r < heads; r++) {
           let s = 0;
-          for (let j = 0; j < dims; j++) s += (m[r * dims + j] as number) * (q[i * dims + j] as number);
+          for (let j = 0; j < dims; j++)
+            s += (m[r * dims + j] as number) * (q[i * dims + j] as number);
           expect(Math.abs((e.scores[i * heads + r] as number) - s)).toBeLessThan(2e-5);
         }
       }
@@ -50,7 +51,9 @@ describe.each(["wasm", "js"] as const)("%s engine", (kernel) => {
           for (let r = 0; r < heads; r++) {
             s += (e.scores[i * heads + r] as number) * (m[r * dims + j] as number);
           }
-          expect(Math.abs((e.projected[i * dims + j] as number) - s)).toBeLessThan(1e-3 * (1 + Math.abs(s)));
+          expect(Math.abs((e.projected[i * dims + j] as number) - s)).toBeLessThan(
+            1e-3 * (1 + Math.abs(s)),
+          );
         }
         const sumsq = e.normalize(1, i);
         expect(sumsq).toBeGreaterThan(0);
