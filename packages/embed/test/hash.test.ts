@@ -1,4 +1,7 @@
 import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
   createHashEmbedder,
@@ -326,11 +329,16 @@ describe("resolveEmbedder", () => {
     expect((await resolveEmbedder("hash-64", { modelDir: "/nowhere" })).dimensions).toBe(64);
   });
 
-  it("never falls back: other names are not available, with the reason", async () => {
-    const error = await resolveEmbedder("all-MiniLM-L6-v2").catch((e: unknown) => e);
+  it("never falls back: a model that is not there is not available, with the command that fetches it", async () => {
+    const emptyCache = mkdtempSync(join(tmpdir(), "ldakit-empty-cache-"));
+    const error = await resolveEmbedder("all-MiniLM-L6-v2", { cacheDir: emptyCache }).catch(
+      (e: unknown) => e,
+    );
+    rmSync(emptyCache, { recursive: true, force: true });
     expect(error).toBeInstanceOf(EmbedderNotAvailableError);
     expect(error).toMatchObject({ modelName: "all-MiniLM-L6-v2" });
     expect((error as Error).message).toMatch(/^model "all-MiniLM-L6-v2" is not available: /);
+    expect((error as Error).message).toMatch(/ldakit models fetch all-MiniLM-L6-v2/);
     await expect(resolveEmbedder("hash-4")).rejects.toThrow(
       'model "hash-4" is not available: a hash embedder is named hash-<d> with an integer d from 8 to 65536 and no leading zeros, e.g. hash-384',
     );
