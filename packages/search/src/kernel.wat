@@ -9,7 +9,8 @@
 ;; CPU:
 ;;
 ;;   dot(m, x)   four lane sums over the columns in steps of four (lane l adds m[j+l]*x[j+l] for
-;;               j = 0, 4, 8, ...), then (l0 + l1) + (l2 + l3), then the last d % 4 columns
+;;               j = 0, 4, 8, ...), then (l0 + l1) + (l2 + l3) (written out inline: V8 does
+;;               not inline small functions), then the last d % 4 columns
 ;;               one by one. dot_rows and gemm_nt both compute exactly this for every pair.
 ;;   sum_r w[r] * m[r,:]
 ;;               every output element is 0 + w[r0]*m[r0,j] + w[r1]*m[r1,j] + ..., added in the
@@ -33,12 +34,6 @@
 ;;                                             0 < s < inf, x[i] *= 1/sqrt(s) (in float32)
 (module
   (import "env" "memory" (memory 1))
-
-  ;; (l0 + l1) + (l2 + l3)
-  (func $hsum (param $v v128) (result f32)
-    (f32.add
-      (f32.add (f32x4.extract_lane 0 (local.get $v)) (f32x4.extract_lane 1 (local.get $v)))
-      (f32.add (f32x4.extract_lane 2 (local.get $v)) (f32x4.extract_lane 3 (local.get $v)))))
 
 ;; dot(m, x) for eight rows at once (eight accumulator chains): the rows' dot products with x.
   ;; $d8 = (d & ~7)*4, $d4 = (d & ~3)*4, $rb = d*4 (bytes). Rows may repeat (callers pad a short
@@ -107,14 +102,14 @@
         (local.set $a6 (f32x4.add (local.get $a6) (f32x4.mul (v128.load (i32.add (local.get $p6) (local.get $j))) (local.get $x0))))
         (local.set $a7 (f32x4.add (local.get $a7) (f32x4.mul (v128.load (i32.add (local.get $p7) (local.get $j))) (local.get $x0))))
         (local.set $j (i32.add (local.get $j) (i32.const 16)))))
-    (local.set $s0 (call $hsum (local.get $a0)))
-    (local.set $s1 (call $hsum (local.get $a1)))
-    (local.set $s2 (call $hsum (local.get $a2)))
-    (local.set $s3 (call $hsum (local.get $a3)))
-    (local.set $s4 (call $hsum (local.get $a4)))
-    (local.set $s5 (call $hsum (local.get $a5)))
-    (local.set $s6 (call $hsum (local.get $a6)))
-    (local.set $s7 (call $hsum (local.get $a7)))
+    (local.set $s0 (f32.add (f32.add (f32x4.extract_lane 0 (local.get $a0)) (f32x4.extract_lane 1 (local.get $a0))) (f32.add (f32x4.extract_lane 2 (local.get $a0)) (f32x4.extract_lane 3 (local.get $a0)))))
+    (local.set $s1 (f32.add (f32.add (f32x4.extract_lane 0 (local.get $a1)) (f32x4.extract_lane 1 (local.get $a1))) (f32.add (f32x4.extract_lane 2 (local.get $a1)) (f32x4.extract_lane 3 (local.get $a1)))))
+    (local.set $s2 (f32.add (f32.add (f32x4.extract_lane 0 (local.get $a2)) (f32x4.extract_lane 1 (local.get $a2))) (f32.add (f32x4.extract_lane 2 (local.get $a2)) (f32x4.extract_lane 3 (local.get $a2)))))
+    (local.set $s3 (f32.add (f32.add (f32x4.extract_lane 0 (local.get $a3)) (f32x4.extract_lane 1 (local.get $a3))) (f32.add (f32x4.extract_lane 2 (local.get $a3)) (f32x4.extract_lane 3 (local.get $a3)))))
+    (local.set $s4 (f32.add (f32.add (f32x4.extract_lane 0 (local.get $a4)) (f32x4.extract_lane 1 (local.get $a4))) (f32.add (f32x4.extract_lane 2 (local.get $a4)) (f32x4.extract_lane 3 (local.get $a4)))))
+    (local.set $s5 (f32.add (f32.add (f32x4.extract_lane 0 (local.get $a5)) (f32x4.extract_lane 1 (local.get $a5))) (f32.add (f32x4.extract_lane 2 (local.get $a5)) (f32x4.extract_lane 3 (local.get $a5)))))
+    (local.set $s6 (f32.add (f32.add (f32x4.extract_lane 0 (local.get $a6)) (f32x4.extract_lane 1 (local.get $a6))) (f32.add (f32x4.extract_lane 2 (local.get $a6)) (f32x4.extract_lane 3 (local.get $a6)))))
+    (local.set $s7 (f32.add (f32.add (f32x4.extract_lane 0 (local.get $a7)) (f32x4.extract_lane 1 (local.get $a7))) (f32.add (f32x4.extract_lane 2 (local.get $a7)) (f32x4.extract_lane 3 (local.get $a7)))))
     ;; the last d % 4 columns
     (block $tail_done
       (loop $tail
@@ -246,14 +241,14 @@
         (local.set $b3 (f32x4.add (local.get $b3) (f32x4.mul (local.get $v3) (local.get $x1))))
         (local.set $j (i32.add (local.get $j) (i32.const 16)))
         (br $cols)))
-    (local.set $s0 (call $hsum (local.get $a0)))
-    (local.set $s1 (call $hsum (local.get $a1)))
-    (local.set $s2 (call $hsum (local.get $a2)))
-    (local.set $s3 (call $hsum (local.get $a3)))
-    (local.set $t0 (call $hsum (local.get $b0)))
-    (local.set $t1 (call $hsum (local.get $b1)))
-    (local.set $t2 (call $hsum (local.get $b2)))
-    (local.set $t3 (call $hsum (local.get $b3)))
+    (local.set $s0 (f32.add (f32.add (f32x4.extract_lane 0 (local.get $a0)) (f32x4.extract_lane 1 (local.get $a0))) (f32.add (f32x4.extract_lane 2 (local.get $a0)) (f32x4.extract_lane 3 (local.get $a0)))))
+    (local.set $s1 (f32.add (f32.add (f32x4.extract_lane 0 (local.get $a1)) (f32x4.extract_lane 1 (local.get $a1))) (f32.add (f32x4.extract_lane 2 (local.get $a1)) (f32x4.extract_lane 3 (local.get $a1)))))
+    (local.set $s2 (f32.add (f32.add (f32x4.extract_lane 0 (local.get $a2)) (f32x4.extract_lane 1 (local.get $a2))) (f32.add (f32x4.extract_lane 2 (local.get $a2)) (f32x4.extract_lane 3 (local.get $a2)))))
+    (local.set $s3 (f32.add (f32.add (f32x4.extract_lane 0 (local.get $a3)) (f32x4.extract_lane 1 (local.get $a3))) (f32.add (f32x4.extract_lane 2 (local.get $a3)) (f32x4.extract_lane 3 (local.get $a3)))))
+    (local.set $t0 (f32.add (f32.add (f32x4.extract_lane 0 (local.get $b0)) (f32x4.extract_lane 1 (local.get $b0))) (f32.add (f32x4.extract_lane 2 (local.get $b0)) (f32x4.extract_lane 3 (local.get $b0)))))
+    (local.set $t1 (f32.add (f32.add (f32x4.extract_lane 0 (local.get $b1)) (f32x4.extract_lane 1 (local.get $b1))) (f32.add (f32x4.extract_lane 2 (local.get $b1)) (f32x4.extract_lane 3 (local.get $b1)))))
+    (local.set $t2 (f32.add (f32.add (f32x4.extract_lane 0 (local.get $b2)) (f32x4.extract_lane 1 (local.get $b2))) (f32.add (f32x4.extract_lane 2 (local.get $b2)) (f32x4.extract_lane 3 (local.get $b2)))))
+    (local.set $t3 (f32.add (f32.add (f32x4.extract_lane 0 (local.get $b3)) (f32x4.extract_lane 1 (local.get $b3))) (f32.add (f32x4.extract_lane 2 (local.get $b3)) (f32x4.extract_lane 3 (local.get $b3)))))
     (block $tail_done
       (loop $tail
         (br_if $tail_done (i32.ge_u (local.get $j) (local.get $rb)))
@@ -479,7 +474,7 @@
 
   ;; exp(v) for v <= 0, four lanes, float32 (Cephes expf: range reduction by ln 2 in two parts
   ;; and a degree-7 polynomial; about 1 ulp). Lanes below -87.33654 (where exp leaves the
-  ;; normal floats) give 0.
+  ;; normal floats) give 0. softmax_exp has a copy of this body inlined in its main loop.
   (func $exp4 (param $v v128) (result v128)
     (local $keep v128) (local $fx v128) (local $r v128) (local $y v128)
     (local.set $keep (f32x4.ge (local.get $v) (v128.const f32x4 -87.33654 -87.33654 -87.33654 -87.33654)))
@@ -512,6 +507,7 @@
   (func (export "softmax_exp") (param $x i32) (param $n i32) (param $inv_tau f32) (result f64)
     (local $end i32) (local $end4 i32) (local $p i32) (local $mx v128) (local $m f32)
     (local $it v128) (local $e v128) (local $sa v128) (local $sb v128) (local $k i32)
+    (local $v v128) (local $keep v128) (local $fx v128) (local $r v128) (local $y v128)
     (local.set $end (i32.add (local.get $x) (i32.shl (local.get $n) (i32.const 2))))
     (local.set $end4 (i32.add (local.get $x) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
     ;; max
@@ -539,8 +535,34 @@
     (block $done
       (loop $l
         (br_if $done (i32.ge_u (local.get $p) (local.get $end4)))
-        (local.set $e (call $exp4
-          (f32x4.mul (f32x4.sub (v128.load (local.get $p)) (local.get $mx)) (local.get $it))))
+        (local.set $v (f32x4.mul (f32x4.sub (v128.load (local.get $p)) (local.get $mx)) (local.get $it)))
+        ;; $e = exp4($v) (inlined: a call would spill every vector register)
+        (local.set $keep (f32x4.ge (local.get $v) (v128.const f32x4 -87.33654 -87.33654 -87.33654 -87.33654)))
+        (local.set $v (f32x4.max (local.get $v) (v128.const f32x4 -87.33654 -87.33654 -87.33654 -87.33654)))
+        (local.set $fx (f32x4.nearest (f32x4.mul (local.get $v)
+          (v128.const f32x4 1.44269504088896341 1.44269504088896341 1.44269504088896341 1.44269504088896341))))
+        (local.set $r (f32x4.sub (local.get $v)
+          (f32x4.mul (local.get $fx) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375))))
+        (local.set $r (f32x4.sub (local.get $r)
+          (f32x4.mul (local.get $fx) (v128.const f32x4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4))))
+        (local.set $y (v128.const f32x4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4))
+        (local.set $y (f32x4.add (f32x4.mul (local.get $y) (local.get $r))
+          (v128.const f32x4 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3)))
+        (local.set $y (f32x4.add (f32x4.mul (local.get $y) (local.get $r))
+          (v128.const f32x4 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3)))
+        (local.set $y (f32x4.add (f32x4.mul (local.get $y) (local.get $r))
+          (v128.const f32x4 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2)))
+        (local.set $y (f32x4.add (f32x4.mul (local.get $y) (local.get $r))
+          (v128.const f32x4 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1)))
+        (local.set $y (f32x4.add (f32x4.mul (local.get $y) (local.get $r))
+          (v128.const f32x4 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1)))
+        (local.set $y (f32x4.add (f32x4.add (f32x4.mul (local.get $y) (f32x4.mul (local.get $r) (local.get $r)))
+          (local.get $r)) (v128.const f32x4 1 1 1 1)))
+        (local.set $e
+          (v128.and (local.get $keep)
+            (f32x4.mul (local.get $y)
+              (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $fx)) (v128.const i32x4 127 127 127 127))
+                (i32.const 23)))))
         (v128.store (local.get $p) (local.get $e))
         (local.set $sa (f64x2.add (local.get $sa) (f64x2.promote_low_f32x4 (local.get $e))))
         (local.set $sb (f64x2.add (local.get $sb) (f64x2.promote_low_f32x4
