@@ -1,7 +1,7 @@
 // Ingest benchmark: 200 files × 50 clusters × 8 questions with hash-384, through scan and
 // process-pending, as `ldakit migrate` runs them. Prints clusters/s, vectors/s and where the
 // time goes. Usage: node bench/bench.mjs [--files N] [--runs N]
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -43,6 +43,29 @@ function rawFile(f) {
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+/**
+ * The reference: how many files per second this machine's file system creates the way the store
+ * must (write a temporary file, rename it into place), one thread, nothing else — the ceiling a
+ * one-file-per-vector layout has here.
+ */
+function bareFileRate(count) {
+  const dir = mkdtempSync(join(tmpdir(), "ldakit-store-bench-fs-"));
+  try {
+    const bytes = new Uint8Array(128 + 384 * 4);
+    const start = performance.now();
+    for (let i = 0; i < count; i++) {
+      const tmp = join(dir, `.v_${i}.tmp`);
+      writeFileSync(tmp, bytes, { flag: "wx" });
+      renameSync(tmp, join(dir, `v_${i}.npy`));
+    }
+    return count / ((performance.now() - start) / 1000);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const baseline = [];
 const runs = [];
 for (let run = 0; run < RUNS; run++) {
   const root = mkdtempSync(join(tmpdir(), "ldakit-store-bench-"));
@@ -63,6 +86,7 @@ for (let run = 0; run < RUNS; run++) {
     if (result.failed.length > 0 || clusters !== FILES * CLUSTERS)
       throw new Error(`bench run failed: ${JSON.stringify(result.failed[0])}`);
     runs.push({ seconds, clusters, vectors, timings });
+    baseline.push(bareFileRate(20_000));
     process.stderr.write(`run ${run + 1}/${RUNS}: ${seconds.toFixed(2)} s\n`);
   } finally {
     rmSync(root, { recursive: true, force: true });
@@ -79,6 +103,10 @@ console.log(
 console.log(`  ${mid.clusters} clusters, ${mid.vectors} vectors in ${mid.seconds.toFixed(2)} s`);
 console.log(`  clusters/s: ${(mid.clusters / mid.seconds).toFixed(0)}`);
 console.log(`  vectors/s:  ${(mid.vectors / mid.seconds).toFixed(0)}   (goal ≥ 20000)`);
+const bare = median(baseline);
+console.log(
+  `  reference: this file system creates ${bare.toFixed(0)} files/s (temp + rename, one thread, nothing else), measured between the runs; ratio store/bare = ${(mid.vectors / mid.seconds / bare).toFixed(2)}`,
+);
 console.log("  share of time:");
 for (const [label, ms] of [
   ["SQLite", t.sqlite],
