@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs the Python (NumPy), Go and Rust conformance runners against fixtures/manifest.json and
-# exits non-zero if any of them fails. Fetches the Go modules and Rust crates it needs itself.
-# (The TypeScript runner lives in conformance/ts and runs with vitest.)
+# Runs the TypeScript, Python (NumPy), Go and Rust conformance runners against
+# fixtures/manifest.json and exits non-zero if any of them fails. Fetches the Go modules and Rust
+# crates it needs itself. The TypeScript runner (conformance/ts/run.mjs) uses the built packages:
+# `pnpm conformance` builds them first (or run `pnpm build`).
 #
 #   bash conformance/run-all.sh
 set -uo pipefail
@@ -24,6 +25,18 @@ run() {
   fi
 }
 
+ts_runner() {
+  local root
+  root="$(cd "$here/.." && pwd)"
+  for pkg in npy search; do
+    if [ ! -f "$root/packages/$pkg/dist/index.js" ]; then
+      echo "packages/$pkg is not built: run pnpm conformance, or pnpm build first" >&2
+      return 1
+    fi
+  done
+  node "$here/ts/run.mjs"
+}
+
 python_runner() {
   if ! python3 -c "import numpy" 2>/dev/null; then
     echo "NumPy is missing: python3 -m pip install -r tools/requirements.txt (or bash scripts/setup.sh)" >&2
@@ -42,6 +55,7 @@ rust_runner() {
   (cd "$here/rust" && cargo run --quiet --release --locked --bin conformance)
 }
 
+run ts ts_runner
 run python python_runner
 run go go_runner
 run rust rust_runner

@@ -6,6 +6,7 @@ import { registerModels } from "./commands/models.js";
 import { registerSearch } from "./commands/search.js";
 import { registerStats } from "./commands/stats.js";
 import { registerTrain } from "./commands/train.js";
+import { registerVerify } from "./commands/verify.js";
 import { ReportedFailure, UsageError } from "./context.js";
 
 export function buildProgram(): Command {
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerStats(program);
   registerModels(program);
   registerEmbed(program);
+  registerVerify(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

@@ -61,7 +61,8 @@ export function arrayFromData(header: NpyHeader, data: Uint8Array, owned = false
   const needsSwap = dtype.itemSize > 1 && dtype.littleEndian !== HOST_LITTLE_ENDIAN;
   const aligned = data.byteOffset % dtype.itemSize === 0;
   let source = data.subarray(0, header.dataLength);
-  if (!aligned || (needsSwap && !owned)) source = source.slice();
+  // new Uint8Array(view) copies; Buffer#slice would not (it returns a view of the caller's bytes).
+  if (!aligned || (needsSwap && !owned)) source = new Uint8Array(source);
   if (needsSwap) swapBytesInPlace(source, dtype.itemSize);
   const typed = new dtype.arrayType(source.buffer as ArrayBuffer, source.byteOffset, header.size);
   return {

@@ -236,3 +236,18 @@ describe("toCOrder", () => {
     expect(Array.from(fToC(arr.data as Float64Array, shape))).toEqual(Array.from(dataC));
   });
 });
+
+describe("decodeNpy on a Node.js Buffer", () => {
+  it("never changes the caller's bytes, and copies a misaligned Buffer", () => {
+    const bytes = Buffer.from(encodeNpy({ data: new Float32Array([1.5, -2, 3]), dtype: ">f4" }));
+    const before = Buffer.from(bytes);
+    const array = decodeNpy(bytes);
+    expect(Array.from(array.data as Float32Array)).toEqual([1.5, -2, 3]);
+    expect(bytes.equals(before)).toBe(true);
+    const padded = Buffer.concat([
+      Buffer.alloc(1),
+      Buffer.from(encodeNpy({ data: new Float32Array([4, 5]) })),
+    ]);
+    expect(Array.from(decodeNpy(padded.subarray(1)).data as Float32Array)).toEqual([4, 5]);
+  });
+});

@@ -20,3 +20,9 @@ export { emptyTimings } from "./pipeline.js";
 export type { NewProjection, TrainingSet } from "./projections.js";
 export type { StoreSearchHit, StoreSearchResult } from "./search.js";
 export { VectorFileError, VectorFiles } from "./vectors.js";
+export {
+  type VerifyOptions,
+  type VerifyProblem,
+  type VerifyResult,
+  verifyStore,
+} from "./verify.js";

@@ -1,0 +1,233 @@
+// Round trip across runtimes (issue 7, part 5): a store built by the `ldakit` CLI (migrate +
+// train, default hash-384 model) is loaded by the Go and the Rust reference loaders
+// (conformance/go/cmd/project, conformance/rust/src/bin/project.rs) and by @ldakit/search; their
+// routing weights, projections and top-k agree to 1e-5.
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { readNpySync, writeNpySync } from "@ldakit/npy";
+import { loadProjection, type Projection } from "@ldakit/search";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { execOk } from "./exec.js";
+
+const REPO = resolve(import.meta.dirname, "..", "..");
+const CLI = join(REPO, "packages", "cli", "dist", "main.js");
+const TOLERANCE = 1e-5;
+const K = 5;
+
+interface Hit {
+  cluster_id: number;
+  score: number;
+}
+interface LoaderOutput {
+  mh_id: number;
+  model: string;
+  dimensions: number;
+  temperature: number;
+  cluster_ids: number[];
+  queries: Array<{ weights: number[]; projected: number[]; top: Hit[]; direct: Hit[] }>;
+}
+
+let work: string;
+let store: string;
+let goBinary: string;
+let rustBinary: string;
+
+/** Raw Q-A data (form (a)) of `n` clusters about different things, four phrasings each. */
+function rawData(n: number): string {
+  const things = ["chain", "brake", "tyre", "saddle", "gear", "light", "pedal", "spoke", "bell"];
+  const acts = ["clean", "adjust", "replace", "oil", "tighten", "check", "store", "repair"];
+  const clusters = Array.from({ length: n }, (_, c) => {
+    const thing = things[c % things.length];
+    const act = acts[Math.floor(c / things.length) % acts.length];
+    return {
+      answer: `To ${act} the ${thing}, use tool ${c} and follow step ${c * 3} of the manual.`,
+      answer_id: `kb-${c}`,
+      questions: [
+        `How do I ${act} my ${thing}?`,
+        `What is the way to ${act} a bike ${thing}?`,
+        `${act} ${thing} instructions please`,
+        `Can you tell me how one would ${act} the ${thing} on a bicycle?`,
+      ],
+    };
+  });
+  return JSON.stringify({ clusters }, null, 2);
+}
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), "ldakit-roundtrip-"));
+  store = join(work, "store");
+  mkdirSync(join(work, "raw"), { recursive: true });
+  mkdirSync(store);
+  writeFileSync(join(work, "raw", "bikes.json"), rawData(40));
+
+  // The loaders, built once for this run (Go into the temp folder, Rust into its target/).
+  goBinary = join(work, "project-go");
+  await execOk("go", ["build", "-o", goBinary, "./cmd/project"], {
+    cwd: join(REPO, "conformance", "go"),
+  });
+  await execOk("cargo", ["build", "--quiet", "--release", "--locked", "--bin", "project"], {
+    cwd: join(REPO, "conformance", "rust"),
+  });
+  rustBinary = join(REPO, "conformance", "rust", "target", "release", "project");
+
+  // The store: `ldakit migrate` (default model hash-384) and `ldakit train`.
+  await execOk(
+    process.execPath,
+    [CLI, "migrate", "--scan", "--input", join(work, "raw"), "--process-pending"],
+    { cwd: store },
+  );
+  await execOk(process.execPath, [CLI, "train", "--temperature", "0.1"], { cwd: store });
+}, 600_000);
+
+afterAll(() => {
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+describe("a store built by the ldakit CLI, loaded by Go, Rust and @ldakit/search", () => {
+  it("gives the same weights, projections and top-k in all three (1e-5)", async () => {
+    const modelDir = join(store, "embeddings", "hash-384");
+    const files = readdirSync(modelDir);
+    expect(files).toContain("mh_1.json");
+
+    // Queries: stored question and answer vectors (real hash-384 embeddings) and mixtures of
+    // two of them, which route over several heads.
+    const vectors = files
+      .filter((f) => /^[qa]_\d+\.npy$/.test(f))
+      .sort()
+      .map((f) => readNpySync(join(modelDir, f)).data as Float32Array);
+    const d = 384;
+    const rows: Float32Array[] = [];
+    for (let i = 0; i < vectors.length; i += 7) rows.push(vectors[i] as Float32Array);
+    for (let i = 0; i + 13 < vectors.length; i += 11) {
+      const a = vectors[i] as Float32Array;
+      const b = vectors[i + 13] as Float32Array;
+      rows.push(Float32Array.from(a, (x, j) => 0.6 * x + 0.4 * (b[j] as number)));
+    }
+    const queries = new Float32Array(rows.length * d);
+    rows.forEach((r, i) => {
+      queries.set(r, i * d);
+    });
+    expect(rows.length).toBeGreaterThan(20);
+    const queriesPath = join(work, "queries.npy");
+    writeNpySync(queriesPath, { data: queries, shape: [rows.length, d] });
+
+    const projection: Projection = await loadProjection({ dir: modelDir, mhId: 1 });
+    expect(projection.numHeads).toBe(40);
+    const outputs: Record<string, LoaderOutput> = {
+      go: JSON.parse(
+        await execOk(goBinary, [
+          "-root",
+          store,
+          "-mh-id",
+          "1",
+          "-queries",
+          queriesPath,
+          "-k",
+          `${K}`,
+        ]),
+      ),
+      rust: JSON.parse(
+        await execOk(rustBinary, [
+          "--root",
+          store,
+          "--mh-id",
+          "1",
+          "--queries",
+          queriesPath,
+          "--k",
+          `${K}`,
+        ]),
+      ),
+    };
+
+    let worst = 0;
+    for (const [runtime, out] of Object.entries(outputs)) {
+      expect(out.mh_id, runtime).toBe(1);
+      expect(out.model, runtime).toBe("hash-384");
+      expect(out.dimensions, runtime).toBe(d);
+      expect(out.temperature, runtime).toBe(0.1);
+      expect(out.cluster_ids, runtime).toEqual([...projection.clusterIds]);
+      expect(out.queries).toHaveLength(rows.length);
+      rows.forEach((q, i) => {
+        const where = `${runtime}, query ${i}`;
+        const theirs = out.queries[i];
+        if (!theirs) throw new Error(`${where}: missing`);
+        const ours = projection.project(q);
+        worst = Math.max(worst, maxDiff(ours.weights, theirs.weights, where, "weights"));
+        worst = Math.max(worst, maxDiff(ours.projected, theirs.projected, where, "projected"));
+        const top = projection.search(q, { topK: K }).results;
+        const direct = projection.directSearch(q, { topK: K }).results;
+        compareRanking(top, theirs.top, `${where}, top`);
+        compareRanking(direct, theirs.direct, `${where}, direct`);
+      });
+    }
+    // The TypeScript kernel computes in float32, the loaders in float64.
+    expect(worst).toBeLessThanOrEqual(TOLERANCE);
+    // Go and Rust agree with each other much more closely (both float64).
+    const go = outputs.go as LoaderOutput;
+    const rust = outputs.rust as LoaderOutput;
+    go.queries.forEach((g, i) => {
+      expect(
+        maxDiff(g.projected, rust.queries[i]?.projected ?? [], `query ${i}`, "go/rust", 1e-12),
+      ).toBeLessThanOrEqual(1e-12);
+      expect(g.top.map((h) => h.cluster_id)).toEqual(rust.queries[i]?.top.map((h) => h.cluster_id));
+    });
+  });
+});
+
+function maxDiff(
+  ours: ArrayLike<number>,
+  theirs: ArrayLike<number>,
+  where: string,
+  what: string,
+  tol = TOLERANCE,
+): number {
+  expect(theirs.length, `${where}: ${what} length`).toBe(ours.length);
+  let worst = 0;
+  for (let j = 0; j < ours.length; j++) {
+    const diff = Math.abs((ours[j] as number) - (theirs[j] as number));
+    if (!(diff <= tol)) {
+      throw new Error(`${where}: ${what}[${j}] is ${ours[j]} here and ${theirs[j]} there`);
+    }
+    worst = Math.max(worst, diff);
+  }
+  return worst;
+}
+
+/**
+ * Same scores rank by rank, and the same cluster ids — except among answers whose scores lie
+ * within 2 × tolerance of each other (a float32 and a float64 ranking may order such near-ties
+ * differently), where only the set of ids must agree, or may differ at the cut-off of top-k.
+ */
+function compareRanking(
+  ours: Array<{ clusterId: number; score: number }>,
+  theirs: Hit[],
+  where: string,
+): void {
+  expect(theirs.length, where).toBe(ours.length);
+  ours.forEach((h, j) => {
+    const diff = Math.abs(h.score - (theirs[j]?.score ?? Number.NaN));
+    if (!(diff <= TOLERANCE))
+      throw new Error(`${where}: score ${j} is ${h.score} here, ${theirs[j]?.score} there`);
+  });
+  let start = 0;
+  while (start < ours.length) {
+    let end = start + 1;
+    while (
+      end < ours.length &&
+      Math.abs((theirs[end - 1] as Hit).score - (theirs[end] as Hit).score) <= 2 * TOLERANCE
+    )
+      end++;
+    const a = ours.slice(start, end).map((h) => h.clusterId);
+    const b = theirs.slice(start, end).map((h) => h.cluster_id);
+    if (end === ours.length && end - start > 1) {
+      // a near-tie run at the cut-off: the ids past it are not known here
+    } else if (end - start > 1) {
+      expect(a.sort(), `${where}: near-tied ids at ranks ${start}..${end - 1}`).toEqual(b.sort());
+    } else {
+      expect(a, `${where}: id at rank ${start}`).toEqual(b);
+    }
+    start = end;
+  }
+}

@@ -1,0 +1,53 @@
+import { existsSync } from "node:fs";
+import { verifyStore } from "@ldakit/store";
+import type { Command } from "commander";
+import {
+  databasePath,
+  type GlobalOptions,
+  printJson,
+  ReportedFailure,
+  UsageError,
+  withStore,
+} from "../context.js";
+
+interface VerifyCliOptions extends GlobalOptions {
+  mhId?: string;
+}
+
+export function registerVerify(program: Command): void {
+  program
+    .command("verify")
+    .description(
+      "check the store folder against the on-disk format: file names, shapes and dtypes, orphan and temporary files, mh_<id>.json against the files and the database",
+    )
+    .option("--mh-id <id>", "check only this projection (its mh_<id>.json and head files)")
+    .action(async (_options: VerifyCliOptions, command: Command) => {
+      const options = command.optsWithGlobals() as VerifyCliOptions;
+      let mhId: number | undefined;
+      if (options.mhId !== undefined) {
+        mhId = Number(options.mhId);
+        if (!Number.isInteger(mhId) || mhId < 0 || options.mhId.trim() === "")
+          throw new UsageError(`--mh-id must be a projection id, not "${options.mhId}"`);
+      }
+      const path = databasePath(options);
+      // Opening a store creates it; verifying a path that holds none is a mistake.
+      if (!existsSync(path)) {
+        throw new Error(`no store at ${path} (give --db PATH or set LDAKIT_DB)`);
+      }
+      const result = await withStore(options, (db) =>
+        verifyStore(db, mhId === undefined ? {} : { mhId }),
+      );
+      const { files, projections } = result.checked;
+      if (options.json) {
+        printJson({ ok: result.problems.length === 0, ...result });
+      } else if (result.problems.length === 0) {
+        console.log(`ok: ${files} files, ${projections} projections checked`);
+      } else {
+        for (const p of result.problems) console.log(`${p.path}: ${p.problem}`);
+        process.stderr.write(
+          `verify: ${result.problems.length} problem${result.problems.length === 1 ? "" : "s"} (${files} files, ${projections} projections checked)\n`,
+        );
+      }
+      if (result.problems.length > 0) throw new ReportedFailure("the store has problems");
+    });
+}

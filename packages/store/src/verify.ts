@@ -1,0 +1,454 @@
+/**
+ * Checks a store folder against the on-disk format of DESIGN §3: the vector files the database
+ * names, the files nobody names, and every projection's `mh_<id>.json` and head files against
+ * the database rows. Read-only: it reports, it never repairs.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join, relative, sep } from "node:path";
+import { NpyError, readNpyHeaderSync, readNpySync } from "@ldakit/npy";
+import {
+  entityVectorPath,
+  headAnswerPath,
+  headCentroidPath,
+  type Model,
+  modelEmbeddingsDir,
+  PROJECTION_META_FORMAT,
+  parseEmbeddingFileName,
+  projectionMetaPath,
+  projectionMetaSchema,
+} from "@ldakit/schema";
+import type { LDAProjectionDB } from "./db.js";
+
+export interface VerifyOptions {
+  /**
+   * Check only this projection: its row, `mh_<id>.json` and head files. Without it, every
+   * `embeddings` row's file, every file under `embeddings/` and every projection is checked.
+   */
+  mhId?: number;
+}
+
+/** One thing wrong with the store: `path` is relative to the store root (POSIX), e.g. `embeddings/hash-384/q_001.npy`. */
+export interface VerifyProblem {
+  path: string;
+  problem: string;
+}
+
+export interface VerifyResult {
+  /** Empty when the store is sound. Ordered by path. */
+  problems: VerifyProblem[];
+  /** How many files were opened and checked, and how many projections. */
+  checked: { files: number; projections: number };
+}
+
+/**
+ * Checks a store folder against DESIGN §3 and its database:
+ *
+ * - every `embeddings` row's file exists under the canonical name of its entity
+ *   (`q_<question id>.npy`, `a_<cluster id>.npy`, ids zero-padded to at least 3 digits) in the
+ *   folder of its model (the model name with `/` written `__`), and is a complete `(d,)` `<f4`
+ *   or `<f8` vector of the model's dimensions with no NaN or infinity;
+ * - under `embeddings/`: files that no row names (orphans), leftover temporary files (`*.tmp`),
+ *   folders that belong to no model, and anything else that is not part of the format;
+ * - for each projection: `mh_<id>.json` exists, is JSON in the `ldakit.mh/1` format, and its
+ *   model, dimensions, temperature, num_heads and cluster_ids agree with the
+ *   `multi_head_projections` and `cluster_heads` rows; every head's centroid and answer file
+ *   has its canonical name in `cluster_heads`, exists, and is a sound vector as above.
+ */
+export async function verifyStore(
+  db: LDAProjectionDB,
+  options: VerifyOptions = {},
+): Promise<VerifyResult> {
+  const v = new Verifier(db);
+  const models = await db.kysely.selectFrom("models").selectAll().orderBy("model_id").execute();
+  const modelsById = new Map(models.map((m) => [m.model_id, m]));
+  const folders = new Map<string, Model>();
+  for (const model of models) {
+    const folder = v.modelFolder(model);
+    if (folder !== null) folders.set(folder, model);
+  }
+
+  let projectionsQuery = db.kysely
+    .selectFrom("multi_head_projections")
+    .selectAll()
+    .orderBy("mh_projection_id");
+  if (options.mhId !== undefined) {
+    projectionsQuery = projectionsQuery.where("mh_projection_id", "=", options.mhId);
+  }
+  const projections = await projectionsQuery.execute();
+  if (options.mhId !== undefined && projections.length === 0) {
+    v.report(v.dbPath, `no projection with id ${options.mhId} in the database`);
+  }
+
+  let headsQuery = db.kysely.selectFrom("cluster_heads").selectAll().orderBy("head_id");
+  if (options.mhId !== undefined) {
+    headsQuery = headsQuery.where("mh_projection_id", "=", options.mhId);
+  }
+  const heads = await headsQuery.execute();
+  const headsByProjection = new Map<number, typeof heads>();
+  for (const head of heads) {
+    const list = headsByProjection.get(head.mh_projection_id) ?? [];
+    list.push(head);
+    headsByProjection.set(head.mh_projection_id, list);
+  }
+
+  for (const projection of projections) {
+    const model = modelsById.get(projection.model_id);
+    if (!model) continue; // the foreign key makes this impossible
+    v.checkProjection(
+      projection.mh_projection_id,
+      model,
+      projection.temperature,
+      projection.num_heads,
+      headsByProjection.get(projection.mh_projection_id) ?? [],
+    );
+  }
+
+  if (options.mhId === undefined) {
+    const rows = await db.kysely
+      .selectFrom("embeddings")
+      .selectAll()
+      .orderBy("embedding_id")
+      .execute();
+    for (const row of rows) {
+      const model = modelsById.get(row.model_id);
+      if (model) v.checkEmbedding(row, model);
+    }
+    // Which files the database names, for the orphan scan.
+    const named = new Set<string>(rows.map((r) => r.vector_path));
+    for (const head of heads) {
+      named.add(head.centroid_path);
+      named.add(head.answer_emb_path);
+    }
+    for (const p of projections) {
+      const model = modelsById.get(p.model_id);
+      const folder = model ? v.modelFolder(model) : null;
+      if (model && folder !== null) named.add(projectionMetaPath(model.name, p.mh_projection_id));
+    }
+    v.scanFolders(folders, named);
+  }
+
+  v.problems.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return { problems: v.problems, checked: { files: v.files, projections: projections.length } };
+}
+
+class Verifier {
+  readonly problems: VerifyProblem[] = [];
+  files = 0;
+  readonly dbPath: string;
+  private readonly badModels = new Set<number>();
+
+  constructor(private readonly db: LDAProjectionDB) {
+    this.dbPath = toPosix(relative(db.root, db.path));
+  }
+
+  report(path: string, problem: string): void {
+    this.problems.push({ path, problem });
+  }
+
+  /** `embeddings/<folder>` of a model, or `null` (reported once) when its name has none. */
+  modelFolder(model: Model): string | null {
+    try {
+      return modelEmbeddingsDir(model.name);
+    } catch (error) {
+      if (!this.badModels.has(model.model_id)) {
+        this.badModels.add(model.model_id);
+        this.report(this.dbPath, `model ${model.model_id}: ${(error as Error).message}`);
+      }
+      return null;
+    }
+  }
+
+  checkEmbedding(
+    row: { embedding_id: number; entity_type: string; entity_id: number; vector_path: string },
+    model: Model,
+  ): void {
+    const path = row.vector_path;
+    const what = `embeddings row ${row.embedding_id} (${row.entity_type} ${row.entity_id}, model ${model.name})`;
+    if (!this.checkStoredPath(path, what)) return;
+    if (
+      (row.entity_type === "question" || row.entity_type === "answer") &&
+      this.modelFolder(model) !== null
+    ) {
+      const canonical = entityVectorPath(model.name, row.entity_type, row.entity_id);
+      if (path !== canonical) {
+        this.report(path, `${what} names this file; the canonical name is ${canonical}`);
+      }
+    }
+    this.checkVector(path, model.dimensions, what);
+  }
+
+  checkProjection(
+    mhId: number,
+    model: Model,
+    temperature: number,
+    numHeads: number,
+    heads: Array<{
+      cluster_id: number;
+      centroid_path: string;
+      answer_emb_path: string;
+    }>,
+  ): void {
+    if (this.modelFolder(model) === null) return;
+    const what = `projection ${mhId}`;
+    if (heads.length !== numHeads) {
+      this.report(
+        this.dbPath,
+        `${what}: num_heads is ${numHeads} but cluster_heads has ${heads.length} rows`,
+      );
+    }
+    this.checkMeta(mhId, model, temperature, numHeads, heads);
+    for (const head of heads) {
+      const canonical = {
+        centroid: headCentroidPath(model.name, mhId, head.cluster_id),
+        answer: headAnswerPath(model.name, mhId, head.cluster_id),
+      };
+      for (const [role, path] of [
+        ["centroid", head.centroid_path],
+        ["answer", head.answer_emb_path],
+      ] as const) {
+        const headWhat = `${role} of cluster ${head.cluster_id} in ${what}`;
+        if (!this.checkStoredPath(path, `cluster_heads: ${headWhat}`)) continue;
+        if (path !== canonical[role]) {
+          this.report(
+            path,
+            `cluster_heads names this file as the ${headWhat}; the canonical name is ${canonical[role]}`,
+          );
+        }
+        this.checkVector(path, model.dimensions, headWhat);
+      }
+    }
+  }
+
+  private checkMeta(
+    mhId: number,
+    model: Model,
+    temperature: number,
+    numHeads: number,
+    heads: Array<{ cluster_id: number }>,
+  ): void {
+    const path = projectionMetaPath(model.name, mhId);
+    const absolute = this.db.vectors.absolute(path);
+    if (!existsSync(absolute)) {
+      this.report(path, `missing: projection ${mhId} has no metadata file`);
+      return;
+    }
+    this.files++;
+    let json: unknown;
+    try {
+      json = JSON.parse(readFileSync(absolute, "utf8"));
+    } catch (error) {
+      this.report(path, `not valid JSON: ${(error as Error).message}`);
+      return;
+    }
+    const parsed = projectionMetaSchema.safeParse(json);
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map(
+        (i) => `${i.path.length > 0 ? i.path.join(".") : "(top level)"}: ${i.message}`,
+      );
+      this.report(path, `not the ${PROJECTION_META_FORMAT} format: ${issues.join("; ")}`);
+      return;
+    }
+    const meta = parsed.data;
+    const disagree = (field: string, inFile: unknown, inDb: unknown, where: string) =>
+      this.report(
+        path,
+        `${field} is ${JSON.stringify(inFile)} but ${where} says ${JSON.stringify(inDb)}`,
+      );
+    if (meta.mh_projection_id !== mhId) {
+      disagree("mh_projection_id", meta.mh_projection_id, mhId, "the file name");
+    }
+    if (meta.model !== model.name) disagree("model", meta.model, model.name, "the database");
+    if (meta.dimensions !== model.dimensions) {
+      disagree("dimensions", meta.dimensions, model.dimensions, "the model's row");
+    }
+    if (meta.temperature !== temperature) {
+      disagree("temperature", meta.temperature, temperature, "multi_head_projections");
+    }
+    if (meta.num_heads !== numHeads) {
+      disagree("num_heads", meta.num_heads, numHeads, "multi_head_projections");
+    }
+    const inFile = meta.cluster_ids;
+    const inDb = heads.map((h) => h.cluster_id);
+    const fileSet = new Set(inFile);
+    const dbSet = new Set(inDb);
+    if (fileSet.size !== inFile.length) {
+      const dup = inFile.find((id, i) => inFile.indexOf(id) !== i);
+      this.report(path, `cluster_ids lists cluster ${dup} more than once`);
+    }
+    const onlyFile = [...fileSet].filter((id) => !dbSet.has(id));
+    const onlyDb = [...dbSet].filter((id) => !fileSet.has(id));
+    if (onlyFile.length > 0 || onlyDb.length > 0) {
+      const parts: string[] = [];
+      if (onlyFile.length > 0) parts.push(`lists ${listIds(onlyFile)} that cluster_heads has not`);
+      if (onlyDb.length > 0) parts.push(`lacks ${listIds(onlyDb)} of cluster_heads`);
+      this.report(path, `cluster_ids disagree with the database: ${parts.join("; ")}`);
+    }
+  }
+
+  /** A path stored in the database must be a relative POSIX path inside the store. */
+  private checkStoredPath(path: string, what: string): boolean {
+    if (
+      path.length === 0 ||
+      path.startsWith("/") ||
+      path.includes("\\") ||
+      /^[A-Za-z]:/.test(path) ||
+      path.split("/").some((part) => part === ".." || part === "." || part === "")
+    ) {
+      this.report(
+        path || this.dbPath,
+        `${what}: ${JSON.stringify(path)} is not a relative POSIX path inside the store`,
+      );
+      return false;
+    }
+    return true;
+  }
+
+  /** A complete `(d,)` `<f4`/`<f8` vector with finite values. */
+  private checkVector(path: string, dimensions: number, what: string): void {
+    const absolute = this.db.vectors.absolute(path);
+    let size: number;
+    try {
+      const stat = statSync(absolute);
+      if (!stat.isFile()) {
+        this.report(path, `not a file (${what})`);
+        return;
+      }
+      size = stat.size;
+    } catch {
+      this.report(path, `missing (${what})`);
+      return;
+    }
+    this.files++;
+    try {
+      const header = readNpyHeaderSync(absolute);
+      const problems: string[] = [];
+      if (header.dtype !== "<f4" && header.dtype !== "<f8") {
+        problems.push(`dtype ${header.dtype}, expected '<f4' (or '<f8')`);
+      }
+      if (header.shape.length !== 1 || header.shape[0] !== dimensions) {
+        problems.push(
+          `shape (${header.shape.join(", ")}${header.shape.length === 1 ? "," : ""}), expected (${dimensions},)`,
+        );
+      }
+      if (problems.length > 0) {
+        this.report(path, `${problems.join("; ")} (${what})`);
+        return;
+      }
+      const expectedSize = header.dataOffset + dimensions * (header.dtype === "<f4" ? 4 : 8);
+      if (size !== expectedSize) {
+        this.report(
+          path,
+          `${size < expectedSize ? "truncated" : "too long"}: ${size} bytes, a (${dimensions},) ${header.dtype} file has ${expectedSize} (${what})`,
+        );
+        return;
+      }
+      const { data } = readNpySync(absolute);
+      for (let i = 0; i < data.length; i++) {
+        const x = data[i] as number;
+        if (!Number.isFinite(x)) {
+          this.report(path, `value ${i} is ${x} (${what})`);
+          return;
+        }
+      }
+    } catch (error) {
+      const message =
+        error instanceof NpyError
+          ? `not a valid NPY file (${error.code}): ${error.message}`
+          : `cannot be read: ${(error as Error).message}`;
+      this.report(path, `${message} (${what})`);
+    }
+  }
+
+  /**
+   * Everything under `embeddings/`: folders of no model, files no row names (orphans),
+   * temporary files, and names outside the format.
+   */
+  scanFolders(folders: Map<string, Model>, named: Set<string>): void {
+    const base = join(this.db.root, "embeddings");
+    let entries: import("node:fs").Dirent[];
+    try {
+      entries = readdirSync(base, { withFileTypes: true });
+    } catch {
+      return; // no vectors yet
+    }
+    for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const path = `embeddings/${entry.name}`;
+      if (!entry.isDirectory()) {
+        this.report(
+          path,
+          isTemporary(entry.name)
+            ? "temporary file left by an interrupted write"
+            : "not part of the store's format (expected only model folders in embeddings/)",
+        );
+        continue;
+      }
+      const model = folders.get(path);
+      if (!model) {
+        this.report(path, "folder of no model in the database");
+        continue;
+      }
+      this.scanModelFolder(path, model, named);
+    }
+  }
+
+  private scanModelFolder(dir: string, model: Model, named: Set<string>): void {
+    const names = readdirSync(join(this.db.root, ...dir.split("/")), { withFileTypes: true });
+    for (const entry of names.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const path = `${dir}/${entry.name}`;
+      if (named.has(path)) continue;
+      if (entry.isDirectory()) {
+        this.report(path, `unexpected folder inside the folder of model ${model.name}`);
+        continue;
+      }
+      if (isTemporary(entry.name)) {
+        this.report(path, "temporary file left by an interrupted write");
+        continue;
+      }
+      const parsed = parseEmbeddingFileName(entry.name);
+      if (parsed === null) {
+        this.report(path, "not a file name of the store's format");
+        continue;
+      }
+      switch (parsed.kind) {
+        case "question":
+          this.report(
+            path,
+            `orphan: no embeddings row names this file (question ${parsed.questionId})`,
+          );
+          break;
+        case "answer":
+          this.report(
+            path,
+            `orphan: no embeddings row names this file (answer of cluster ${parsed.clusterId})`,
+          );
+          break;
+        case "head-centroid":
+        case "head-answer":
+          this.report(
+            path,
+            `orphan: no cluster_heads row names this file (projection ${parsed.mhProjectionId}, cluster ${parsed.clusterId})`,
+          );
+          break;
+        case "projection-meta":
+          this.report(
+            path,
+            `orphan: the database has no projection ${parsed.mhProjectionId} of model ${model.name}`,
+          );
+          break;
+      }
+    }
+  }
+}
+
+function isTemporary(name: string): boolean {
+  return name.endsWith(".tmp");
+}
+
+function listIds(ids: number[]): string {
+  const shown = ids.slice(0, 10).join(", ");
+  return `cluster${ids.length === 1 ? "" : "s"} ${shown}${ids.length > 10 ? `, … (${ids.length})` : ""}`;
+}
+
+function toPosix(path: string): string {
+  return sep === "/" ? path : path.split(sep).join("/");
+}

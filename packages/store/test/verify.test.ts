@@ -1,0 +1,271 @@
+import { appendFileSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createHashEmbedder } from "@ldakit/embed";
+import { writeNpySync } from "@ldakit/npy";
+import { describe, expect, it } from "vitest";
+import { LDAProjectionDB } from "../src/index.js";
+import { verifyStore } from "../src/verify.js";
+import { formA, tempDir, writeFiles } from "./helpers.js";
+
+const MODEL = "hash-32";
+const DIR = `embeddings/${MODEL}`;
+
+/** A store of 4 clusters × 3 questions embedded with hash-32, and one projection over them. */
+async function cleanStore(): Promise<{ db: LDAProjectionDB; mhId: number }> {
+  const root = tempDir("ldakit-verify-");
+  writeFiles(join(root, "raw"), { "data.json": formA(4, 3) });
+  const db = await LDAProjectionDB.open(join(root, "lda.db"));
+  await db.scan(join(root, "raw"));
+  const result = await db.processPending({ embedder: createHashEmbedder(32), writerThreads: 0 });
+  expect(result.failed).toEqual([]);
+  const set = db.loadTrainingSet(MODEL);
+  const d = set.dimensions;
+  const heads = set.clusters.map((cluster, k) => {
+    const centroid = new Float32Array(d);
+    set.questionCluster.forEach((c, i) => {
+      if (c !== k) return;
+      for (let j = 0; j < d; j++) {
+        centroid[j] =
+          (centroid[j] as number) + (set.questions[i * d + j] as number) / cluster.numQuestions;
+      }
+    });
+    return {
+      clusterId: cluster.clusterId,
+      centroid,
+      answer: set.answers.slice(k * d, (k + 1) * d),
+      numQuestions: cluster.numQuestions,
+    };
+  });
+  const mhId = await db.createProjection({
+    modelId: set.modelId,
+    temperature: 0.1,
+    centroidMethod: "mean",
+    heads,
+  });
+  return { db, mhId };
+}
+
+const at = (db: LDAProjectionDB, path: string) => db.vectors.absolute(path);
+
+async function problemsOf(db: LDAProjectionDB, options: { mhId?: number } = {}) {
+  return (await verifyStore(db, options)).problems;
+}
+
+describe("verifyStore", () => {
+  it("finds nothing wrong in a store built by the pipeline and createProjection", async () => {
+    const { db, mhId } = await cleanStore();
+    const result = await verifyStore(db);
+    expect(result.problems).toEqual([]);
+    // 4 answers + 12 questions, 4 heads × 2 files, mh_<id>.json
+    expect(result.checked).toEqual({ files: 16 + 8 + 1, projections: 1 });
+    expect(await verifyStore(db, { mhId })).toEqual({
+      problems: [],
+      checked: { files: 9, projections: 1 },
+    });
+    await db.close();
+  });
+
+  it("reports a deleted vector file with its path", async () => {
+    const { db } = await cleanStore();
+    rmSync(at(db, `${DIR}/q_002.npy`));
+    expect(await problemsOf(db)).toEqual([
+      {
+        path: `${DIR}/q_002.npy`,
+        problem: expect.stringMatching(/^missing \(embeddings row \d+ \(question 2/),
+      },
+    ]);
+    await db.close();
+  });
+
+  it("reports a truncated file", async () => {
+    const { db } = await cleanStore();
+    const path = `${DIR}/a_001.npy`;
+    truncateSync(at(db, path), 128 + 10);
+    expect(await problemsOf(db)).toEqual([
+      { path, problem: expect.stringMatching(/^truncated: 138 bytes, a \(32,\) <f4 file has 256/) },
+    ]);
+    truncateSync(at(db, path), 20); // inside the header
+    expect(await problemsOf(db)).toEqual([
+      { path, problem: expect.stringMatching(/^not a valid NPY file \(TRUNCATED\)/) },
+    ]);
+    await db.close();
+  });
+
+  it("reports a file of the wrong shape or dtype, trailing bytes and NaN", async () => {
+    const { db, mhId } = await cleanStore();
+    const q = `${DIR}/q_003.npy`;
+    writeNpySync(at(db, q), { data: new Float32Array(64), shape: [2, 32] });
+    const centroid = `${DIR}/mh_${mhId}_cluster_2_centroid.npy`;
+    writeNpySync(at(db, centroid), { data: new Float32Array(16) });
+    const answer = `${DIR}/mh_${mhId}_cluster_3_answer.npy`;
+    writeNpySync(at(db, answer), { data: new Int32Array(32) });
+    const a = `${DIR}/a_004.npy`;
+    appendFileSync(at(db, a), Buffer.alloc(4));
+    const nan = `${DIR}/q_001.npy`;
+    const values = new Float32Array(32).fill(0.5);
+    values[7] = Number.NaN;
+    writeNpySync(at(db, nan), { data: values });
+    const problems = await problemsOf(db);
+    expect(problems).toEqual([
+      { path: a, problem: expect.stringMatching(/^too long: 260 bytes/) },
+      {
+        path: centroid,
+        problem: expect.stringMatching(
+          /^shape \(16,\), expected \(32,\) \(centroid of cluster 2 in projection/,
+        ),
+      },
+      { path: answer, problem: expect.stringMatching(/^dtype <i4, expected '<f4' \(or '<f8'\)/) },
+      { path: nan, problem: expect.stringMatching(/^value 7 is NaN/) },
+      { path: q, problem: expect.stringMatching(/^shape \(2, 32\), expected \(32,\)/) },
+    ]);
+    // Only the projection's files with --mh-id.
+    expect((await problemsOf(db, { mhId })).map((p) => p.path)).toEqual([centroid, answer]);
+    await db.close();
+  });
+
+  it("accepts <f8 vectors, as the original Python tooling wrote centroids", async () => {
+    const { db, mhId } = await cleanStore();
+    const centroid = `${DIR}/mh_${mhId}_cluster_1_centroid.npy`;
+    writeNpySync(at(db, centroid), { data: new Float64Array(32).fill(0.25) });
+    expect(await problemsOf(db)).toEqual([]);
+    await db.close();
+  });
+
+  it("reports orphan files, temporary files and stray folders", async () => {
+    const { db, mhId } = await cleanStore();
+    const orphans = [
+      `${DIR}/q_999.npy`,
+      `${DIR}/a_777.npy`,
+      `${DIR}/mh_${mhId}_cluster_99_answer.npy`,
+      `${DIR}/mh_${mhId + 5}_cluster_1_centroid.npy`,
+    ];
+    for (const path of orphans) writeNpySync(at(db, path), { data: new Float32Array(32).fill(1) });
+    writeFileSync(at(db, `${DIR}/mh_${mhId + 5}.json`), "{}");
+    writeFileSync(at(db, `${DIR}/.q_005.npy.1234.abcd.tmp`), "partial");
+    writeFileSync(at(db, `${DIR}/mh_${mhId}.json.99.tmp`), "{");
+    writeFileSync(at(db, `${DIR}/notes.txt`), "hello");
+    db.vectors.write("embeddings/other-model/q_001.npy", new Float32Array(3));
+    const problems = await problemsOf(db);
+    const byPath = Object.fromEntries(problems.map((p) => [p.path, p.problem]));
+    expect(Object.keys(byPath).sort()).toEqual(
+      [
+        ...orphans,
+        `${DIR}/mh_${mhId + 5}.json`,
+        `${DIR}/.q_005.npy.1234.abcd.tmp`,
+        `${DIR}/mh_${mhId}.json.99.tmp`,
+        `${DIR}/notes.txt`,
+        "embeddings/other-model",
+      ].sort(),
+    );
+    expect(byPath[`${DIR}/q_999.npy`]).toMatch(/^orphan: no embeddings row names this file/);
+    expect(byPath[`${DIR}/mh_${mhId}_cluster_99_answer.npy`]).toMatch(
+      /^orphan: no cluster_heads row names this file/,
+    );
+    expect(byPath[`${DIR}/mh_${mhId + 5}.json`]).toMatch(/^orphan: the database has no projection/);
+    expect(byPath[`${DIR}/.q_005.npy.1234.abcd.tmp`]).toBe(
+      "temporary file left by an interrupted write",
+    );
+    expect(byPath["embeddings/other-model"]).toBe("folder of no model in the database");
+    await db.close();
+  });
+
+  it("reports a missing, unparsable or malformed mh_<id>.json", async () => {
+    const { db, mhId } = await cleanStore();
+    const path = `${DIR}/mh_${mhId}.json`;
+    const good = readFileSync(at(db, path), "utf8");
+    writeFileSync(at(db, path), "{ not json");
+    expect(await problemsOf(db)).toEqual([
+      { path, problem: expect.stringMatching(/^not valid JSON/) },
+    ]);
+    writeFileSync(
+      at(db, path),
+      JSON.stringify({ ...JSON.parse(good), format: "ldakit.mh/0", dimensions: -1 }),
+    );
+    expect(await problemsOf(db)).toEqual([
+      {
+        path,
+        problem: expect.stringMatching(/^not the ldakit\.mh\/1 format: format: .*; dimensions: /),
+      },
+    ]);
+    rmSync(at(db, path));
+    expect(await problemsOf(db, { mhId })).toEqual([
+      { path, problem: `missing: projection ${mhId} has no metadata file` },
+    ]);
+    await db.close();
+  });
+
+  it("reports mh_<id>.json fields that disagree with the database", async () => {
+    const { db, mhId } = await cleanStore();
+    const path = `${DIR}/mh_${mhId}.json`;
+    const meta = JSON.parse(readFileSync(at(db, path), "utf8"));
+    expect(meta.cluster_ids).toEqual([1, 2, 3, 4]);
+    writeFileSync(
+      at(db, path),
+      JSON.stringify({ ...meta, cluster_ids: [1, 2, 3, 5], temperature: 0.2 }),
+    );
+    expect(await problemsOf(db)).toEqual([
+      { path, problem: "temperature is 0.2 but multi_head_projections says 0.1" },
+      {
+        path,
+        problem:
+          "cluster_ids disagree with the database: lists cluster 5 that cluster_heads has not; lacks cluster 4 of cluster_heads",
+      },
+    ]);
+    writeFileSync(
+      at(db, path),
+      JSON.stringify({
+        ...meta,
+        num_heads: 3,
+        cluster_ids: [1, 2, 3],
+        model: "hash-64",
+        dimensions: 64,
+      }),
+    );
+    expect((await problemsOf(db)).map((p) => p.problem)).toEqual([
+      'model is "hash-64" but the database says "hash-32"',
+      "dimensions is 64 but the model's row says 32",
+      "num_heads is 3 but multi_head_projections says 4",
+      "cluster_ids disagree with the database: lacks cluster 4 of cluster_heads",
+    ]);
+    await db.close();
+  });
+
+  it("reports paths in the database that are not the canonical names", async () => {
+    const { db, mhId } = await cleanStore();
+    db.sqlite
+      .prepare(
+        "update embeddings set vector_path = ? where entity_type = 'question' and entity_id = 1",
+      )
+      .run(`${DIR}/q_1.npy`);
+    db.sqlite
+      .prepare("update cluster_heads set answer_emb_path = ? where cluster_id = 2")
+      .run(`${DIR}/mh_${mhId}_cluster_3_answer.npy`);
+    const problems = await problemsOf(db);
+    expect(problems).toEqual([
+      {
+        path: `${DIR}/mh_${mhId}_cluster_2_answer.npy`,
+        problem: expect.stringMatching(/^orphan: no cluster_heads row/),
+      },
+      {
+        path: `${DIR}/mh_${mhId}_cluster_3_answer.npy`,
+        problem: `cluster_heads names this file as the answer of cluster 2 in projection ${mhId}; the canonical name is ${DIR}/mh_${mhId}_cluster_2_answer.npy`,
+      },
+      { path: `${DIR}/q_001.npy`, problem: expect.stringMatching(/^orphan: no embeddings row/) },
+      {
+        path: `${DIR}/q_1.npy`,
+        problem: expect.stringMatching(/canonical name is embeddings\/hash-32\/q_001\.npy$/),
+      },
+      { path: `${DIR}/q_1.npy`, problem: expect.stringMatching(/^missing/) },
+    ]);
+    await db.close();
+  });
+
+  it("reports a projection id the database does not have", async () => {
+    const { db } = await cleanStore();
+    expect(await verifyStore(db, { mhId: 42 })).toEqual({
+      problems: [{ path: "lda.db", problem: "no projection with id 42 in the database" }],
+      checked: { files: 0, projections: 0 },
+    });
+    await db.close();
+  });
+});
