@@ -3,7 +3,7 @@
  */
 import { backendLabel, getTf, type TfBackendRequest } from "@ldakit/tf";
 import type { Embedder, EmbedOptions } from "../embedder.js";
-import { planBatches, scatterRows } from "./batching.js";
+import { type PlannedBatch, planBatches, scatterRows } from "./batching.js";
 import { BertEncoder } from "./bert.js";
 import { readModelFolder, type StModelSpec } from "./folder.js";
 import { readSafetensors } from "./safetensors.js";
@@ -93,19 +93,23 @@ export async function loadLocalEmbedder(
   );
 }
 
-class LocalEmbedder implements SentenceTransformerEmbedder {
-  readonly threads = 0;
+/**
+ * What the in-thread and the worker-pool embedders share: one `embed` call at a time (concurrent
+ * calls queue up rather than interleave on the engines), tokenization, and batch planning. A
+ * subclass only runs the planned batches.
+ */
+export abstract class BatchingEmbedder {
   readonly dimensions: number;
   readonly dir: string;
   readonly maxSeqLength: number;
-  private queue: Promise<unknown> = Promise.resolve();
-  private disposed = false;
+  /** The running or last `embed` call; `dispose` waits for it. */
+  protected queue: Promise<unknown> = Promise.resolve();
+  protected disposed = false;
 
   constructor(
     readonly name: string,
     spec: StModelSpec,
-    private readonly tokenizer: StTokenizer,
-    private readonly encoder: BertEncoder,
+    protected readonly tokenizer: StTokenizer,
     readonly backend: string,
     readonly batchSize: number,
   ) {
@@ -119,7 +123,6 @@ class LocalEmbedder implements SentenceTransformerEmbedder {
   }
 
   embed(texts: string[], options: EmbedCallOptions = {}): Promise<Float32Array[]> {
-    // One call at a time: concurrent calls queue up rather than interleave on the engine.
     const run = this.queue.then(() => this.run(texts, options));
     this.queue = run.catch(() => {});
     return run;
@@ -138,6 +141,40 @@ class LocalEmbedder implements SentenceTransformerEmbedder {
       this.tokenizer.padId,
     );
     let done = 0;
+    await this.runBatches(batches, out, (rows) => {
+      done += rows;
+      options.onProgress?.(done, texts.length);
+    });
+    return out;
+  }
+
+  /** Embeds every planned batch into `out` (by input index), reporting rows as they finish. */
+  protected abstract runBatches(
+    batches: PlannedBatch[],
+    out: Float32Array[],
+    finished: (rows: number) => void,
+  ): Promise<void>;
+}
+
+class LocalEmbedder extends BatchingEmbedder implements SentenceTransformerEmbedder {
+  readonly threads = 0;
+
+  constructor(
+    name: string,
+    spec: StModelSpec,
+    tokenizer: StTokenizer,
+    private readonly encoder: BertEncoder,
+    backend: string,
+    batchSize: number,
+  ) {
+    super(name, spec, tokenizer, backend, batchSize);
+  }
+
+  protected async runBatches(
+    batches: PlannedBatch[],
+    out: Float32Array[],
+    finished: (rows: number) => void,
+  ): Promise<void> {
     for (const batch of batches) {
       const t = this.encoder.forward(batch);
       let data: Float32Array;
@@ -147,10 +184,8 @@ class LocalEmbedder implements SentenceTransformerEmbedder {
         t.dispose();
       }
       scatterRows(data, batch, this.dimensions, out);
-      done += batch.batch;
-      options.onProgress?.(done, texts.length);
+      finished(batch.batch);
     }
-    return out;
   }
 
   async dispose(): Promise<void> {

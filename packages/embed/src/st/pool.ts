@@ -8,11 +8,11 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { backendLabel, reportBackend, type TfBackendName } from "@ldakit/tf";
-import { type PlannedBatch, planBatches, scatterRows } from "./batching.js";
+import { type PlannedBatch, scatterRows } from "./batching.js";
 import {
+  BatchingEmbedder,
   checkBatchSize,
   defaultModelName,
-  type EmbedCallOptions,
   type LocalEmbedderOptions,
   loadTokenizer,
   type SentenceTransformerEmbedder,
@@ -261,52 +261,26 @@ class WorkerPool {
   }
 }
 
-class PooledEmbedder implements PooledSentenceTransformerEmbedder {
-  readonly dimensions: number;
-  readonly dir: string;
-  readonly maxSeqLength: number;
-  private queue: Promise<unknown> = Promise.resolve();
-  private disposed = false;
-
+class PooledEmbedder extends BatchingEmbedder implements PooledSentenceTransformerEmbedder {
   constructor(
-    readonly name: string,
+    name: string,
     spec: StModelSpec,
-    private readonly tokenizer: StTokenizer,
+    tokenizer: StTokenizer,
     private readonly pool: WorkerPool,
-    readonly backend: string,
-    readonly batchSize: number,
+    backend: string,
+    batchSize: number,
     readonly threads: number,
   ) {
-    this.dimensions = spec.dimensions;
-    this.dir = spec.dir;
-    this.maxSeqLength = spec.maxSeqLength;
+    super(name, spec, tokenizer, backend, batchSize);
   }
 
-  countTokens(texts: string[]): number[] {
-    return texts.map((t) => this.tokenizer.encode(t).ids.length);
-  }
-
-  embed(texts: string[], options: EmbedCallOptions = {}): Promise<Float32Array[]> {
-    const run = this.queue.then(() => this.run(texts, options));
-    this.queue = run.catch(() => {});
-    return run;
-  }
-
-  private async run(texts: string[], options: EmbedCallOptions): Promise<Float32Array[]> {
-    if (this.disposed) throw new Error(`embedder ${this.name} was disposed`);
-    const out = new Array<Float32Array>(texts.length);
-    if (texts.length === 0) {
-      options.onProgress?.(0, 0);
-      return out;
-    }
-    const batches = planBatches(
-      texts.map((t) => this.tokenizer.encode(t)),
-      this.batchSize,
-      this.tokenizer.padId,
-    );
+  protected async runBatches(
+    planned: PlannedBatch[],
+    out: Float32Array[],
+    finished: (rows: number) => void,
+  ): Promise<void> {
     // Longest batches first: the short ones then fill the workers' idle time at the end.
-    batches.reverse();
-    let done = 0;
+    const batches = [...planned].reverse();
     let next = 0;
     let failure: Error | undefined;
     // One loop per worker thread: each takes the next batch when it is free.
@@ -330,13 +304,11 @@ class PooledEmbedder implements PooledSentenceTransformerEmbedder {
           failure ??= e as Error;
           return;
         }
-        done += batch.batch;
-        options.onProgress?.(done, texts.length);
+        finished(batch.batch);
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.threads, batches.length) }, lane));
     if (failure !== undefined) throw failure;
-    return out;
   }
 
   async workerMemory(): Promise<WorkerMemory[]> {
