@@ -14,6 +14,7 @@ import {
   computeCentroids,
   DEFAULT_TEMPERATURE_GRID,
   evaluateHeldOut,
+  selectHeldOut,
 } from "../dist/index.js";
 
 const { values } = parseArgs({
@@ -74,24 +75,9 @@ for (let run = 0; run < RUNS; run++) {
   );
 }
 
-// The same folds and sample for NumPy: assignFolds is deterministic; reproduce the sample choice.
+// The same folds and sample for NumPy: both are deterministic functions of the seed.
 const fold = assignFolds(questionCluster, H, FOLDS, SEED);
-let heldOut = Array.from(fold.keys()).filter((i) => fold[i] >= 0);
-if (heldOut.length > MAX_QUERIES) {
-  let a = (SEED + 1) >>> 0;
-  const r = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-  for (let i = heldOut.length - 1; i > 0; i--) {
-    const j = Math.floor(r() * (i + 1));
-    [heldOut[i], heldOut[j]] = [heldOut[j], heldOut[i]];
-  }
-  heldOut = heldOut.slice(0, MAX_QUERIES);
-}
+const heldOut = selectHeldOut(fold, MAX_QUERIES, SEED);
 const selected = new Uint8Array(questionCluster.length);
 for (const i of heldOut) selected[i] = 1;
 

@@ -6,6 +6,7 @@ export {
   type HeldOutOptions,
   type HeldOutResult,
   type Metrics,
+  selectHeldOut,
 } from "./math.js";
 export {
   DEFAULT_TEMPERATURE_GRID,

@@ -127,6 +127,16 @@ export function assignFolds(
   return fold;
 }
 
+/**
+ * The questions a k-fold evaluation scores: every question with a fold, or a seeded sample of
+ * `maxQueries` of them when there are more.
+ */
+export function selectHeldOut(fold: Int32Array, maxQueries: number, seed: number): number[] {
+  const heldOut = Array.from(fold.keys()).filter((i) => (fold[i] as number) >= 0);
+  if (heldOut.length <= maxQueries) return heldOut;
+  return shuffle(heldOut, random(seed + 1)).slice(0, maxQueries);
+}
+
 export interface HeldOutOptions {
   temperatures: number[];
   folds: number;
@@ -164,10 +174,7 @@ export async function evaluateHeldOut(
   const d = set.dimensions;
   const numClusters = set.clusterIds.length;
   const fold = assignFolds(set.questionCluster, numClusters, options.folds, options.seed);
-  let heldOut = Array.from(fold.keys()).filter((i) => (fold[i] as number) >= 0);
-  if (heldOut.length > options.maxQueries) {
-    heldOut = shuffle(heldOut, random(options.seed + 1)).slice(0, options.maxQueries);
-  }
+  const heldOut = selectHeldOut(fold, options.maxQueries, options.seed);
   const totals = options.temperatures.map(() => new RankTotals());
   const direct = new RankTotals();
   const answers = tf.tidy(() => normalizeRows(tf, tf.tensor2d(set.answers, [numClusters, d])));
