@@ -79,25 +79,15 @@ export function registerEval(program: Command): void {
         } finally {
           await embedder.dispose();
         }
-        const all_ = projection.clusterIds.length;
-        const rankOf = (hits: Array<{ clusterId: number }>, clusterId: number) =>
-          hits.findIndex((h) => h.clusterId === clusterId) + 1;
-        const projectedRanks = projection
-          .searchBatch(vectors, { topK: all_ })
-          .map((r, i) =>
-            rankOf(
-              r.results,
-              headOfRecord.get((labelled[i] as { recordId: string }).recordId) as number,
-            ),
-          );
-        const directRanks = projection
-          .directSearchBatch(vectors, { topK: all_ })
-          .map((r, i) =>
-            rankOf(
-              r.results,
-              headOfRecord.get((labelled[i] as { recordId: string }).recordId) as number,
-            ),
-          );
+        const topK = projection.clusterIds.length;
+        // Rank of each query's expected cluster among all answers (1 = first).
+        const ranks = (results: Array<{ results: Array<{ clusterId: number }> }>) =>
+          results.map((r, i) => {
+            const expected = headOfRecord.get((labelled[i] as { recordId: string }).recordId);
+            return r.results.findIndex((h) => h.clusterId === expected) + 1;
+          });
+        const projectedRanks = ranks(projection.searchBatch(vectors, { topK }));
+        const directRanks = ranks(projection.directSearchBatch(vectors, { topK }));
         const report = {
           queries: labelled.length,
           direct: metricsOf(directRanks),
