@@ -3,7 +3,13 @@
  * the search math, the metadata format. Import it as `@ldakit/search/core`.
  */
 export { SearchError, type SearchErrorCode } from "./errors.js";
-export { initKernel, type KernelChoice, type KernelName, wasmKernelAvailable } from "./kernel.js";
+export {
+  initKernel,
+  type KernelChoice,
+  type KernelName,
+  type ThreadsChoice,
+  wasmKernelAvailable,
+} from "./kernel.js";
 export {
   headFileName,
   PROJECTION_META_FORMAT,

@@ -1,3 +1,6 @@
+// the Node.js entry: the kernel may split large calls between helper threads
+import "./threads.js";
+
 export * from "./core.js";
 export {
   discoverProjections,

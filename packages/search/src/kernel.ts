@@ -4,12 +4,18 @@
  * scratch buffers of the queries in flight; nothing is allocated per query.
  */
 import { SearchError } from "./errors.js";
-import { KERNEL_WASM_BASE64 } from "./kernel-wasm.js";
+import { KERNEL_WASM_BASE64, KERNEL_WASM_SHARED_BASE64 } from "./kernel-wasm.js";
+import { TOP_BLOCK } from "./topk.js";
 
 /** The kernel a projection runs on. */
 export type KernelName = "wasm-simd" | "js";
 /** What to run on: `auto` (WebAssembly SIMD when available, else JavaScript), `wasm` or `js`. */
 export type KernelChoice = "auto" | "wasm" | "js";
+/**
+ * How many threads one call may use: `auto` (default: the machine's cores, at most 8, where helper
+ * threads exist — the Node.js entry of this package) or a number (1 = the caller's thread only).
+ */
+export type ThreadsChoice = number | "auto";
 
 /** Operations on the engine's buffers; matrix/source 0 = centroids/queries, 1 = answers/projected. */
 export interface Engine {
@@ -18,6 +24,8 @@ export interface Engine {
   readonly dims: number;
   /** How many queries one call handles (the rows of the scratch buffers). */
   readonly batch: number;
+  /** How many threads a large call is split between (1: the caller's only). */
+  readonly threads: number;
   readonly centroids: Float32Array;
   readonly answers: Float32Array;
   /** batch × dims */
@@ -32,6 +40,13 @@ export interface Engine {
   expRow(i: number, invTau: number): number;
   /** scores row i *= s */
   scaleRow(i: number, s: number): void;
+  /** Rows 0..n-1 of scores: cosines → softmax weights (expRow, then scaleRow by 1/sum). */
+  softmaxRows(n: number, invTau: number): void;
+  /**
+   * The maxima of scores row i in blocks of TOP_BLOCK values (for topIndices), or undefined where
+   * they would not pay off. The array is reused by the next call.
+   */
+  blockMax(i: number): Float32Array | undefined;
   /** projected[i,:] = sum_r scores[i*heads + r] * answers[r,:] for i < n */
   weightedSums(n: number): void;
   /**
@@ -43,10 +58,27 @@ export interface Engine {
 
 interface KernelExports {
   dot_rows(mat: number, rows: number, d: number, x: number, out: number): void;
-  gemm_nt(q: number, nq: number, mat: number, rows: number, d: number, out: number): void;
-  gemm_nn(w: number, nq: number, mat: number, rows: number, d: number, out: number): void;
+  gemm_nt(
+    q: number,
+    nq: number,
+    mat: number,
+    rows: number,
+    d: number,
+    out: number,
+    ldo: number,
+  ): void;
+  gemm_nn(
+    w: number,
+    nq: number,
+    ldw: number,
+    mat: number,
+    rows: number,
+    d: number,
+    out: number,
+  ): void;
   softmax_exp(x: number, n: number, invTau: number): number;
   scale(x: number, n: number, s: number): void;
+  block_max(x: number, n: number, out: number): void;
   normalize(x: number, n: number): number;
 }
 
@@ -70,17 +102,19 @@ function base64Bytes(text: string): Uint8Array {
 }
 
 /** The part of the WebAssembly JS API used here (typed locally: the DOM lib is not in scope). */
-interface WasmModule {
+/** @internal */
+export interface WasmModule {
   readonly __wasmModule?: never;
 }
-interface WasmMemory {
+/** @internal */
+export interface WasmMemory {
   readonly buffer: ArrayBuffer;
 }
 interface WasmApi {
   validate(bytes: Uint8Array): boolean;
   compile(bytes: Uint8Array): Promise<WasmModule>;
   Module: new (bytes: Uint8Array) => WasmModule;
-  Memory: new (descriptor: { initial: number }) => WasmMemory;
+  Memory: new (descriptor: { initial: number; maximum?: number; shared?: boolean }) => WasmMemory;
   Instance: new (
     module: WasmModule,
     imports: { env: { memory: WasmMemory } },
@@ -93,6 +127,7 @@ function wasmApi(): WasmApi | undefined {
 }
 
 let compiled: WasmModule | null | undefined;
+let compiledShared: WasmModule | null | undefined;
 
 /** The compiled kernel, or null where WebAssembly SIMD is not available. Compiles once. */
 function kernelModule(): WasmModule | null {
@@ -112,12 +147,30 @@ function kernelModule(): WasmModule | null {
   return compiled;
 }
 
+/** The kernel on a shared memory, or null where shared WebAssembly memory is not available. */
+function sharedKernelModule(): WasmModule | null {
+  if (compiledShared !== undefined) return compiledShared;
+  compiledShared = null;
+  const wasm = wasmApi();
+  if (wasm && typeof SharedArrayBuffer === "function") {
+    try {
+      const bytes = base64Bytes(KERNEL_WASM_SHARED_BASE64);
+      if (wasm.validate(bytes)) compiledShared = new wasm.Module(bytes);
+    } catch {
+      compiledShared = null;
+    }
+  }
+  return compiledShared;
+}
+
 /**
  * Compiles the WebAssembly kernel ahead of time, asynchronously; resolves to whether WebAssembly
- * SIMD is available. Node.js compiles it on first use anyway: call this in browsers, whose main
- * thread may refuse to compile synchronously.
+ * SIMD is available. In Node.js it also starts the helper threads and waits until they run, so
+ * the first large query is already split between threads. Node.js compiles the kernel on first
+ * use anyway: call this in browsers, whose main thread may refuse to compile synchronously.
  */
 export async function initKernel(): Promise<boolean> {
+  await kernelThreads?.()?.started();
   if (compiled !== undefined) return compiled !== null;
   const wasm = wasmApi();
   if (!wasm) {
@@ -127,6 +180,53 @@ export async function initKernel(): Promise<boolean> {
   const bytes = base64Bytes(KERNEL_WASM_BASE64);
   compiled = wasm.validate(bytes) ? await wasm.compile(bytes) : null;
   return compiled !== null;
+}
+
+/** The kernel calls a helper thread can run. @internal */
+export enum KernelOp {
+  DotRows = 1,
+  GemmNT = 2,
+  GemmNN = 3,
+  /** (x, rows, n, bits of the float32 1/τ): each row := softmax_exp, then scale by 1/sum */
+  SoftmaxRows = 4,
+}
+
+const f32Bits = new Int32Array(1);
+const f32View = new Float32Array(f32Bits.buffer);
+/** The bits of x rounded to float32, as an int32 (how a float travels in a thread's arguments). */
+function float32Bits(x: number): number {
+  f32View[0] = x;
+  return f32Bits[0] as number;
+}
+function float32FromBits(bits: number): number {
+  f32Bits[0] = bits;
+  return f32View[0] as number;
+}
+
+/**
+ * Helper threads that run kernel calls on shared memories (installed by the Node.js entry).
+ * @internal
+ */
+export interface KernelThreadPool {
+  /** How many helper threads there are (the caller's thread not counted). */
+  readonly size: number;
+  /** Resolves once every helper thread runs. */
+  started(): Promise<void>;
+  /** Whether helper `helper` runs yet (calls handed to it before that would wait). */
+  ready(helper: number): boolean;
+  /** Lets the helpers run calls on `memory`; the returned id names it in start(). */
+  attach(module: WasmModule, memory: WasmMemory, owner: object): number;
+  /** Starts `op(...args)` on helper `helper` against memory `id`; returns at once. */
+  start(helper: number, id: number, op: KernelOp, args: number[]): void;
+  /** Waits for every call started; returns the helpers whose call failed (to redo them). */
+  finish(): number[];
+}
+
+let kernelThreads: (() => KernelThreadPool | undefined) | undefined;
+
+/** Called once by the Node.js entry: where helper threads come from. @internal */
+export function installKernelThreads(pool: () => KernelThreadPool | undefined): void {
+  kernelThreads = pool;
 }
 
 /** Whether the WebAssembly SIMD kernel can run here. */
@@ -140,12 +240,46 @@ function batchSize(heads: number): number {
 
 const align = (n: number) => Math.ceil(n / 64) * 64;
 
+/**
+ * Below this many multiply-adds per thread a call stays on one thread: handing work to a helper
+ * costs a few microseconds, and a sleeping helper takes tens to wake.
+ */
+const MIN_WORK_PER_THREAD = 1 << 18;
+/** `auto` uses at most this many threads. */
+const MAX_AUTO_THREADS = 8;
+/**
+ * Weighted sums over many heads are cut into row chunks (at most 8, of at least this many rows),
+ * summed separately and added in chunk order, so that threads can share them. The chunks depend on
+ * the number of heads only: any number of threads gives the same bits.
+ */
+const CHUNK_MIN_ROWS = 128;
+const MAX_CHUNKS = 8;
+
+export interface EngineOptions {
+  /** Threads one call may use (default `auto`). */
+  threads?: ThreadsChoice;
+  /** Tests only: the smallest call split between threads, in multiply-adds per thread. */
+  minWorkPerThread?: number;
+}
+
 /** Creates an engine for `heads` × `dims` matrices (zero-filled; the caller fills them). */
-export function createEngine(heads: number, dims: number, choice: KernelChoice): Engine {
+export function createEngine(
+  heads: number,
+  dims: number,
+  choice: KernelChoice,
+  options: EngineOptions = {},
+): Engine {
+  const threads = options.threads ?? "auto";
+  if (threads !== "auto" && !(Number.isSafeInteger(threads) && threads >= 1)) {
+    throw new SearchError(
+      "BAD_ARGUMENT",
+      `threads must be "auto" or an integer of at least 1, got ${String(threads)}`,
+    );
+  }
   if (choice !== "js") {
     const module = kernelModule();
     if (module) {
-      const engine = createWasmEngine(module, heads, dims);
+      const engine = createWasmEngine(module, heads, dims, threads, options);
       if (engine) return engine;
     }
     if (choice === "wasm") {
@@ -160,31 +294,95 @@ export function createEngine(heads: number, dims: number, choice: KernelChoice):
   return createJsEngine(heads, dims);
 }
 
-function createWasmEngine(module: WasmModule, heads: number, dims: number): Engine | null {
+/** The helper threads an engine of this size may use, with the shared kernel they need. */
+function helpersFor(
+  heads: number,
+  dims: number,
+  threads: ThreadsChoice,
+  minWork: number,
+): { pool: KernelThreadPool; module: WasmModule; count: number } | undefined {
+  const wanted = threads === "auto" ? MAX_AUTO_THREADS : threads;
+  // a batch of MAX_BATCH queries is the most work one call does
+  if (wanted < 2 || heads * dims * MAX_BATCH < 2 * minWork) return undefined;
+  const pool = kernelThreads?.();
+  if (!pool || pool.size === 0) return undefined;
+  const module = sharedKernelModule();
+  if (!module) return undefined;
+  return { pool, module, count: Math.min(pool.size, wanted - 1) };
+}
+
+function createWasmEngine(
+  module: WasmModule,
+  heads: number,
+  dims: number,
+  threads: ThreadsChoice,
+  options: EngineOptions,
+): Engine | null {
   const batch = batchSize(heads);
   const matrixBytes = heads * dims * 4;
+  const chunks = Math.max(1, Math.min(MAX_CHUNKS, Math.floor(heads / CHUNK_MIN_ROWS)));
+  const chunkRows = Math.ceil(heads / chunks / 8) * 8;
+  const partBytes = align(batch * dims * 4);
   const cOff = 0;
   const aOff = align(cOff + matrixBytes);
   const qOff = align(aOff + matrixBytes);
   const pOff = align(qOff + batch * dims * 4);
   const sOff = align(pOff + batch * dims * 4);
-  const total = align(sOff + batch * heads * 4);
+  const blocks = Math.ceil(heads / TOP_BLOCK);
+  const bOff = align(sOff + batch * heads * 4);
+  const partOff = align(bOff + blocks * 4);
+  const total = partOff + (chunks > 1 ? chunks * partBytes : 0);
   if (total > MAX_WASM_BYTES) return null;
   const wasm = wasmApi() as WasmApi;
+  const minWork = options.minWorkPerThread ?? MIN_WORK_PER_THREAD;
+  let helpers = helpersFor(heads, dims, threads, minWork);
+  const pages = Math.ceil(total / WASM_PAGE);
   let memory: WasmMemory;
   try {
-    memory = new wasm.Memory({ initial: Math.ceil(total / WASM_PAGE) });
+    memory = helpers
+      ? new wasm.Memory({ initial: pages, maximum: pages, shared: true })
+      : new wasm.Memory({ initial: pages });
   } catch {
-    return null;
+    if (!helpers) return null;
+    helpers = undefined;
+    try {
+      memory = new wasm.Memory({ initial: pages });
+    } catch {
+      return null;
+    }
   }
-  const k = new wasm.Instance(module, { env: { memory } }).exports as KernelExports;
+  const k = new wasm.Instance(helpers ? helpers.module : module, { env: { memory } })
+    .exports as KernelExports;
   const buffer = memory.buffer;
   const rowBytes = heads * 4;
-  return {
+  const call = (op: KernelOp, a: number[]): void => {
+    const [a0, a1, a2, a3, a4, a5, a6] = a as [
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
+    if (op === KernelOp.DotRows) k.dot_rows(a0, a1, a2, a3, a4);
+    else if (op === KernelOp.GemmNT) k.gemm_nt(a0, a1, a2, a3, a4, a5, a6);
+    else if (op === KernelOp.GemmNN) k.gemm_nn(a0, a1, a2, a3, a4, a5, a6);
+    else {
+      // the helper thread runs this same sequence (src/threads.ts)
+      const invTau = float32FromBits(a3);
+      for (let r = 0, x = a0; r < a1; r++, x += a2 * 4)
+        k.scale(x, a2, 1 / k.softmax_exp(x, a2, invTau));
+    }
+  };
+  let id = -1;
+  const maxima = new Float32Array(buffer, bOff, blocks);
+  const engine: Engine = {
     kernel: "wasm-simd",
     heads,
     dims,
     batch,
+    threads: helpers ? helpers.count + 1 : 1,
     centroids: new Float32Array(buffer, cOff, heads * dims),
     answers: new Float32Array(buffer, aOff, heads * dims),
     queries: new Float32Array(buffer, qOff, batch * dims),
@@ -193,8 +391,22 @@ function createWasmEngine(module: WasmModule, heads: number, dims: number): Engi
     dots(matrix, source, n) {
       const mat = matrix === 0 ? cOff : aOff;
       const src = source === 0 ? qOff : pOff;
-      if (n === 1) k.dot_rows(mat, heads, dims, src, sOff);
-      else k.gemm_nt(src, n, mat, heads, dims, sOff);
+      const parts = partsFor(heads * dims * n, Math.ceil(heads / 8));
+      if (parts === 1) {
+        if (n === 1) k.dot_rows(mat, heads, dims, src, sOff);
+        else k.gemm_nt(src, n, mat, heads, dims, sOff, heads);
+        return;
+      }
+      // rows split between threads: every score is computed alone, so no bit changes
+      const calls: number[][] = [];
+      const step = Math.ceil(heads / parts / 8) * 8;
+      for (let r0 = 0; r0 < heads; r0 += step) {
+        const rows = Math.min(step, heads - r0);
+        const m = mat + r0 * dims * 4;
+        const o = sOff + r0 * 4;
+        calls.push(n === 1 ? [m, rows, dims, src, o] : [src, n, m, rows, dims, o, heads]);
+      }
+      runSplit(n === 1 ? KernelOp.DotRows : KernelOp.GemmNT, calls, parts);
     },
     expRow(i, invTau) {
       return k.softmax_exp(sOff + i * rowBytes, heads, invTau);
@@ -202,13 +414,82 @@ function createWasmEngine(module: WasmModule, heads: number, dims: number): Engi
     scaleRow(i, s) {
       k.scale(sOff + i * rowBytes, heads, s);
     },
+    softmaxRows(n, invTau) {
+      // an exp costs about as much as sixteen multiply-adds
+      const parts = partsFor(16 * heads * n, n);
+      const calls: number[][] = [];
+      const step = Math.ceil(n / parts);
+      for (let i0 = 0; i0 < n; i0 += step) {
+        calls.push([sOff + i0 * rowBytes, Math.min(step, n - i0), heads, float32Bits(invTau)]);
+      }
+      runSplit(KernelOp.SoftmaxRows, calls, parts);
+    },
+    blockMax(i) {
+      if (heads < 4 * TOP_BLOCK) return undefined;
+      k.block_max(sOff + i * rowBytes, heads, bOff);
+      return maxima;
+    },
     weightedSums(n) {
-      k.gemm_nn(sOff, n, aOff, heads, dims, pOff);
+      if (chunks === 1) {
+        k.gemm_nn(sOff, n, heads, aOff, heads, dims, pOff);
+        return;
+      }
+      const calls: number[][] = [];
+      for (let r0 = 0, c = 0; r0 < heads; r0 += chunkRows, c++) {
+        const rows = Math.min(chunkRows, heads - r0);
+        calls.push([
+          sOff + r0 * 4,
+          n,
+          heads,
+          aOff + r0 * dims * 4,
+          rows,
+          dims,
+          partOff + c * partBytes,
+        ]);
+      }
+      runSplit(KernelOp.GemmNN, calls, partsFor(heads * dims * n, calls.length));
+      // the chunk sums, added in chunk order
+      const size = n * dims;
+      const out = new Float32Array(buffer, pOff, size);
+      out.set(new Float32Array(buffer, partOff, size));
+      for (let c = 1; c < calls.length; c++) {
+        const part = new Float32Array(buffer, partOff + c * partBytes, size);
+        for (let x = 0; x < size; x++) out[x] = (out[x] as number) + (part[x] as number);
+      }
     },
     normalize(source, row) {
       return k.normalize((source === 0 ? qOff : pOff) + row * dims * 4, dims);
     },
   };
+
+  /** Into how many parts (threads) to split `work` multiply-adds with at most `maxParts` parts. */
+  function partsFor(work: number, maxParts: number): number {
+    if (!helpers) return 1;
+    let ready = 0;
+    while (ready < helpers.count && helpers.pool.ready(ready)) ready++;
+    return Math.max(1, Math.min(ready + 1, maxParts, Math.floor(work / minWork)));
+  }
+
+  /**
+   * Runs the calls `parts` at a time: the first of each group here, the others on helpers 0, 1,
+   * ...; redoes here what a helper failed.
+   */
+  function runSplit(op: KernelOp, calls: number[][], parts: number): void {
+    if (parts <= 1 || !helpers) {
+      for (const a of calls) call(op, a);
+      return;
+    }
+    const pool = helpers.pool;
+    if (id < 0) id = pool.attach(helpers.module, memory, engine);
+    for (let g = 0; g < calls.length; g += parts) {
+      const group = calls.slice(g, g + parts);
+      for (let t = 1; t < group.length; t++) pool.start(t - 1, id, op, group[t] as number[]);
+      call(op, group[0] as number[]);
+      for (const failed of pool.finish()) call(op, group[failed + 1] as number[]);
+    }
+  }
+
+  return engine;
 }
 
 /** The pure-JavaScript engine: float64 accumulation, one query at a time. */
@@ -226,6 +507,7 @@ function createJsEngine(heads: number, dims: number): Engine {
     heads,
     dims,
     batch,
+    threads: 1,
     centroids,
     answers,
     queries,
@@ -269,6 +551,12 @@ function createJsEngine(heads: number, dims: number): Engine {
     scaleRow(i, s) {
       const o = i * heads;
       for (let r = 0; r < heads; r++) scores[o + r] = (scores[o + r] as number) * s;
+    },
+    softmaxRows(n, invTau) {
+      for (let i = 0; i < n; i++) this.scaleRow(i, 1 / this.expRow(i, invTau));
+    },
+    blockMax() {
+      return undefined;
     },
     weightedSums(n) {
       for (let i = 0; i < n; i++) {

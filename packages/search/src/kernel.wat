@@ -17,7 +17,11 @@
 ;;               row order r = s*nb + b for b = 0..nb-1, s = 0..7 (nb = rows >> 3), then the last
 ;;               rows % 8 rows in order. gemm_nn computes exactly this for each of its queries.
 ;;
-;; So a batch gives bit-for-bit the results of its queries one by one.
+;; So a batch gives bit-for-bit the results of its queries one by one. Splitting the rows of
+;; dot_rows / gemm_nt between threads changes no bit either. Large weighted sums are cut into a
+;; number of row chunks that depends on the number of rows only (src/kernel.ts), each chunk
+;; summed as above and the chunk sums added in chunk order: the same bits on any number of
+;; threads.
 ;;
 ;; The row order above reads eight rows that lie far apart (one in each eighth of the matrix) at
 ;; each step: eight independent memory streams keep more cache-line fetches in flight than one,
@@ -25,11 +29,13 @@
 ;;
 ;; Exports
 ;;   dot_rows(mat, rows, d, x, out)            out[r] = dot(mat[r,:], x)
-;;   gemm_nt(q, nq, mat, rows, d, out)         out[i*rows + r] = dot(mat[r,:], q[i,:])
-;;   gemm_nn(w, nq, mat, rows, d, out)         out[i*d + j] = sum_r w[i*rows + r] * mat[r,j]
+;;   gemm_nt(q, nq, mat, rows, d, out, ldo)    out[i*ldo + r] = dot(mat[r,:], q[i,:])
+;;   gemm_nn(w, nq, ldw, mat, rows, d, out)    out[i*d + j] = sum_r w[i*ldw + r] * mat[r,j]
 ;;   softmax_exp(x, n, inv_tau) -> f64         x[i] = exp((x[i] - max(x)) * inv_tau); returns
 ;;                                             the sum of the new x[i] (accumulated in float64)
 ;;   scale(x, n, s)                            x[i] *= s
+;;   block_max(x, n, out)                      out[b] = max(x[64b .. min(64b + 64, n))): top-k
+;;                                             skips the blocks that cannot hold a winner
 ;;   normalize(x, n) -> f64                    returns s = sum x[i]^2 (in float64); when
 ;;                                             0 < s < inf, x[i] *= 1/sqrt(s) (in float32)
 (module
@@ -267,12 +273,13 @@
     (local.get $s0) (local.get $s1) (local.get $s2) (local.get $s3)
     (local.get $t0) (local.get $t1) (local.get $t2) (local.get $t3))
 
-  ;; out[i*rows + r] = dot(mat[r,:], q[i,:]). The rows go in blocks of 64 (they stay in cache
+  ;; out[i*ldo + r] = dot(mat[r,:], q[i,:]). The rows go in blocks of 64 (they stay in cache
   ;; while every query passes over them); inside a block, four rows and two queries at a time
   ;; ($quad2). A block's last rows % 4 rows are padded with copies of its last row, an odd last
   ;; query with a copy of itself.
   (func (export "gemm_nt")
     (param $q i32) (param $nq i32) (param $mat i32) (param $rows i32) (param $d i32) (param $out i32)
+    (param $ldo i32)
     (local $rb i32) (local $d4 i32) (local $r0 i32) (local $r1 i32) (local $r i32) (local $n i32)
     (local $i i32) (local $orow i32) (local $last i32) (local $two i32)
     (local $m0 i32) (local $m1 i32) (local $m2 i32) (local $m3 i32) (local $qa i32) (local $qb i32)
@@ -281,7 +288,7 @@
     (local $t0 f32) (local $t1 f32) (local $t2 f32) (local $t3 f32)
     (local.set $rb (i32.shl (local.get $d) (i32.const 2)))
     (local.set $d4 (i32.shl (i32.and (local.get $d) (i32.const -4)) (i32.const 2)))
-    (local.set $orow (i32.shl (local.get $rows) (i32.const 2)))
+    (local.set $orow (i32.shl (local.get $ldo) (i32.const 2)))
     (block $blocks_done
       (loop $blocks
         (br_if $blocks_done (i32.ge_u (local.get $r0) (local.get $rows)))
@@ -336,11 +343,12 @@
         (br $blocks)))
   )
 
-  ;; out[i*d + j] = sum_r w[i*rows + r] * mat[r,j], rows in the order described at the top.
+  ;; out[i*d + j] = sum_r w[i*ldw + r] * mat[r,j], rows in the order described at the top.
   ;; For each block of eight far-apart rows, every query adds the eight rows to its output in
   ;; turn (the rows stay in L1 between queries). With nq = 1 this is the single-query kernel.
   (func (export "gemm_nn")
-    (param $w i32) (param $nq i32) (param $mat i32) (param $rows i32) (param $d i32) (param $out i32)
+    (param $w i32) (param $nq i32) (param $ldw i32) (param $mat i32) (param $rows i32) (param $d i32)
+    (param $out i32)
     (local $rb i32) (local $d4 i32) (local $nb i32) (local $stride i32) (local $wrow i32)
     (local $b i32) (local $i i32) (local $j i32) (local $o i32) (local $wi i32) (local $ws i32)
     (local $p0 i32) (local $p1 i32) (local $p2 i32) (local $p3 i32)
@@ -354,7 +362,7 @@
     (local.set $nb (i32.shr_u (local.get $rows) (i32.const 3)))
     (local.set $stride (i32.mul (local.get $nb) (local.get $rb)))
     (local.set $ws (i32.shl (local.get $nb) (i32.const 2)))
-    (local.set $wrow (i32.shl (local.get $rows) (i32.const 2)))
+    (local.set $wrow (i32.shl (local.get $ldw) (i32.const 2)))
     (memory.fill (local.get $out) (i32.const 0) (i32.mul (local.get $nq) (local.get $rb)))
     (local.set $p0 (local.get $mat))
     (block $blocks_done
@@ -591,6 +599,47 @@
           (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $e) (local.get $e)))))))
     (local.set $sa (f64x2.add (local.get $sa) (local.get $sb)))
     (f64.add (f64x2.extract_lane 0 (local.get $sa)) (f64x2.extract_lane 1 (local.get $sa))))
+
+  ;; out[b] = max of x[64b .. min(64b + 64, n)) (values are never NaN here)
+  (func (export "block_max") (param $x i32) (param $n i32) (param $out i32)
+    (local $end i32) (local $bend i32) (local $m v128) (local $t f32)
+    (local.set $end (i32.add (local.get $x) (i32.shl (local.get $n) (i32.const 2))))
+    (block $blocks_done
+      (loop $blocks
+        (br_if $blocks_done (i32.ge_u (local.get $x) (local.get $end)))
+        (local.set $bend (i32.add (local.get $x) (i32.const 256)))
+        (if (i32.le_u (local.get $bend) (local.get $end))
+          (then
+            ;; a full block: sixteen vectors
+            (local.set $m (f32x4.max
+              (f32x4.max
+                (f32x4.max (f32x4.max (v128.load (local.get $x)) (v128.load offset=16 (local.get $x)))
+                  (f32x4.max (v128.load offset=32 (local.get $x)) (v128.load offset=48 (local.get $x))))
+                (f32x4.max (f32x4.max (v128.load offset=64 (local.get $x)) (v128.load offset=80 (local.get $x)))
+                  (f32x4.max (v128.load offset=96 (local.get $x)) (v128.load offset=112 (local.get $x)))))
+              (f32x4.max
+                (f32x4.max (f32x4.max (v128.load offset=128 (local.get $x)) (v128.load offset=144 (local.get $x)))
+                  (f32x4.max (v128.load offset=160 (local.get $x)) (v128.load offset=176 (local.get $x))))
+                (f32x4.max (f32x4.max (v128.load offset=192 (local.get $x)) (v128.load offset=208 (local.get $x)))
+                  (f32x4.max (v128.load offset=224 (local.get $x)) (v128.load offset=240 (local.get $x)))))))
+            (local.set $t (f32.max
+              (f32.max (f32x4.extract_lane 0 (local.get $m)) (f32x4.extract_lane 1 (local.get $m)))
+              (f32.max (f32x4.extract_lane 2 (local.get $m)) (f32x4.extract_lane 3 (local.get $m)))))
+            (local.set $x (local.get $bend)))
+          (else
+            ;; the last, short block: one value at a time
+            (local.set $t (f32.load (local.get $x)))
+            (local.set $x (i32.add (local.get $x) (i32.const 4)))
+            (block $rest_done
+              (loop $rest
+                (br_if $rest_done (i32.ge_u (local.get $x) (local.get $end)))
+                (local.set $t (f32.max (local.get $t) (f32.load (local.get $x))))
+                (local.set $x (i32.add (local.get $x) (i32.const 4)))
+                (br $rest)))))
+        (f32.store (local.get $out) (local.get $t))
+        (local.set $out (i32.add (local.get $out) (i32.const 4)))
+        (br $blocks)))
+  )
 
   (func (export "scale") (param $x i32) (param $n i32) (param $s f32)
     (local $end i32) (local $end4 i32) (local $sv v128)

@@ -7,7 +7,7 @@ import * as fsp from "node:fs/promises";
 import { join } from "node:path";
 import { decodeNpy, encodeNpy, type NpyArray, NpyError, readNpySync } from "@ldakit/npy";
 import { SearchError } from "./errors.js";
-import { createEngine, type Engine, type KernelChoice } from "./kernel.js";
+import { createEngine, type Engine, type KernelChoice, type ThreadsChoice } from "./kernel.js";
 import {
   headFileName,
   type ProjectionMeta,
@@ -29,6 +29,8 @@ export interface LoadProjectionOptions {
   strict?: boolean;
   /** The compute kernel (default `auto`). */
   kernel?: KernelChoice;
+  /** Threads one large call may use (default `auto`). */
+  threads?: ThreadsChoice;
 }
 
 /** Head files are read this many at a time between turns of the event loop (async loading). */
@@ -254,7 +256,9 @@ function prepare(options: LoadProjectionOptions, text: string, names: string[], 
     metaPath,
     !!options.strict,
   );
-  const engine = createEngine(meta.num_heads, meta.dimensions, options.kernel ?? "auto");
+  const engine = createEngine(meta.num_heads, meta.dimensions, options.kernel ?? "auto", {
+    threads: options.threads,
+  });
   return { meta, warnings, engine };
 }
 

@@ -6,7 +6,13 @@
  *   score_j = cos(p, a_j)              projected search      (direct search: cos(q, a_j))
  */
 import { SearchError } from "./errors.js";
-import { createEngine, type Engine, type KernelChoice, type KernelName } from "./kernel.js";
+import {
+  createEngine,
+  type Engine,
+  type KernelChoice,
+  type KernelName,
+  type ThreadsChoice,
+} from "./kernel.js";
 import { topIndices } from "./topk.js";
 
 /** A matrix given to {@link Projection.fromArrays}: H×d row-major values, or H rows of d values. */
@@ -31,6 +37,8 @@ export interface ProjectionArrays {
   dimensions?: number;
   /** The compute kernel: `auto` (default) picks WebAssembly SIMD when the runtime has it. */
   kernel?: KernelChoice;
+  /** Threads one large call may use (default `auto`; see {@link ThreadsChoice}). */
+  threads?: ThreadsChoice;
 }
 
 export interface SearchOptions {
@@ -225,6 +233,8 @@ export class Projection {
   readonly answers: Float32Array;
   /** The kernel the math runs on. */
   readonly kernel: KernelName;
+  /** How many threads a large call is split between (1: only the caller's). */
+  readonly threads: number;
   /** Problems found while loading that did not stop it (e.g. head files mh_<id>.json does not list). */
   readonly warnings: readonly string[];
 
@@ -245,6 +255,7 @@ export class Projection {
     this.centroids = engine.centroids;
     this.answers = engine.answers;
     this.kernel = engine.kernel;
+    this.threads = engine.threads;
     this.warnings = Object.freeze([...(parts.warnings ?? [])]);
     this.#engine = engine;
     this.#ids = Float64Array.from(parts.clusterIds);
@@ -267,7 +278,7 @@ export class Projection {
       );
     }
     const clusterIds = Array.from(init.clusterIds);
-    const engine = createEngine(heads, dc, init.kernel ?? "auto");
+    const engine = createEngine(heads, dc, init.kernel ?? "auto", { threads: init.threads });
     fillMatrix(engine.centroids, init.centroids, heads, dc, "centroids", clusterIds);
     fillMatrix(engine.answers, init.answers, heads, dc, "answers", clusterIds);
     return new Projection({
@@ -292,7 +303,7 @@ export class Projection {
     const e = this.#engine;
     this.#writeQuery(0, query, "query");
     e.dots(0, 0, 1);
-    this.#softmax(0);
+    e.softmaxRows(1, this.#invTau);
     const weights = e.scores.slice(0, e.heads);
     e.weightedSums(1);
     this.#normalizeProjected(0);
@@ -306,7 +317,7 @@ export class Projection {
     const e = this.#engine;
     this.#writeQuery(0, query, "query");
     e.dots(0, 0, 1);
-    this.#softmax(0);
+    e.softmaxRows(1, this.#invTau);
     const routing = this.#routing(0, routingTop);
     e.weightedSums(1);
     this.#normalizeProjected(0);
@@ -322,11 +333,9 @@ export class Projection {
     const out: SearchResult[] = [];
     this.#eachChunk(queries, (m) => {
       e.dots(0, 0, m);
+      e.softmaxRows(m, this.#invTau);
       const routings: RoutingWeight[][] = [];
-      for (let i = 0; i < m; i++) {
-        this.#softmax(i);
-        routings.push(this.#routing(i, routingTop));
-      }
+      for (let i = 0; i < m; i++) routings.push(this.#routing(i, routingTop));
       e.weightedSums(m);
       for (let i = 0; i < m; i++) this.#normalizeProjected(i);
       e.dots(1, 1, m);
@@ -434,12 +443,6 @@ export class Projection {
     }
   }
 
-  /** Scores row i: cosines → softmax weights. */
-  #softmax(i: number): void {
-    const sum = this.#engine.expRow(i, this.#invTau);
-    this.#engine.scaleRow(i, 1 / sum);
-  }
-
   /** Projected row i := projected row i / its norm (left at zero when the sum cancelled out). */
   #normalizeProjected(i: number): void {
     this.#engine.normalize(1, i);
@@ -448,7 +451,7 @@ export class Projection {
   #routing(i: number, k: number): RoutingWeight[] {
     const h = this.numHeads;
     const w = this.#engine.scores;
-    const idx = topIndices(w, i * h, h, k, this.#ids);
+    const idx = topIndices(w, i * h, h, k, this.#ids, this.#engine.blockMax(i));
     const out: RoutingWeight[] = new Array(idx.length);
     for (let n = 0; n < idx.length; n++) {
       const head = idx[n] as number;
@@ -464,7 +467,7 @@ export class Projection {
   #hits(i: number, k: number): SearchHit[] {
     const h = this.numHeads;
     const s = this.#engine.scores;
-    const idx = topIndices(s, i * h, h, k, this.#ids);
+    const idx = topIndices(s, i * h, h, k, this.#ids, this.#engine.blockMax(i));
     const out: SearchHit[] = new Array(idx.length);
     for (let n = 0; n < idx.length; n++) {
       const head = idx[n] as number;

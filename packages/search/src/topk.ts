@@ -1,7 +1,12 @@
 /**
  * Exact top-k: the k largest values, ties broken by the smaller cluster id. A bounded heap for
- * k much smaller than n (one comparison per rejected value), a full sort otherwise.
+ * k much smaller than n (one comparison per rejected value), a full sort otherwise. Given the
+ * maxima of blocks of 64 values (the kernel computes them with SIMD), whole blocks below the
+ * current k-th value are skipped unread: on large projections nearly all of them.
  */
+
+/** The values per block of the block maxima. */
+export const TOP_BLOCK = 64;
 
 /** `a` ranks before `b`: larger value, or equal value and smaller id. */
 function before(va: number, ia: number, vb: number, ib: number): boolean {
@@ -18,10 +23,11 @@ export function topIndices(
   n: number,
   k: number,
   ids: Float64Array,
+  blockMax?: Float32Array,
 ): Int32Array {
   const m = Math.min(k, n);
   if (m <= 0) return new Int32Array(0);
-  if (m <= 16) return insertionTop(values, offset, n, m, ids);
+  if (m <= 16) return insertionTop(values, offset, n, m, ids, blockMax);
   if (m * 8 >= n) return sortAll(values, offset, n, m, ids);
 
   // Min-heap (worst at the root) of the best m so far: heap[] holds head indices.
@@ -35,6 +41,10 @@ export function topIndices(
   let worstV = hv[0] as number;
   let worstI = ids[heap[0] as number] as number;
   for (let i = m; i < n; i++) {
+    if (blockMax && (i & (TOP_BLOCK - 1)) === 0 && (blockMax[i / TOP_BLOCK] as number) < worstV) {
+      i += TOP_BLOCK - 1;
+      continue;
+    }
     const v = values[offset + i] as number;
     if (v < worstV) continue;
     const id = ids[i] as number;
@@ -100,6 +110,7 @@ function insertionTop(
   n: number,
   m: number,
   ids: Float64Array,
+  blockMax: Float32Array | undefined,
 ): Int32Array {
   const best = new Int32Array(m);
   const bv = new Float64Array(m);
@@ -107,9 +118,19 @@ function insertionTop(
   let worstV = Number.NEGATIVE_INFINITY;
   let worstI = Number.POSITIVE_INFINITY;
   for (let i = 0; i < n; i++) {
+    if (
+      blockMax &&
+      count === m &&
+      (i & (TOP_BLOCK - 1)) === 0 &&
+      (blockMax[i / TOP_BLOCK] as number) < worstV
+    ) {
+      i += TOP_BLOCK - 1;
+      continue;
+    }
     const v = values[offset + i] as number;
-    if (count === m && (v < worstV || (v === worstV && (ids[i] as number) > worstI))) continue;
+    if (v < worstV) continue;
     const id = ids[i] as number;
+    if (count === m && v === worstV && id > worstI) continue;
     let p = count < m ? count++ : m - 1;
     while (p > 0 && before(v, id, bv[p - 1] as number, ids[best[p - 1] as number] as number)) {
       best[p] = best[p - 1] as number;
@@ -118,8 +139,10 @@ function insertionTop(
     }
     best[p] = i;
     bv[p] = v;
-    worstV = bv[count - 1] as number;
-    worstI = ids[best[count - 1] as number] as number;
+    if (count === m) {
+      worstV = bv[m - 1] as number;
+      worstI = ids[best[m - 1] as number] as number;
+    }
   }
   return best;
 }
