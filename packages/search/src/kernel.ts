@@ -244,11 +244,11 @@ const align = (n: number) => Math.ceil(n / 64) * 64;
  * Below this many multiply-adds per thread a call stays on one thread: handing work to a helper
  * costs a few microseconds, and a sleeping helper takes tens to wake.
  */
-const MIN_WORK_PER_THREAD = 1 << 18;
+const MIN_WORK_PER_THREAD = 1 << 17;
 /** `auto` uses at most this many threads. */
 const MAX_AUTO_THREADS = 8;
 /**
- * Weighted sums over many heads are cut into row chunks (at most 8, of at least this many rows),
+ * Weighted sums over many heads are cut into row chunks (1, 2, 4 or 8, of at least this many rows),
  * summed separately and added in chunk order, so that threads can share them. The chunks depend on
  * the number of heads only: any number of threads gives the same bits.
  */
@@ -320,7 +320,9 @@ function createWasmEngine(
 ): Engine | null {
   const batch = batchSize(heads);
   const matrixBytes = heads * dims * 4;
-  const chunks = Math.max(1, Math.min(MAX_CHUNKS, Math.floor(heads / CHUNK_MIN_ROWS)));
+  // a power of two, so that two or four threads share the chunks evenly
+  let chunks = 1;
+  while (chunks * 2 <= MAX_CHUNKS && chunks * 2 * CHUNK_MIN_ROWS <= heads) chunks *= 2;
   const chunkRows = Math.ceil(heads / chunks / 8) * 8;
   const partBytes = align(batch * dims * 4);
   const cOff = 0;

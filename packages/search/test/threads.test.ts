@@ -60,7 +60,7 @@ describe("helper threads", () => {
   });
 
   // sizes around the kernel's steps: rows % 8, the weighted-sum chunks (128 rows, at most 8), the
-  // top-k blocks (64 values), d % 4; single queries split from 2 × 2^18 multiply-adds on
+  // top-k blocks (64 values), d % 4; single queries split from 2 × 2^17 multiply-adds on
   for (const [heads, dims] of [
     [2000, 384],
     [4099, 131],
