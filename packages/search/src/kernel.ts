@@ -129,36 +129,34 @@ function wasmApi(): WasmApi | undefined {
 let compiled: WasmModule | null | undefined;
 let compiledShared: WasmModule | null | undefined;
 
+/**
+ * Compiles a kernel binary synchronously: null where WebAssembly (SIMD) is missing, undefined where
+ * the runtime refuses (e.g. a browser's main thread: see initKernel()).
+ */
+function compileNow(base64: string): WasmModule | null | undefined {
+  const wasm = wasmApi();
+  if (!wasm) return null;
+  try {
+    const bytes = base64Bytes(base64);
+    return wasm.validate(bytes) ? new wasm.Module(bytes) : null;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The compiled kernel, or null where WebAssembly SIMD is not available. Compiles once. */
 function kernelModule(): WasmModule | null {
-  if (compiled !== undefined) return compiled;
-  compiled = null;
-  const wasm = wasmApi();
-  if (wasm) {
-    try {
-      const bytes = base64Bytes(KERNEL_WASM_BASE64);
-      if (wasm.validate(bytes)) compiled = new wasm.Module(bytes);
-    } catch {
-      // e.g. a browser that refuses synchronous compilation on its main thread: see initKernel()
-      compiled = undefined;
-      return null;
-    }
-  }
-  return compiled;
+  if (compiled === undefined) compiled = compileNow(KERNEL_WASM_BASE64);
+  return compiled ?? null;
 }
 
 /** The kernel on a shared memory, or null where shared WebAssembly memory is not available. */
 function sharedKernelModule(): WasmModule | null {
-  if (compiledShared !== undefined) return compiledShared;
-  compiledShared = null;
-  const wasm = wasmApi();
-  if (wasm && typeof SharedArrayBuffer === "function") {
-    try {
-      const bytes = base64Bytes(KERNEL_WASM_SHARED_BASE64);
-      if (wasm.validate(bytes)) compiledShared = new wasm.Module(bytes);
-    } catch {
-      compiledShared = null;
-    }
+  if (compiledShared === undefined) {
+    compiledShared =
+      typeof SharedArrayBuffer === "function"
+        ? (compileNow(KERNEL_WASM_SHARED_BASE64) ?? null)
+        : null;
   }
   return compiledShared;
 }
