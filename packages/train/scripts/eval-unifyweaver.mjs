@@ -1,14 +1,23 @@
-// The evaluation table of the train README: the UnifyWeaver Q-A data (../shared/data), embedded
-// with each model, 5-fold held-out Recall@1 / Recall@5 / MRR of direct and projected search at
-// τ = 1.0, 0.1 and auto. Usage: node scripts/eval-unifyweaver.mjs [--models all-MiniLM-L6-v2,hash-384]
-import { mkdtempSync, rmSync } from "node:fs";
+// The evaluation tables of the train README: the UnifyWeaver Q-A data (../shared/data), embedded
+// with each model. (1) 5-fold held-out Recall@1 / Recall@5 / MRR of direct and projected search at
+// τ = 1.0, 0.1 and auto. (2) The book's protocol: projections trained on all questions at those
+// temperatures, scored on novel queries written for ldakit (scripts/unifyweaver-novel-queries.json).
+// Usage: node scripts/eval-unifyweaver.mjs [--models all-MiniLM-L6-v2,hash-384]
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { resolveEmbedder } from "@ldakit/embed";
+import { parseQueryJson } from "@ldakit/schema";
 import { LDAProjectionDB } from "@ldakit/store";
 import { getTf } from "@ldakit/tf";
-import { DEFAULT_TEMPERATURE_GRID, evaluateHeldOut, pickTemperature } from "../dist/index.js";
+import {
+  DEFAULT_TEMPERATURE_GRID,
+  evaluateHeldOut,
+  evaluateQueries,
+  pickTemperature,
+  trainProjection,
+} from "../dist/index.js";
 
 const { values } = parseArgs({
   options: {
@@ -18,12 +27,18 @@ const { values } = parseArgs({
       default: join(import.meta.dirname, "../../../../shared/data/unifyweaver-lda"),
     },
     folds: { type: "string", default: "5" },
+    queries: {
+      type: "string",
+      default: join(import.meta.dirname, "unifyweaver-novel-queries.json"),
+    },
   },
 });
+const novel = parseQueryJson(readFileSync(values.queries, "utf8"), values.queries);
 const folds = Number(values.folds);
 const { tf } = await getTf();
 const pct = (x) => `${(100 * x).toFixed(1)}%`;
 const rows = [];
+const novelRows = [];
 for (const model of values.models.split(",")) {
   const dir = mkdtempSync(join(tmpdir(), "ldakit-eval-"));
   try {
@@ -31,9 +46,7 @@ for (const model of values.models.split(",")) {
     await db.scan(values.data);
     const embedder = await resolveEmbedder(model);
     const processed = await db.processPending({ embedder });
-    await embedder.dispose();
     const set = db.loadTrainingSet(model);
-    await db.close();
     const temperatures = [...new Set([1.0, 0.1, ...DEFAULT_TEMPERATURE_GRID])];
     const result = await evaluateHeldOut(
       tf,
@@ -60,6 +73,18 @@ for (const model of values.models.split(",")) {
     line("projected, τ = 1.0", at(1.0));
     line("projected, τ = 0.1", at(0.1));
     line(`projected, τ = auto (${auto})`, at(auto));
+
+    // the book's protocol: train on every question, score queries nobody trained on
+    for (const temperature of [1.0, 0.1, "auto"]) {
+      const trained = await trainProjection(db, { model, temperature, seed: 0 });
+      const result = await evaluateQueries(db, trained.mhProjectionId, novel, embedder);
+      if (temperature === 1.0) novelRows.push([model, "direct", result.direct]);
+      const label =
+        temperature === "auto" ? `auto (${trained.temperature})` : temperature.toFixed(1);
+      novelRows.push([model, `projected, τ = ${label}`, result.projected]);
+    }
+    await embedder.dispose();
+    await db.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -68,3 +93,14 @@ console.log(`| model | search | Recall@1 | Recall@5 | MRR | held-out questions |
 console.log(`| --- | --- | --- | --- | --- | --- | --- |`);
 for (const r of rows)
   console.log(`| ${r[0]} | ${r[1]} | ${r[2]} | ${r[3]} | ${r[4]} | ${r[5]} | ${r[6]} |`);
+console.log();
+console.log(
+  `Novel queries (${novel.length}, ${values.queries.split("/").pop()}), projections trained on all questions:`,
+);
+console.log();
+console.log(`| model | search | Recall@1 | Recall@5 | MRR | queries |`);
+console.log(`| --- | --- | --- | --- | --- | --- |`);
+for (const [model, label, m] of novelRows)
+  console.log(
+    `| ${model} | ${label} | ${pct(m.recallAt1)} | ${pct(m.recallAt5)} | ${m.mrr.toFixed(3)} | ${m.queries} |`,
+  );

@@ -9,6 +9,12 @@ export {
   selectHeldOut,
 } from "./math.js";
 export {
+  evaluateQueries,
+  type LabelledQueryInput,
+  metricsOfRanks,
+  type QueryEvaluation,
+} from "./queries.js";
+export {
   DEFAULT_TEMPERATURE_GRID,
   pickTemperature,
   type TrainOptions,

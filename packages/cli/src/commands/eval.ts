@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { resolveEmbedder } from "@ldakit/embed";
 import { parseQueryJson } from "@ldakit/schema";
+import { evaluateQueries, type Metrics, type QueryEvaluation } from "@ldakit/train";
 import type { Command } from "commander";
 import { type GlobalOptions, printJson, printTable, withStore } from "../context.js";
 import { chooseProjection } from "./search.js";
@@ -9,21 +10,6 @@ interface EvalCliOptions extends GlobalOptions {
   queries: string;
   mhId?: string;
   modelDir?: string;
-}
-
-interface Metrics {
-  recall_at_1: number;
-  recall_at_5: number;
-  mrr: number;
-}
-
-function metricsOf(ranks: number[]): Metrics {
-  const n = Math.max(ranks.length, 1);
-  return {
-    recall_at_1: ranks.filter((r) => r === 1).length / n,
-    recall_at_5: ranks.filter((r) => r <= 5).length / n,
-    mrr: ranks.reduce((s, r) => s + 1 / r, 0) / n,
-  };
 }
 
 export function registerEval(program: Command): void {
@@ -52,46 +38,26 @@ export function registerEval(program: Command): void {
       const queries = parseQueryJson(text, all.queries);
       await withStore(all, async (db) => {
         const { mhId, model } = chooseProjection(db, all.mhId);
-        const projection = db.loadProjection(mhId);
-        // A query's expected answer: the head whose cluster has the query's record id.
-        const headOfRecord = new Map<string, number>();
-        for (const c of await db.listClusters()) {
-          const head = projection.headIndex(c.cluster_id);
-          if (head !== undefined && c.answer_record_id !== null)
-            headOfRecord.set(c.answer_record_id, c.cluster_id);
-        }
-        const labelled = queries.filter((q) => headOfRecord.has(q.recordId));
-        const unmatched = [
-          ...new Set(queries.filter((q) => !headOfRecord.has(q.recordId)).map((q) => q.recordId)),
-        ];
-        if (labelled.length === 0) {
-          throw new Error(
-            `none of the ${queries.length} queries' ids match an answer of projection ${mhId} (ids such as ${unmatched.slice(0, 3).join(", ")})`,
-          );
-        }
         const embedder = await resolveEmbedder(
           model,
           all.modelDir ? { modelDir: all.modelDir } : {},
         );
-        let vectors: Float32Array[];
+        let evaluation: QueryEvaluation;
         try {
-          vectors = await embedder.embed(labelled.map((q) => q.text));
+          evaluation = await evaluateQueries(db, mhId, queries, embedder);
         } finally {
           await embedder.dispose();
         }
-        const topK = projection.clusterIds.length;
-        // Rank of each query's expected cluster among all answers (1 = first).
-        const ranks = (results: Array<{ results: Array<{ clusterId: number }> }>) =>
-          results.map((r, i) => {
-            const expected = headOfRecord.get((labelled[i] as { recordId: string }).recordId);
-            return r.results.findIndex((h) => h.clusterId === expected) + 1;
-          });
-        const projectedRanks = ranks(projection.searchBatch(vectors, { topK }));
-        const directRanks = ranks(projection.directSearchBatch(vectors, { topK }));
+        const unmatched = evaluation.unmatchedIds;
+        const snake = (m: Metrics) => ({
+          recall_at_1: m.recallAt1,
+          recall_at_5: m.recallAt5,
+          mrr: m.mrr,
+        });
         const report = {
-          queries: labelled.length,
-          direct: metricsOf(directRanks),
-          projected: metricsOf(projectedRanks),
+          queries: evaluation.direct.queries,
+          direct: snake(evaluation.direct),
+          projected: snake(evaluation.projected),
         };
         if (all.json) {
           printJson({ ...report, mh_projection_id: mhId, model, unmatched_ids: unmatched });
@@ -99,7 +65,7 @@ export function registerEval(program: Command): void {
         }
         const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
         console.log(
-          `projection ${mhId} (${model}), τ = ${projection.temperature}: ${labelled.length} queries from ${all.queries}`,
+          `projection ${mhId} (${model}), τ = ${evaluation.temperature}: ${report.queries} queries from ${all.queries}`,
         );
         printTable(
           ["search", "Recall@1", "Recall@5", "MRR"],

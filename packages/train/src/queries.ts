@@ -1,0 +1,80 @@
+import type { Embedder } from "@ldakit/embed";
+import type { LDAProjectionDB } from "@ldakit/store";
+import type { Metrics } from "./math.js";
+
+/** A query with the record id of the cluster that answers it (what `parseQueryJson` gives). */
+export interface LabelledQueryInput {
+  text: string;
+  recordId: string;
+}
+
+export interface QueryEvaluation {
+  mhProjectionId: number;
+  model: string;
+  temperature: number;
+  /** Metrics of direct search (cos(q, a_j)) and of projected search, over the same queries. */
+  direct: Metrics;
+  projected: Metrics;
+  /** Record ids of queries that no head of the projection answers (those queries are skipped). */
+  unmatchedIds: string[];
+}
+
+/** Recall@1, Recall@5 and MRR from the rank (1 = first) of each query's expected answer. */
+export function metricsOfRanks(ranks: number[]): Metrics {
+  const n = Math.max(ranks.length, 1);
+  return {
+    recallAt1: ranks.filter((r) => r === 1).length / n,
+    recallAt5: ranks.filter((r) => r <= 5).length / n,
+    mrr: ranks.reduce((s, r) => s + 1 / r, 0) / n,
+    queries: ranks.length,
+  };
+}
+
+/**
+ * Scores a stored projection on labelled queries: each query's expected answer is the head whose
+ * cluster has the query's record id. The queries are embedded with `embedder` (which must be the
+ * projection's model) and ranked against every answer, by projected and by direct search.
+ * Throws when no query's id matches a head of the projection.
+ */
+export async function evaluateQueries(
+  db: LDAProjectionDB,
+  mhProjectionId: number,
+  queries: LabelledQueryInput[],
+  embedder: Embedder,
+): Promise<QueryEvaluation> {
+  const projection = db.loadProjection(mhProjectionId);
+  if (embedder.name !== projection.model) {
+    throw new Error(
+      `projection ${mhProjectionId} was trained on ${projection.model} vectors; the queries must be embedded with it, not with ${embedder.name}`,
+    );
+  }
+  const clusterOfRecord = new Map<string, number>();
+  for (const c of await db.listClusters()) {
+    if (projection.headIndex(c.cluster_id) !== undefined && c.answer_record_id !== null)
+      clusterOfRecord.set(c.answer_record_id, c.cluster_id);
+  }
+  const labelled = queries.filter((q) => clusterOfRecord.has(q.recordId));
+  const unmatchedIds = [
+    ...new Set(queries.filter((q) => !clusterOfRecord.has(q.recordId)).map((q) => q.recordId)),
+  ];
+  if (labelled.length === 0) {
+    throw new Error(
+      `none of the ${queries.length} queries' ids match an answer of projection ${mhProjectionId} (ids such as ${unmatchedIds.slice(0, 3).join(", ")})`,
+    );
+  }
+  const vectors = await embedder.embed(labelled.map((q) => q.text));
+  const topK = projection.numHeads;
+  const ranks = (results: Array<{ results: Array<{ clusterId: number }> }>) =>
+    results.map((r, i) => {
+      const expected = clusterOfRecord.get((labelled[i] as LabelledQueryInput).recordId);
+      return r.results.findIndex((h) => h.clusterId === expected) + 1;
+    });
+  return {
+    mhProjectionId,
+    model: projection.model,
+    temperature: projection.temperature,
+    direct: metricsOfRanks(ranks(projection.directSearchBatch(vectors, { topK }))),
+    projected: metricsOfRanks(ranks(projection.searchBatch(vectors, { topK }))),
+    unmatchedIds,
+  };
+}

@@ -1,0 +1,98 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createHashEmbedder } from "@ldakit/embed";
+import { LDAProjectionDB } from "@ldakit/store";
+import { afterEach, describe, expect, it } from "vitest";
+import { evaluateQueries, metricsOfRanks, trainProjection } from "../src/index.js";
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+const plants = ["fern", "cactus", "orchid", "basil", "ivy", "tomato"];
+
+async function trainedStore() {
+  const root = mkdtempSync(join(tmpdir(), "ldakit-queries-"));
+  dirs.push(root);
+  mkdirSync(join(root, "raw"));
+  const clusters = plants.map((p) => ({
+    answer: `Caring for a ${p}: water the ${p} when the soil is dry and give the ${p} bright light.`,
+    answer_id: `care-${p}`,
+    questions: [`how often to water a ${p}`, `${p} care`, `my ${p} is wilting`, `light for ${p}`],
+  }));
+  writeFileSync(join(root, "raw", "plants.json"), JSON.stringify({ clusters }));
+  const db = await LDAProjectionDB.open(join(root, "lda.db"));
+  await db.scan(join(root, "raw"));
+  const embedder = createHashEmbedder(64);
+  await db.processPending({ embedder });
+  const { mhProjectionId } = await trainProjection(db, { temperature: 0.1, folds: 2 });
+  return { db, mhProjectionId, embedder };
+}
+
+describe("metricsOfRanks", () => {
+  it("counts ranks 1 and ≤ 5 and averages 1/rank", () => {
+    expect(metricsOfRanks([1, 2, 5, 6])).toEqual({
+      recallAt1: 0.25,
+      recallAt5: 0.75,
+      mrr: (1 + 1 / 2 + 1 / 5 + 1 / 6) / 4,
+      queries: 4,
+    });
+  });
+});
+
+describe("evaluateQueries", () => {
+  it("ranks each query's own cluster by projected and direct search, as the projection does", async () => {
+    const { db, mhProjectionId, embedder } = await trainedStore();
+    const queries = [
+      { text: "watering schedule for my fern", recordId: "care-fern" },
+      { text: "does a cactus need sun", recordId: "care-cactus" },
+      { text: "orchid leaves drooping", recordId: "care-orchid" },
+      { text: "basil on the windowsill", recordId: "care-basil" },
+      { text: "growing tomato plants", recordId: "care-tomato" },
+      { text: "a question about roses", recordId: "care-rose" },
+    ];
+    const result = await evaluateQueries(db, mhProjectionId, queries, embedder);
+    expect(result.unmatchedIds).toEqual(["care-rose"]);
+    expect(result.mhProjectionId).toBe(mhProjectionId);
+    expect(result.model).toBe("hash-64");
+    expect(result.temperature).toBe(0.1);
+
+    // the same ranks computed by hand through the projection's own search
+    const projection = db.loadProjection(mhProjectionId);
+    const clusters = await db.listClusters();
+    const idOf = new Map(clusters.map((c) => [c.answer_record_id, c.cluster_id]));
+    const vectors = await embedder.embed(queries.slice(0, 5).map((q) => q.text));
+    const rank = (hits: Array<{ clusterId: number }>, i: number) =>
+      hits.findIndex(
+        (h) => h.clusterId === idOf.get((queries[i] as { recordId: string }).recordId),
+      ) + 1;
+    const projected = vectors.map((v, i) => rank(projection.search(v, { topK: 6 }).results, i));
+    const direct = vectors.map((v, i) => rank(projection.directSearch(v, { topK: 6 }).results, i));
+    expect(result.projected).toEqual(metricsOfRanks(projected));
+    expect(result.direct).toEqual(metricsOfRanks(direct));
+    expect(result.projected.queries).toBe(5);
+    await db.close();
+  });
+
+  it("refuses queries that match no head, and vectors of another model", async () => {
+    const { db, mhProjectionId, embedder } = await trainedStore();
+    await expect(
+      evaluateQueries(db, mhProjectionId, [{ text: "roses", recordId: "care-rose" }], embedder),
+    ).rejects.toThrow(
+      /none of the 1 queries' ids match an answer of projection \d+ \(ids such as care-rose\)/,
+    );
+    await expect(
+      evaluateQueries(
+        db,
+        mhProjectionId,
+        [{ text: "fern", recordId: "care-fern" }],
+        createHashEmbedder(32),
+      ),
+    ).rejects.toThrow(
+      /trained on hash-64 vectors; the queries must be embedded with it, not with hash-32/,
+    );
+    await db.close();
+  });
+});
