@@ -89,7 +89,8 @@ describe("k-fold held-out evaluation", () => {
   it("gives the metrics a float64 NumPy reference gives on the same folds", async () => {
     const { tf } = await getTf();
     const data = dataset(15, 6, 24, 11);
-    const temperatures = [0.05, 0.1, 1];
+    // 0.001: most routing weights fall below the float32 normals (they are flushed to 0)
+    const temperatures = [0.001, 0.05, 0.1, 1];
     const folds = 3;
     const ours = await evaluateHeldOut(
       tf,
