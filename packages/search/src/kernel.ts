@@ -78,6 +78,7 @@ interface KernelExports {
   ): void;
   softmax_exp(x: number, n: number, invTau: number): number;
   scale(x: number, n: number, s: number): void;
+  softmax_rows(x: number, rows: number, n: number, invTauBits: number): void;
   block_max(x: number, n: number, out: number): void;
   normalize(x: number, n: number): number;
 }
@@ -180,25 +181,26 @@ export async function initKernel(): Promise<boolean> {
   return compiled !== null;
 }
 
-/** The kernel calls a helper thread can run. @internal */
+/**
+ * The kernel calls a helper thread can run, by number (the index into KERNEL_OP_EXPORTS); every
+ * argument of these calls is an i32. @internal
+ */
 export enum KernelOp {
-  DotRows = 1,
-  GemmNT = 2,
-  GemmNN = 3,
-  /** (x, rows, n, bits of the float32 1/τ): each row := softmax_exp, then scale by 1/sum */
-  SoftmaxRows = 4,
+  DotRows = 0,
+  GemmNT = 1,
+  GemmNN = 2,
+  SoftmaxRows = 3,
 }
+
+/** The kernel export each KernelOp calls: the caller's thread and the helpers use this one table. */
+export const KERNEL_OP_EXPORTS = ["dot_rows", "gemm_nt", "gemm_nn", "softmax_rows"] as const;
 
 const f32Bits = new Int32Array(1);
 const f32View = new Float32Array(f32Bits.buffer);
-/** The bits of x rounded to float32, as an int32 (how a float travels in a thread's arguments). */
+/** The bits of x rounded to float32, as an int32 (how 1/τ reaches softmax_rows). */
 function float32Bits(x: number): number {
   f32View[0] = x;
   return f32Bits[0] as number;
-}
-function float32FromBits(bits: number): number {
-  f32Bits[0] = bits;
-  return f32View[0] as number;
 }
 
 /**
@@ -355,25 +357,8 @@ function createWasmEngine(
     .exports as KernelExports;
   const buffer = memory.buffer;
   const rowBytes = heads * 4;
-  const call = (op: KernelOp, a: number[]): void => {
-    const [a0, a1, a2, a3, a4, a5, a6] = a as [
-      number,
-      number,
-      number,
-      number,
-      number,
-      number,
-      number,
-    ];
-    if (op === KernelOp.DotRows) k.dot_rows(a0, a1, a2, a3, a4);
-    else if (op === KernelOp.GemmNT) k.gemm_nt(a0, a1, a2, a3, a4, a5, a6);
-    else if (op === KernelOp.GemmNN) k.gemm_nn(a0, a1, a2, a3, a4, a5, a6);
-    else {
-      // the helper thread runs this same sequence (src/threads.ts)
-      const invTau = float32FromBits(a3);
-      for (let r = 0, x = a0; r < a1; r++, x += a2 * 4)
-        k.scale(x, a2, 1 / k.softmax_exp(x, a2, invTau));
-    }
+  const call = (op: KernelOp, args: number[]): void => {
+    (k[KERNEL_OP_EXPORTS[op]] as (...a: number[]) => void)(...args);
   };
   let id = -1;
   const maxima = new Float32Array(buffer, bOff, blocks);

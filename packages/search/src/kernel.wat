@@ -34,6 +34,11 @@
 ;;   softmax_exp(x, n, inv_tau) -> f64         x[i] = exp((x[i] - max(x)) * inv_tau); returns
 ;;                                             the sum of the new x[i] (accumulated in float64)
 ;;   scale(x, n, s)                            x[i] *= s
+;;   softmax_rows(x, rows, n, inv_tau_bits)    each of `rows` rows of n values (one after another
+;;                                             from x): softmax_exp, then scale by the float32
+;;                                             rounding of 1/sum (computed in float64); 1/τ comes
+;;                                             as the bits of a float32, so every argument of a
+;;                                             call a helper thread runs is an i32
 ;;   block_max(x, n, out)                      out[b] = max(x[64b .. min(64b + 64, n))): top-k
 ;;                                             skips the blocks that cannot hold a winner
 ;;   normalize(x, n) -> f64                    returns s = sum x[i]^2 (in float64); when
@@ -512,7 +517,7 @@
         (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $fx)) (v128.const i32x4 127 127 127 127))
           (i32.const 23)))))
 
-  (func (export "softmax_exp") (param $x i32) (param $n i32) (param $inv_tau f32) (result f64)
+  (func $softmax_exp (export "softmax_exp") (param $x i32) (param $n i32) (param $inv_tau f32) (result f64)
     (local $end i32) (local $end4 i32) (local $p i32) (local $mx v128) (local $m f32)
     (local $it v128) (local $e v128) (local $sa v128) (local $sb v128) (local $k i32)
     (local $v v128) (local $keep v128) (local $fx v128) (local $r v128) (local $y v128)
@@ -600,6 +605,22 @@
     (local.set $sa (f64x2.add (local.get $sa) (local.get $sb)))
     (f64.add (f64x2.extract_lane 0 (local.get $sa)) (f64x2.extract_lane 1 (local.get $sa))))
 
+  ;; rows of softmax weights in place (see the exports above)
+  (func (export "softmax_rows") (param $x i32) (param $rows i32) (param $n i32) (param $inv_tau_bits i32)
+    (local $r i32) (local $inv f32) (local $rb i32)
+    (local.set $inv (f32.reinterpret_i32 (local.get $inv_tau_bits)))
+    (local.set $rb (i32.shl (local.get $n) (i32.const 2)))
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $r) (local.get $rows)))
+        (call $scale (local.get $x) (local.get $n)
+          (f32.demote_f64 (f64.div (f64.const 1)
+            (call $softmax_exp (local.get $x) (local.get $n) (local.get $inv)))))
+        (local.set $x (i32.add (local.get $x) (local.get $rb)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $l)))
+  )
+
   ;; out[b] = max of x[64b .. min(64b + 64, n)) (values are never NaN here)
   (func (export "block_max") (param $x i32) (param $n i32) (param $out i32)
     (local $end i32) (local $bend i32) (local $m v128) (local $t f32)
@@ -641,7 +662,7 @@
         (br $blocks)))
   )
 
-  (func (export "scale") (param $x i32) (param $n i32) (param $s f32)
+  (func $scale (export "scale") (param $x i32) (param $n i32) (param $s f32)
     (local $end i32) (local $end4 i32) (local $sv v128)
     (local.set $end (i32.add (local.get $x) (i32.shl (local.get $n) (i32.const 2))))
     (local.set $end4 (i32.add (local.get $x) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))

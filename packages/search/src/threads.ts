@@ -12,6 +12,7 @@ import { availableParallelism } from "node:os";
 import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
 import {
   installKernelThreads,
+  KERNEL_OP_EXPORTS,
   type KernelOp,
   type KernelThreadPool,
   type WasmMemory,
@@ -28,7 +29,7 @@ const FAILED = 5;
 const ARGS = 8;
 const SLOTS = 16;
 /** The op that only reads the helper's mailbox (memories attached or released). */
-const OP_MAILBOX = 0;
+const OP_MAILBOX = -1;
 /** Spins before sleeping: about 50–100 µs on current CPUs. */
 const SPINS = 1 << 17;
 
@@ -40,7 +41,7 @@ const HELPER_SOURCE = `
 const { workerData, receiveMessageOnPort } = require("node:worker_threads");
 const { control, port } = workerData;
 const c = new Int32Array(control);
-const cf = new Float32Array(control);
+const EXPORTS = ${JSON.stringify(KERNEL_OP_EXPORTS)};
 const kernels = new Map();
 function readMailbox() {
   for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
@@ -65,15 +66,7 @@ for (;;) {
     const op = c[${OP}];
     if (op !== ${OP_MAILBOX}) {
       const k = kernels.get(c[${MEMORY_ID}]);
-      const a = c.subarray(${ARGS}, ${ARGS + 7});
-      if (op === 1) k.dot_rows(a[0], a[1], a[2], a[3], a[4]);
-      else if (op === 2) k.gemm_nt(a[0], a[1], a[2], a[3], a[4], a[5], a[6]);
-      else if (op === 3) k.gemm_nn(a[0], a[1], a[2], a[3], a[4], a[5], a[6]);
-      else {
-        // the same sequence as the caller's thread runs (src/kernel.ts)
-        const invTau = cf[${ARGS + 3}];
-        for (let r = 0, x = a[0]; r < a[1]; r++, x += a[2] * 4) k.scale(x, a[2], 1 / k.softmax_exp(x, a[2], invTau));
-      }
+      k[EXPORTS[op]](...c.subarray(${ARGS}, ${ARGS + 7}));
     }
   } catch {
     Atomics.store(c, ${FAILED}, 1);
