@@ -449,33 +449,22 @@ export class Projection {
   }
 
   #routing(i: number, k: number): RoutingWeight[] {
-    const h = this.numHeads;
-    const w = this.#engine.scores;
-    const idx = topIndices(w, i * h, h, k, this.#ids, this.#engine.blockMax(i));
-    const out: RoutingWeight[] = new Array(idx.length);
-    for (let n = 0; n < idx.length; n++) {
-      const head = idx[n] as number;
-      out[n] = {
-        clusterId: this.#ids[head] as number,
-        headIndex: head,
-        weight: w[i * h + head] as number,
-      };
-    }
-    return out;
+    return this.#best(i, k, (clusterId, headIndex, weight) => ({ clusterId, headIndex, weight }));
   }
 
   #hits(i: number, k: number): SearchHit[] {
+    return this.#best(i, k, (clusterId, headIndex, score) => ({ clusterId, headIndex, score }));
+  }
+
+  /** The k best values of scores row i (weights or scores), best first, each made into a T. */
+  #best<T>(i: number, k: number, make: (clusterId: number, head: number, value: number) => T): T[] {
     const h = this.numHeads;
     const s = this.#engine.scores;
     const idx = topIndices(s, i * h, h, k, this.#ids, this.#engine.blockMax(i));
-    const out: SearchHit[] = new Array(idx.length);
+    const out: T[] = new Array(idx.length);
     for (let n = 0; n < idx.length; n++) {
       const head = idx[n] as number;
-      out[n] = {
-        clusterId: this.#ids[head] as number,
-        headIndex: head,
-        score: s[i * h + head] as number,
-      };
+      out[n] = make(this.#ids[head] as number, head, s[i * h + head] as number);
     }
     return out;
   }

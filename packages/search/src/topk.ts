@@ -118,12 +118,8 @@ function insertionTop(
   let worstV = Number.NEGATIVE_INFINITY;
   let worstI = Number.POSITIVE_INFINITY;
   for (let i = 0; i < n; i++) {
-    if (
-      blockMax &&
-      count === m &&
-      (i & (TOP_BLOCK - 1)) === 0 &&
-      (blockMax[i / TOP_BLOCK] as number) < worstV
-    ) {
+    // (worstV stays -∞ until m values are in: no block is skipped before that)
+    if (blockMax && (i & (TOP_BLOCK - 1)) === 0 && (blockMax[i / TOP_BLOCK] as number) < worstV) {
       i += TOP_BLOCK - 1;
       continue;
     }
