@@ -6,12 +6,12 @@ export {
   type HeldOutOptions,
   type HeldOutResult,
   type Metrics,
+  metricsOfRanks,
   selectHeldOut,
 } from "./math.js";
 export {
   evaluateQueries,
   type LabelledQueryInput,
-  metricsOfRanks,
   type QueryEvaluation,
 } from "./queries.js";
 export {

@@ -13,6 +13,17 @@ export interface Metrics {
   queries: number;
 }
 
+/** Recall@1, Recall@5 and MRR from the rank (1 = first) of each query's expected answer. */
+export function metricsOfRanks(ranks: number[]): Metrics {
+  const n = Math.max(ranks.length, 1);
+  return {
+    recallAt1: ranks.filter((r) => r === 1).length / n,
+    recallAt5: ranks.filter((r) => r <= 5).length / n,
+    mrr: ranks.reduce((s, r) => s + 1 / r, 0) / n,
+    queries: ranks.length,
+  };
+}
+
 /** Rounds of re-weighting in the `weighted` centroid, as in the original tooling. */
 const WEIGHTED_ROUNDS = 3;
 
@@ -295,10 +306,7 @@ function rankOrder(clusterIds: number[]): Int32Array {
 
 /** Adds up ranks of the true cluster; a tie goes to the smaller cluster id, as search does. */
 class RankTotals {
-  private hits1 = 0;
-  private hits5 = 0;
-  private reciprocal = 0;
-  private count = 0;
+  private readonly ranks: number[] = [];
 
   add(
     scores: { data: Float32Array; columns: number },
@@ -315,20 +323,11 @@ class RankTotals {
         const s = data[base + j] as number;
         if (s > target || (s === target && (tieOrder[j] as number) < targetOrder)) rank++;
       }
-      if (rank === 1) this.hits1++;
-      if (rank <= 5) this.hits5++;
-      this.reciprocal += 1 / rank;
-      this.count++;
+      this.ranks.push(rank);
     }
   }
 
   metrics(): Metrics {
-    const n = Math.max(this.count, 1);
-    return {
-      recallAt1: this.hits1 / n,
-      recallAt5: this.hits5 / n,
-      mrr: this.reciprocal / n,
-      queries: this.count,
-    };
+    return metricsOfRanks(this.ranks);
   }
 }

@@ -1,6 +1,6 @@
 import type { Embedder } from "@ldakit/embed";
 import type { LDAProjectionDB } from "@ldakit/store";
-import type { Metrics } from "./math.js";
+import { type Metrics, metricsOfRanks } from "./math.js";
 
 /** A query with the record id of the cluster that answers it (what `parseQueryJson` gives). */
 export interface LabelledQueryInput {
@@ -17,17 +17,6 @@ export interface QueryEvaluation {
   projected: Metrics;
   /** Record ids of queries that no head of the projection answers (those queries are skipped). */
   unmatchedIds: string[];
-}
-
-/** Recall@1, Recall@5 and MRR from the rank (1 = first) of each query's expected answer. */
-export function metricsOfRanks(ranks: number[]): Metrics {
-  const n = Math.max(ranks.length, 1);
-  return {
-    recallAt1: ranks.filter((r) => r === 1).length / n,
-    recallAt5: ranks.filter((r) => r <= 5).length / n,
-    mrr: ranks.reduce((s, r) => s + 1 / r, 0) / n,
-    queries: ranks.length,
-  };
 }
 
 /**
