@@ -276,13 +276,30 @@ export function makeTempDir(prefix = "ldakit-npy-"): { dir: string; cleanup: () 
 
 /** Asserts that `fn` throws an NpyError whose code is `code` (or one of `code`). */
 export function expectNpyError(fn: () => unknown, code: string | string[]): NpyError {
-  const codes = Array.isArray(code) ? code : [code];
-  let thrown: unknown;
   try {
     fn();
   } catch (err) {
-    thrown = err;
+    return checkNpyError(err, code);
   }
+  return checkNpyError(undefined, code);
+}
+
+/** Async variant of {@link expectNpyError}. */
+export async function expectNpyErrorAsync(
+  fn: () => Promise<unknown>,
+  code: string | string[],
+): Promise<NpyError> {
+  try {
+    await fn();
+  } catch (err) {
+    return checkNpyError(err, code);
+  }
+  return checkNpyError(undefined, code);
+}
+
+/** What was thrown (undefined: nothing) is an NpyError with one of the codes and a message. */
+function checkNpyError(thrown: unknown, code: string | string[]): NpyError {
+  const codes = Array.isArray(code) ? code : [code];
   if (thrown === undefined)
     throw new Error(`expected NpyError ${codes.join("|")}, nothing was thrown`);
   if (!(thrown instanceof NpyError)) {
@@ -292,28 +309,5 @@ export function expectNpyError(fn: () => unknown, code: string | string[]): NpyE
   }
   expect(codes, `code of: ${thrown.message}`).toContain(thrown.code);
   expect(thrown.message.length).toBeGreaterThan(0);
-  return thrown;
-}
-
-/** Async variant of {@link expectNpyError}. */
-export async function expectNpyErrorAsync(
-  fn: () => Promise<unknown>,
-  code: string | string[],
-): Promise<NpyError> {
-  const codes = Array.isArray(code) ? code : [code];
-  let thrown: unknown;
-  try {
-    await fn();
-  } catch (err) {
-    thrown = err;
-  }
-  if (thrown === undefined)
-    throw new Error(`expected NpyError ${codes.join("|")}, nothing was thrown`);
-  if (!(thrown instanceof NpyError)) {
-    throw new Error(`expected NpyError ${codes.join("|")}, got ${String(thrown)}`, {
-      cause: thrown,
-    });
-  }
-  expect(codes, `code of: ${thrown.message}`).toContain(thrown.code);
   return thrown;
 }
