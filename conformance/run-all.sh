@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the TypeScript, Python (NumPy), Go and Rust conformance runners against
-# fixtures/manifest.json and exits non-zero if any of them fails. Fetches the Go modules and Rust
-# crates it needs itself. The TypeScript runner (conformance/ts/run.mjs) uses the built packages:
+# fixtures/manifest.json, then upstream's Python reader (UnifyWeaver's LDAProjectionDB, as
+# conformance/python/upstream.py reproduces it) against a store built by the ldakit CLI, and
+# exits non-zero if any of them fails. Fetches the Go modules and Rust crates it needs itself.
+# The TypeScript runner (conformance/ts/run.mjs) and the upstream check use the built packages:
 # `pnpm conformance` builds them first (or run `pnpm build`).
 #
 #   bash conformance/run-all.sh
@@ -45,6 +47,18 @@ python_runner() {
   python3 "$here/python/run.py"
 }
 
+python_upstream_runner() {
+  if ! python3 -c "import numpy" 2>/dev/null; then
+    echo "NumPy is missing: python3 -m pip install -r tools/requirements.txt (or bash scripts/setup.sh)" >&2
+    return 1
+  fi
+  if [ ! -f "$here/../packages/cli/dist/main.js" ]; then
+    echo "packages/cli is not built: run pnpm conformance, or pnpm build first" >&2
+    return 1
+  fi
+  python3 "$here/python/upstream.py"
+}
+
 go_runner() {
   # go.sum pins the test-only module (github.com/sbinet/npyio); the runner itself needs none.
   (cd "$here/go" && go mod download && go run ./cmd/conformance)
@@ -57,6 +71,7 @@ rust_runner() {
 
 run ts ts_runner
 run python python_runner
+run python-upstream python_upstream_runner
 run go go_runner
 run rust rust_runner
 

@@ -7,6 +7,8 @@
  *   `Date.prototype.toISOString()`); columns with a database default are optional on insert.
  * - Columns added by migration `002_ldakit` are nullable (older rows have no value)
  *   unless they have a constant default.
+ * - Migration `003_upstream` adds what upstream's Python `LDAProjectionDB` reads and ldakit
+ *   does not use: `cluster_heads.W_path` and the view `answers` (docs/FORMAT.md §7).
  */
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from "kysely";
 import type { BatchStatus } from "./batch-status.js";
@@ -94,6 +96,11 @@ export interface ClusterHeadsTable {
   answer_emb_path: string;
   /** + Number of questions the centroid was built from. */
   num_questions: number | null;
+  /**
+   * For upstream's `LDAProjectionDB`, which reads a per-head projection matrix from here when
+   * set. ldakit's heads have none: always `null`.
+   */
+  W_path: string | null;
 }
 
 export interface TrainingBatchesTable {
@@ -133,6 +140,33 @@ export interface BatchStatusHistoryTable {
   message: string | null;
 }
 
+/** A column of a view: selectable only. */
+type ViewColumn<T> = ColumnType<T, never, never>;
+
+/**
+ * The view `answers` (migration `003_upstream`): one row per cluster, under the column names
+ * of upstream's `answers` table, so that upstream's `LDAProjectionDB` finds the answers it
+ * ranks. `answer_id` is the cluster id, which is what the answer vectors' `embeddings.entity_id`
+ * holds.
+ */
+export interface AnswersView {
+  answer_id: ViewColumn<number>;
+  /** Always `null`: ldakit's answers are not chunks or variants of another. */
+  parent_id: ViewColumn<null>;
+  /** The raw file of the cluster's batch (`training_batches.file_path`); `null` without one. */
+  source_file: ViewColumn<string | null>;
+  /** `clusters.answer_record_id`. */
+  record_id: ViewColumn<string | null>;
+  /** `clusters.answer_text`. */
+  text: ViewColumn<string>;
+  /** Always `default`. */
+  text_variant: ViewColumn<string>;
+  /** Always `null`. */
+  chunk_index: ViewColumn<null>;
+  /** Always `null`: clusters record no creation time. */
+  created_at: ViewColumn<null>;
+}
+
 /** The whole database, for `new Kysely<Database>(…)`. */
 export interface Database {
   models: ModelsTable;
@@ -143,9 +177,12 @@ export interface Database {
   cluster_heads: ClusterHeadsTable;
   training_batches: TrainingBatchesTable;
   batch_status_history: BatchStatusHistoryTable;
+  /** A read-only view, for upstream's Python reader. */
+  answers: AnswersView;
 }
 
-export type TableName = keyof Database;
+/** The tables of {@link Database} (its views are not tables). */
+export type TableName = Exclude<keyof Database, "answers">;
 
 /** Every table of the database, in creation (foreign-key) order. */
 export const TABLE_NAMES = [

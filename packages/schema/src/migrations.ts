@@ -7,6 +7,10 @@
  *   foreign keys or table CHECK constraints any other way without rebuilding the table; a
  *   `REFERENCES` clause on an added column is allowed because its default is NULL) and an
  *   index for every lookup the store does.
+ * - `003_upstream` lets upstream's Python `LDAProjectionDB` (UnifyWeaver) read a store: the
+ *   nullable `cluster_heads.W_path` it selects (ldakit's heads have no per-head matrix, so
+ *   always NULL) and the read-only `answers` view over `clusters` it ranks answers from
+ *   (docs/FORMAT.md §7).
  *
  * Migrations are forward-only (SQLite cannot drop a column that has a foreign key).
  * Foreign keys never cascade: deleting a parent that still has children fails, so the store
@@ -219,17 +223,71 @@ const migration002Ldakit: Migration = {
   },
 };
 
+const migration003Upstream: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema.alterTable("cluster_heads").addColumn("W_path", "text").execute();
+    await dropEmptyAnswersTable(db);
+    // The columns of upstream's `answers` table, in its order. An answer is a cluster (the
+    // answer vectors' `embeddings.entity_id` is the cluster id). Upstream's answers can be
+    // chunks or variants of a parent, ldakit's never are; clusters record no creation time;
+    // ldakit's displayed answer is form (b)'s `answers.default`, hence the variant's name.
+    await db.schema
+      .createView("answers")
+      .as(sql`
+        SELECT
+          clusters.cluster_id AS answer_id,
+          NULL AS parent_id,
+          training_batches.file_path AS source_file,
+          clusters.answer_record_id AS record_id,
+          clusters.answer_text AS text,
+          'default' AS text_variant,
+          NULL AS chunk_index,
+          NULL AS created_at
+        FROM clusters
+        LEFT JOIN training_batches ON training_batches.batch_id = clusters.batch_id
+      `)
+      .execute();
+  },
+};
+
+/**
+ * Upstream's `LDAProjectionDB` creates its own (empty) `answers` table in a database that has
+ * none, so a store it opened before `003_upstream` has one. That table holds nothing and the
+ * view replaces it; an `answers` that holds rows is someone's data: the migration stops.
+ */
+async function dropEmptyAnswersTable(db: Kysely<unknown>): Promise<void> {
+  const found = await sql<{ type: string }>`
+    SELECT type FROM sqlite_master WHERE name = 'answers'
+  `.execute(db);
+  const type = found.rows[0]?.type;
+  if (type === undefined) return;
+  if (type !== "table") {
+    throw new Error(
+      `the database already has a ${type} named "answers", where ldakit creates its view of the clusters for upstream's LDAProjectionDB; rename or drop that ${type} and open the store again`,
+    );
+  }
+  const rows = await sql<{ n: number }>`SELECT count(*) AS n FROM answers`.execute(db);
+  const n = rows.rows[0]?.n ?? 0;
+  if (n > 0) {
+    throw new Error(
+      `the database has a table "answers" with ${n} row(s), not made by ldakit; ldakit replaces it with a view of the clusters for upstream's LDAProjectionDB — move those rows elsewhere and drop the table, then open the store again`,
+    );
+  }
+  await db.schema.dropTable("answers").execute();
+}
+
 /** Names of all migrations, oldest first. */
-export const MIGRATION_NAMES = ["001_seed", "002_ldakit"] as const;
+export const MIGRATION_NAMES = ["001_seed", "002_ldakit", "003_upstream"] as const;
 export type MigrationName = (typeof MIGRATION_NAMES)[number];
 
 /** The name of the newest migration. */
-export const LATEST_MIGRATION: MigrationName = "002_ldakit";
+export const LATEST_MIGRATION: MigrationName = "003_upstream";
 
 /** Every migration by name, for a `MigrationProvider`. */
 export const ldakitMigrations: Readonly<Record<MigrationName, Migration>> = Object.freeze({
   "001_seed": migration001Seed,
   "002_ldakit": migration002Ldakit,
+  "003_upstream": migration003Upstream,
 });
 
 /** A `MigrationProvider` for Kysely's `Migrator` that serves {@link ldakitMigrations}. */

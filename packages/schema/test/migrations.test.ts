@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -51,6 +52,30 @@ const ADDED_COLUMNS: Record<string, string[]> = {
   training_batches: ["model_name", "num_clusters", "num_questions", "attempts", "claimed_by"],
   batch_status_history: ["message"],
 };
+
+/** What `003_upstream` adds for upstream's Python `LDAProjectionDB`. */
+const UPSTREAM_COLUMNS: Record<string, string[]> = { cluster_heads: ["W_path"] };
+
+/** The column names of upstream's own `answers` table, in its order. */
+const UPSTREAM_ANSWER_COLUMNS = [
+  "answer_id",
+  "parent_id",
+  "source_file",
+  "record_id",
+  "text",
+  "text_variant",
+  "chunk_index",
+  "created_at",
+];
+
+/** A table's columns in a database migrated to the latest version. */
+function latestColumns(table: string): string[] {
+  return [
+    ...(SEED_COLUMNS[table] ?? []),
+    ...(ADDED_COLUMNS[table] ?? []),
+    ...(UPSTREAM_COLUMNS[table] ?? []),
+  ];
+}
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
@@ -108,8 +133,8 @@ afterEach(async () => {
 
 describe("migration names", () => {
   it("are exported in order, the last one being the latest", async () => {
-    expect(MIGRATION_NAMES).toEqual(["001_seed", "002_ldakit"]);
-    expect(LATEST_MIGRATION).toBe("002_ldakit");
+    expect(MIGRATION_NAMES).toEqual(["001_seed", "002_ldakit", "003_upstream"]);
+    expect(LATEST_MIGRATION).toBe("003_upstream");
     const provided = Object.keys(await new LdakitMigrationProvider().getMigrations());
     expect(provided.sort()).toEqual([...MIGRATION_NAMES]);
   });
@@ -119,8 +144,8 @@ describe("a new database", () => {
   it("migrates to the latest version and then has nothing left to do", async () => {
     const t = open();
     expect(await appliedMigrationNames(t.db)).toEqual([]);
-    expect(await migrateLdakitDatabase(t.db)).toEqual(["001_seed", "002_ldakit"]);
-    expect(await appliedMigrationNames(t.db)).toEqual(["001_seed", "002_ldakit"]);
+    expect(await migrateLdakitDatabase(t.db)).toEqual(["001_seed", "002_ldakit", "003_upstream"]);
+    expect(await appliedMigrationNames(t.db)).toEqual(["001_seed", "002_ldakit", "003_upstream"]);
     expect(await migrateLdakitDatabase(t.db)).toEqual([]);
     expect(t.raw.inTransaction).toBe(false);
   });
@@ -130,10 +155,7 @@ describe("a new database", () => {
     await migrateLdakitDatabase(t.db);
     expect([...TABLE_NAMES].sort()).toEqual(Object.keys(SEED_COLUMNS).sort());
     for (const table of TABLE_NAMES) {
-      expect(columns(t, table), table).toEqual([
-        ...(SEED_COLUMNS[table] ?? []),
-        ...(ADDED_COLUMNS[table] ?? []),
-      ]);
+      expect(columns(t, table), table).toEqual(latestColumns(table));
     }
   });
 
@@ -297,12 +319,9 @@ describe("an older database", () => {
     ]);
     insertSeedRows(t);
 
-    expect(await migrateLdakitDatabase(t.db)).toEqual(["002_ldakit"]);
+    expect(await migrateLdakitDatabase(t.db)).toEqual(["002_ldakit", "003_upstream"]);
     for (const table of TABLE_NAMES) {
-      expect(columns(t, table), table).toEqual([
-        ...(SEED_COLUMNS[table] ?? []),
-        ...(ADDED_COLUMNS[table] ?? []),
-      ]);
+      expect(columns(t, table), table).toEqual(latestColumns(table));
     }
     const batch = await t.db.selectFrom("training_batches").selectAll().executeTakeFirstOrThrow();
     expect(batch).toMatchObject({
@@ -326,7 +345,7 @@ describe("an older database", () => {
     await migrateLdakitDatabase(t.db, "001_seed");
     t.raw.exec("DROP TABLE kysely_migration; DROP TABLE kysely_migration_lock;");
     insertSeedRows(t);
-    expect(await migrateLdakitDatabase(t.db)).toEqual(["001_seed", "002_ldakit"]);
+    expect(await migrateLdakitDatabase(t.db)).toEqual(["001_seed", "002_ldakit", "003_upstream"]);
     expect(columns(t, "clusters")).toContain("batch_id");
     expect((t.raw.prepare("SELECT count(*) AS n FROM questions").get() as { n: number }).n).toBe(1);
   });
@@ -352,9 +371,9 @@ describe("an older database", () => {
     const t = open();
     await migrateLdakitDatabase(t.db);
     await expect(migrateLdakitDatabase(t.db, "001_seed")).rejects.toThrow(
-      "cannot migrate down from 002_ldakit to 001_seed: ldakit migrations are forward-only",
+      "cannot migrate down from 003_upstream to 001_seed: ldakit migrations are forward-only",
     );
-    expect(await appliedMigrationNames(t.db)).toEqual(["001_seed", "002_ldakit"]);
+    expect(await appliedMigrationNames(t.db)).toEqual(["001_seed", "002_ldakit", "003_upstream"]);
   });
 });
 
@@ -364,9 +383,9 @@ describe("a database from a newer ldakit", () => {
     await migrateLdakitDatabase(t.db);
     t.raw
       .prepare("INSERT INTO kysely_migration (name, timestamp) VALUES (?, ?)")
-      .run("003_future", new Date().toISOString());
+      .run("999_future", new Date().toISOString());
     await expect(migrateLdakitDatabase(t.db)).rejects.toThrow(
-      /has migration 003_future, which this version of ldakit does not know; .*upgrade ldakit/,
+      /has migration 999_future, which this version of ldakit does not know; .*upgrade ldakit/,
     );
     expect(t.raw.inTransaction).toBe(false);
   });
@@ -396,5 +415,251 @@ describe("an up-to-date database", () => {
       await second.destroy();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+/** Clusters of two batches and one added through the API (no batch), with a projection. */
+function insertUpstreamRows(t: TestDb): void {
+  t.raw.exec(`
+    INSERT INTO models (model_id, name, dimensions) VALUES (1, 'hash-384', 384);
+    INSERT INTO training_batches (batch_id, file_path, file_hash, status)
+      VALUES (1, 'raw/gear.json', 'aa', 'completed'), (2, '/data/riding.json', 'bb', 'completed');
+    INSERT INTO clusters (cluster_id, answer_text, answer_record_id, model_id, batch_id)
+      VALUES (3, 'Oil the chain.', 'chain-oil', 1, 1), (5, 'Signal early.', NULL, 1, 2),
+             (8, 'Added by hand.', 'api-1', 1, NULL);
+    INSERT INTO multi_head_projections (mh_projection_id, model_id, num_heads, temperature)
+      VALUES (1, 1, 1, 0.1);
+    INSERT INTO cluster_heads (mh_projection_id, cluster_id, centroid_path, answer_emb_path)
+      VALUES (1, 3, 'c.npy', 'a.npy');
+  `);
+}
+
+/** The rows the `answers` view must give for {@link insertUpstreamRows}, by answer_id. */
+const UPSTREAM_ANSWERS = [
+  {
+    answer_id: 3,
+    parent_id: null,
+    source_file: "raw/gear.json",
+    record_id: "chain-oil",
+    text: "Oil the chain.",
+    text_variant: "default",
+    chunk_index: null,
+    created_at: null,
+  },
+  {
+    answer_id: 5,
+    parent_id: null,
+    source_file: "/data/riding.json",
+    record_id: null,
+    text: "Signal early.",
+    text_variant: "default",
+    chunk_index: null,
+    created_at: null,
+  },
+  {
+    answer_id: 8,
+    parent_id: null,
+    source_file: null,
+    record_id: "api-1",
+    text: "Added by hand.",
+    text_variant: "default",
+    chunk_index: null,
+    created_at: null,
+  },
+];
+
+interface ColumnInfo {
+  name: string;
+  type: string;
+  notnull: number;
+  dflt_value: unknown;
+}
+
+/**
+ * What upstream's constructor leaves in a database that lacks its tables: among others an
+ * empty `answers` table, and tables whose foreign keys point at it.
+ */
+function openedByUpstream(t: TestDb): void {
+  t.raw.exec(`
+    CREATE TABLE IF NOT EXISTS answers (answer_id INTEGER PRIMARY KEY, text TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS cluster_answers (
+      cluster_id INTEGER, answer_id INTEGER REFERENCES answers(answer_id),
+      PRIMARY KEY (cluster_id, answer_id));
+    CREATE TABLE IF NOT EXISTS qa_clusters (cluster_id INTEGER PRIMARY KEY, name TEXT);
+  `);
+}
+
+describe("what upstream's LDAProjectionDB reads (003_upstream)", () => {
+  it("cluster_heads.W_path: nullable text, null for heads inserted as the store inserts them", async () => {
+    const t = open();
+    await migrateLdakitDatabase(t.db);
+    const info = (t.raw.pragma("table_info(cluster_heads)") as ColumnInfo[]).find(
+      (c) => c.name === "W_path",
+    );
+    expect(info).toMatchObject({ type: "TEXT", notnull: 0, dflt_value: null });
+    insertUpstreamRows(t);
+    await t.db
+      .insertInto("cluster_heads")
+      .values({
+        mh_projection_id: 1,
+        cluster_id: 5,
+        centroid_path: "c5.npy",
+        answer_emb_path: "a5.npy",
+        num_questions: 4,
+      })
+      .execute();
+    const heads = await t.db
+      .selectFrom("cluster_heads")
+      .select(["cluster_id", "W_path"])
+      .orderBy("cluster_id")
+      .execute();
+    expect(heads).toEqual([
+      { cluster_id: 3, W_path: null },
+      { cluster_id: 5, W_path: null },
+    ]);
+  });
+
+  it("the answers view has upstream's columns and one row per cluster, kept current", async () => {
+    const t = open();
+    await migrateLdakitDatabase(t.db);
+    expect(t.raw.prepare("SELECT type FROM sqlite_master WHERE name = 'answers'").get()).toEqual({
+      type: "view",
+    });
+    expect(columns(t, "answers")).toEqual(UPSTREAM_ANSWER_COLUMNS);
+    expect(await t.db.selectFrom("answers").selectAll().execute()).toEqual([]);
+
+    insertUpstreamRows(t);
+    const rows = await t.db.selectFrom("answers").selectAll().orderBy("answer_id").execute();
+    expect(rows).toEqual(UPSTREAM_ANSWERS);
+    // upstream looks answers up one at a time by id
+    expect(t.raw.prepare("SELECT * FROM answers WHERE answer_id = ?").get(5)).toEqual(
+      UPSTREAM_ANSWERS[1],
+    );
+    expect(t.raw.prepare("SELECT * FROM answers WHERE answer_id = ?").get(4)).toBeUndefined();
+
+    t.raw.exec(`
+      UPDATE clusters SET answer_text = 'Oil the chain lightly.' WHERE cluster_id = 3;
+      DELETE FROM clusters WHERE cluster_id = 8;
+    `);
+    expect(t.raw.prepare("SELECT answer_id, text FROM answers ORDER BY answer_id").all()).toEqual([
+      { answer_id: 3, text: "Oil the chain lightly." },
+      { answer_id: 5, text: "Signal early." },
+    ]);
+  });
+
+  it("the answers view is read-only", async () => {
+    const t = open();
+    await migrateLdakitDatabase(t.db);
+    insertUpstreamRows(t);
+    for (const statement of [
+      "INSERT INTO answers (source_file, text) VALUES ('x.json', 'x')",
+      "UPDATE answers SET text = 'x'",
+      "DELETE FROM answers",
+    ]) {
+      expect(() => t.raw.exec(statement), statement).toThrow(
+        /cannot modify answers because it is a view/,
+      );
+    }
+  });
+
+  it("reads the same through the sqlite3 shell", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ldakit-schema-"));
+    const file = join(dir, "lda.db");
+    const raw = new Database(file);
+    raw.pragma("foreign_keys = ON");
+    const db = new Kysely<unknown>({ dialect: new SqliteDialect({ database: raw }) });
+    try {
+      await migrateLdakitDatabase(db);
+      insertUpstreamRows({ raw, db: db as TestDb["db"] });
+      await db.destroy();
+      const shell = (query: string) => {
+        const run = spawnSync("sqlite3", ["-json", file, query], { encoding: "utf8" });
+        if (run.error)
+          throw new Error(
+            `sqlite3 is needed for this test (apt-get install sqlite3): ${run.error.message}`,
+          );
+        if (run.status !== 0) throw new Error(`sqlite3 failed: ${run.stderr}`);
+        return JSON.parse(run.stdout || "[]") as unknown[];
+      };
+      expect(shell("SELECT * FROM answers ORDER BY answer_id")).toEqual(UPSTREAM_ANSWERS);
+      expect(shell("SELECT name FROM pragma_table_info('answers')")).toEqual(
+        UPSTREAM_ANSWER_COLUMNS.map((name) => ({ name })),
+      );
+      expect(shell("SELECT cluster_id, W_path FROM cluster_heads WHERE W_path IS NULL")).toEqual([
+        { cluster_id: 3, W_path: null },
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a database at 002_ldakit is migrated in place, keeping its rows", async () => {
+    const t = open();
+    expect(await migrateLdakitDatabase(t.db, "002_ldakit")).toEqual(["001_seed", "002_ldakit"]);
+    expect(columns(t, "cluster_heads")).not.toContain("W_path");
+    insertSeedRows(t);
+    const before = {
+      clusters: t.raw.prepare("SELECT * FROM clusters").all(),
+      heads: t.raw.prepare("SELECT * FROM cluster_heads").all(),
+      embeddings: t.raw.prepare("SELECT * FROM embeddings").all(),
+    };
+
+    expect(await migrateLdakitDatabase(t.db)).toEqual(["003_upstream"]);
+    expect(t.raw.prepare("SELECT * FROM clusters").all()).toEqual(before.clusters);
+    expect(t.raw.prepare("SELECT * FROM embeddings").all()).toEqual(before.embeddings);
+    expect(t.raw.prepare("SELECT * FROM cluster_heads").all()).toEqual(
+      before.heads.map((h) => ({ ...(h as object), W_path: null })),
+    );
+    expect(
+      t.raw.prepare("SELECT answer_id, source_file, record_id, text FROM answers").all(),
+    ).toEqual([{ answer_id: 1, source_file: null, record_id: "rec-1", text: "An answer" }]);
+    expect(t.raw.pragma("foreign_key_check")).toEqual([]);
+  });
+
+  it("an empty answers table that upstream's constructor made in a 002_ldakit store gives way to the view", async () => {
+    const t = open();
+    await migrateLdakitDatabase(t.db, "002_ldakit");
+    insertUpstreamRows(t);
+    openedByUpstream(t);
+    expect(await migrateLdakitDatabase(t.db)).toEqual(["003_upstream"]);
+    expect(t.raw.prepare("SELECT type FROM sqlite_master WHERE name = 'answers'").get()).toEqual({
+      type: "view",
+    });
+    expect(await t.db.selectFrom("answers").selectAll().orderBy("answer_id").execute()).toEqual(
+      UPSTREAM_ANSWERS,
+    );
+    // upstream's own tables stay as they were
+    expect(columns(t, "qa_clusters")).toEqual(["cluster_id", "name"]);
+  });
+
+  it("an answers table that holds rows stops the migration, which changes nothing", async () => {
+    const t = open();
+    await migrateLdakitDatabase(t.db, "002_ldakit");
+    insertUpstreamRows(t);
+    openedByUpstream(t);
+    t.raw.exec("INSERT INTO answers (answer_id, text) VALUES (1, 'kept'), (2, 'kept too')");
+    const before = t.raw.prepare("SELECT sql FROM sqlite_master ORDER BY name").all();
+    const error = await migrateLdakitDatabase(t.db).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(MigrationError);
+    expect((error as Error).message).toBe(
+      `database migration 003_upstream failed: the database has a table "answers" with 2 row(s), not made by ldakit; ldakit replaces it with a view of the clusters for upstream's LDAProjectionDB — move those rows elsewhere and drop the table, then open the store again`,
+    );
+    expect(t.raw.prepare("SELECT sql FROM sqlite_master ORDER BY name").all()).toEqual(before);
+    expect(t.raw.prepare("SELECT text FROM answers ORDER BY answer_id").all()).toEqual([
+      { text: "kept" },
+      { text: "kept too" },
+    ]);
+    expect(await appliedMigrationNames(t.db)).toEqual(["001_seed", "002_ldakit"]);
+    expect(t.raw.inTransaction).toBe(false);
+  });
+
+  it("another object named answers stops the migration with its kind in the message", async () => {
+    const t = open();
+    await migrateLdakitDatabase(t.db, "002_ldakit");
+    t.raw.exec("CREATE VIEW answers AS SELECT 1 AS one");
+    await expect(migrateLdakitDatabase(t.db)).rejects.toThrow(
+      /^database migration 003_upstream failed: the database already has a view named "answers"/,
+    );
+    expect(await appliedMigrationNames(t.db)).toEqual(["001_seed", "002_ldakit"]);
   });
 });
