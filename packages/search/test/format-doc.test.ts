@@ -177,6 +177,60 @@ describe("docs/FORMAT.md worked example", () => {
   }
 });
 
+describe("docs/FORMAT.md §6.2 edge cases", () => {
+  for (const kernel of wasmKernelAvailable() ? (["js", "wasm"] as const) : (["js"] as const)) {
+    it(`weighted answers that cancel give p = 0, score 0 and the cluster-id order (${kernel})`, () => {
+      // equal centroids route half to each head; their answers are opposite
+      const projection = Projection.fromArrays({
+        mhProjectionId: 1,
+        model: "edge-cases",
+        temperature: 0.1,
+        clusterIds: [8, 3],
+        centroids: [
+          [1, 0],
+          [1, 0],
+        ],
+        answers: [
+          [0, 1],
+          [0, -1],
+        ],
+        kernel,
+        threads: 1,
+      });
+      const { weights, projected } = projection.project([1, 0.5]);
+      expect([...weights]).toEqual([0.5, 0.5]);
+      expect([...projected]).toEqual([0, 0]);
+      const { results } = projection.search([1, 0.5], { topK: 2 });
+      expect(results.map((r) => [r.clusterId, r.score])).toEqual([
+        [3, 0],
+        [8, 0],
+      ]);
+    });
+
+    it(`a query of zeros, NaN or infinity is refused (${kernel})`, () => {
+      const projection = Projection.fromArrays({
+        mhProjectionId: 1,
+        model: "edge-cases",
+        temperature: 0.1,
+        clusterIds: [1],
+        centroids: [[1, 0]],
+        answers: [[0, 1]],
+        kernel,
+        threads: 1,
+      });
+      expect(() => projection.search([0, 0])).toThrow(
+        expect.objectContaining({ code: "ZERO_VECTOR" }),
+      );
+      expect(() => projection.search([Number.NaN, 1])).toThrow(
+        expect.objectContaining({ code: "NOT_FINITE" }),
+      );
+      expect(() => projection.search([1, Number.POSITIVE_INFINITY])).toThrow(
+        expect.objectContaining({ code: "NOT_FINITE" }),
+      );
+    });
+  }
+});
+
 describe("docs/FORMAT.md versions", () => {
   /** The value of a row of the table at the top of FORMAT.md, in backquotes. */
   function headerValue(row: string): string {
