@@ -55,8 +55,8 @@ const EXPECTED_EXPORTS: Record<string, string[]> = {
   "@ldakit/search/core": ["Projection", "SearchError"],
   "@ldakit/embed": ["createHashEmbedder", "resolveEmbedder"],
   "@ldakit/tf": ["getTf"],
-  "@ldakit/store": ["LDAProjectionDB", "VectorFiles"],
-  "@ldakit/train": ["trainProjection", "computeCentroids"],
+  "@ldakit/store": ["LDAProjectionDB", "VectorFiles", "StoreError"],
+  "@ldakit/train": ["trainProjection", "computeCentroids", "TrainError"],
   ldakit: ["runCli", "buildProgram"],
 };
 
@@ -312,9 +312,9 @@ import { type Database, parseEmbeddingFileName, projectionMetaSchema, type Proje
 import { loadProjection, Projection, type SearchHit } from "@ldakit/search";
 import { Projection as CoreProjection } from "@ldakit/search/core";
 import { createHashEmbedder, type Embedder } from "@ldakit/embed";
-import { LDAProjectionDB } from "@ldakit/store";
+import { LDAProjectionDB, StoreError } from "@ldakit/store";
 import { getTf } from "@ldakit/tf";
-import { trainProjection } from "@ldakit/train";
+import { TrainError, trainProjection } from "@ldakit/train";
 import { runCli } from "ldakit";
 
 const bytes: Uint8Array = encodeNpy({ data: new Float32Array([1, 2, 3]), shape: [3] });
@@ -342,9 +342,16 @@ export async function use(): Promise<void> {
   const db: LDAProjectionDB = await LDAProjectionDB.open("lda.db");
   const rows = await db.kysely.selectFrom("models").select(["name", "dimensions"]).execute();
   console.log(rows.map((r) => r.name.length + r.dimensions), db.root);
+  const found = await db.searchWithProjection(vector ?? new Float32Array(32), 1, { topK: 2 });
+  console.log(found.mhProjectionId, found.results.map((h) => h.clusterId + h.answerText + h.score));
+  try {
+    await db.loadTrainingSet("hash-32");
+  } catch (error) {
+    if (error instanceof StoreError) console.log(error.code === "MODEL_NOT_FOUND");
+  }
   await db.close();
   const tf = await getTf();
-  console.log(tf, typeof trainProjection);
+  console.log(tf, typeof trainProjection, TrainError.name);
   const code: number = await runCli(["--help"]);
   const table: keyof Database = "models";
   console.log(code, table);

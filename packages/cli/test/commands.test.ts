@@ -34,10 +34,10 @@ describe("train, search, eval, stats", () => {
       ldakit(["train", "--temperature", "0.1", "--centroid", "mean", "--json"]).stdout,
     );
     expect(fixed).toMatchObject({
-      mhProjectionId: 2,
+      mh_projection_id: 2,
       temperature: 0.1,
       centroid: "mean",
-      numHeads: 28,
+      num_heads: 28,
     });
     expect(ldakit(["train", "--temperature", "hot"]).code).toBe(2);
     expect(ldakit(["train", "--centroid", "median"]).code).toBe(2);

@@ -14,7 +14,10 @@ import {
 } from "@ldakit/schema";
 import type { Projection } from "@ldakit/search";
 import Sqlite from "better-sqlite3";
-import { Kysely, SqliteDialect } from "kysely";
+import type { Kysely } from "kysely";
+import { createStoreContext, type StoreContext } from "./context.js";
+import { upsertEmbedding } from "./embeddings.js";
+import { StoreError } from "./errors.js";
 import {
   batchHistory,
   listBatches,
@@ -25,7 +28,7 @@ import {
   type ScanOptions,
   type ScanResult,
   scan,
-} from "./pipeline.js";
+} from "./pipeline/index.js";
 import {
   createProjection,
   loadTrainingSet,
@@ -36,21 +39,17 @@ import {
   directSearch,
   latestProjectionId,
   loadStoredProjection,
+  type StoreSearchOptions,
   type StoreSearchResult,
   searchWithProjection,
 } from "./search.js";
-import { SyncSql } from "./sql.js";
-import { now, vectorPath } from "./util.js";
-import { VectorFiles } from "./vectors.js";
+import { vectorPath } from "./util.js";
+import type { VectorFiles } from "./vectors.js";
+import { type VerifyOptions, type VerifyResult, verifyStore } from "./verify.js";
 
 export interface OpenOptions {
   /** How long a write waits for another process's lock before failing, in ms (default 10 000). */
   busyTimeoutMs?: number;
-}
-
-/** A model's recorded dimensions differ from what an embedder or vector provides. */
-export class DimensionMismatchError extends Error {
-  override readonly name = "DimensionMismatchError";
 }
 
 /** A cluster, with its questions. */
@@ -76,45 +75,68 @@ export interface StoreStats {
 }
 
 /**
- * The ldakit store: a SQLite database (`lda.db`) and the vector files beside it (DESIGN §3–§4).
- * Opening creates or migrates the database; it runs in WAL mode with foreign keys on.
+ * The ldakit store: a SQLite database (`lda.db`) and the vector files beside it (docs/FORMAT.md
+ * §1–§5). Opening creates or migrates the database; it runs in WAL mode with foreign keys on.
+ *
+ * Every method returns a Promise, as Kysely's do. The work itself runs synchronously on the
+ * better-sqlite3 connection (see docs/ARCHITECTURE.md): a pipeline step is one `BEGIN IMMEDIATE`
+ * transaction, which Kysely's asynchronous API cannot start on SQLite.
  */
 export class LDAProjectionDB {
   /** The store root: the folder that holds the database and `embeddings/`. */
   readonly root: string;
+  /** The vector files under the root (synchronous file access, paths relative to the root). */
   readonly vectors: VectorFiles;
   /** Typed query builder over the same connection, for reads this class does not wrap. */
   readonly kysely: Kysely<Database>;
-  /** @internal synchronous execution of Kysely-built queries */
-  readonly sql: SyncSql;
+  /** The better-sqlite3 connection itself, for statements this class does not wrap. */
+  readonly sqlite: Sqlite.Database;
+  private readonly context: StoreContext;
   private closed = false;
 
   private constructor(
+    /** Absolute path of the database file. */
     readonly path: string,
-    readonly sqlite: Sqlite.Database,
+    sqlite: Sqlite.Database,
   ) {
-    this.root = dirname(path);
-    this.vectors = new VectorFiles(this.root);
-    this.kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-    this.sql = new SyncSql(sqlite);
+    this.context = createStoreContext(path, sqlite);
+    this.root = this.context.root;
+    this.vectors = this.context.vectors;
+    this.kysely = this.context.kysely;
+    this.sqlite = sqlite;
   }
 
-  /** Opens (creating if needed) the store whose database is at `path`, migrated to the latest schema. */
+  /**
+   * Opens (creating if needed) the store whose database is at `path`, migrated to the latest
+   * schema. A file that is not an ldakit database, or cannot be opened, is a `StoreError`
+   * `OPEN_FAILED`.
+   */
   static async open(path: string, options: OpenOptions = {}): Promise<LDAProjectionDB> {
     const absolute = resolve(path);
-    mkdirSync(dirname(absolute), { recursive: true });
-    const sqlite = new Sqlite(absolute, { timeout: options.busyTimeoutMs ?? 10_000 });
+    let sqlite: Sqlite.Database | undefined;
     try {
+      mkdirSync(dirname(absolute), { recursive: true });
+      sqlite = new Sqlite(absolute, { timeout: options.busyTimeoutMs ?? 10_000 });
       sqlite.pragma("journal_mode = WAL");
       sqlite.pragma("foreign_keys = ON");
       sqlite.pragma("synchronous = NORMAL");
       const db = new LDAProjectionDB(absolute, sqlite);
       await migrateLdakitDatabase(db.kysely as Kysely<unknown>);
       return db;
-    } catch (error) {
-      sqlite.close();
-      throw error;
+    } catch (cause) {
+      sqlite?.close();
+      throw new StoreError(
+        "OPEN_FAILED",
+        `cannot open the store ${absolute}: ${(cause as Error).message}`,
+        { cause },
+      );
     }
+  }
+
+  /** The context the store's modules work on; a `CLOSED` error once the store is closed. */
+  private get ctx(): StoreContext {
+    if (this.closed) throw new StoreError("CLOSED", `the store ${this.path} is closed`);
+    return this.context;
   }
 
   /** The model row of `name`, created with these dimensions if it does not exist. */
@@ -122,59 +144,21 @@ export class LDAProjectionDB {
     name: string,
     options: { dimensions: number; backend?: string | null },
   ): Promise<Model> {
-    return this.sql.immediate(() =>
-      this.ensureModel(name, options.dimensions, options.backend ?? null),
+    const ctx = this.ctx;
+    return ctx.sql.immediate(() =>
+      ctx.ensureModel(name, options.dimensions, options.backend ?? null),
     );
-  }
-
-  /** @internal inside a transaction */
-  ensureModel(name: string, dimensions: number, backend: string | null): Model {
-    const existing = this.sql.first(
-      this.kysely.selectFrom("models").selectAll().where("name", "=", name),
-    );
-    if (existing) {
-      if (existing.dimensions !== dimensions) {
-        throw new DimensionMismatchError(
-          `model "${name}" is recorded with ${existing.dimensions} dimensions, but the embedder gives ${dimensions}`,
-        );
-      }
-      if (backend !== null && existing.backend !== backend) {
-        this.sql.run(
-          this.kysely
-            .updateTable("models")
-            .set({ backend })
-            .where("model_id", "=", existing.model_id),
-        );
-        return { ...existing, backend };
-      }
-      return existing;
-    }
-    const folder = modelEmbeddingsDir(name);
-    const clash = this.sql
-      .all(this.kysely.selectFrom("models").select("name"))
-      .find((m) => modelEmbeddingsDir(m.name) === folder);
-    if (clash) {
-      throw new Error(
-        `model "${name}" would share the folder ${folder} with model "${clash.name}"; rename one of them`,
-      );
-    }
-    return this.sql.first(
-      this.kysely
-        .insertInto("models")
-        .values({ name, dimensions, backend, created_at: now() })
-        .returningAll(),
-    ) as Model;
   }
 
   async getModel(nameOrId: string | number): Promise<Model | undefined> {
+    const { sql, kysely } = this.ctx;
     const column = typeof nameOrId === "number" ? "model_id" : "name";
-    return this.sql.first(
-      this.kysely.selectFrom("models").selectAll().where(column, "=", nameOrId),
-    );
+    return sql.first(kysely.selectFrom("models").selectAll().where(column, "=", nameOrId));
   }
 
   async listModels(): Promise<Model[]> {
-    return this.sql.all(this.kysely.selectFrom("models").selectAll().orderBy("model_id"));
+    const { sql, kysely } = this.ctx;
+    return sql.all(kysely.selectFrom("models").selectAll().orderBy("model_id"));
   }
 
   /** Adds a cluster and returns its id. */
@@ -185,8 +169,10 @@ export class LDAProjectionDB {
     answerSource?: string | null;
     batchId?: number | null;
   }): Promise<number> {
-    return this.sql.run(
-      this.kysely.insertInto("clusters").values({
+    const ctx = this.ctx;
+    ctx.modelById(cluster.modelId);
+    return ctx.sql.run(
+      ctx.kysely.insertInto("clusters").values({
         answer_text: cluster.answerText,
         answer_record_id: cluster.answerRecordId ?? null,
         model_id: cluster.modelId,
@@ -202,16 +188,27 @@ export class LDAProjectionDB {
     text: string,
     lengthType: string | null = null,
   ): Promise<number> {
-    return this.sql.run(
-      this.kysely
+    const { sql, kysely } = this.ctx;
+    const cluster = sql.first(
+      kysely.selectFrom("clusters").select("cluster_id").where("cluster_id", "=", clusterId),
+    );
+    if (!cluster) {
+      throw new StoreError(
+        "CLUSTER_NOT_FOUND",
+        `no cluster ${clusterId} in the store to add a question to`,
+      );
+    }
+    return sql.run(
+      kysely
         .insertInto("questions")
         .values({ cluster_id: clusterId, question_text: text, length_type: lengthType }),
     ).lastInsertRowid;
   }
 
   /**
-   * Writes a question's or answer's vector file (DESIGN §3) and records it in `embeddings`,
-   * replacing an earlier vector of the same entity and model. Returns the file's relative path.
+   * Writes a question's or answer's vector file (docs/FORMAT.md §2) and records it in
+   * `embeddings`, replacing an earlier vector of the same entity and model. Returns the file's
+   * relative path.
    */
   async storeEmbedding(embedding: {
     entityType: Exclude<EmbeddingEntityType, "centroid">;
@@ -219,9 +216,11 @@ export class LDAProjectionDB {
     modelId: number;
     vector: Float32Array;
   }): Promise<string> {
-    const model = this.modelById(embedding.modelId);
+    const ctx = this.ctx;
+    const model = ctx.modelById(embedding.modelId);
     if (embedding.vector.length !== model.dimensions) {
-      throw new DimensionMismatchError(
+      throw new StoreError(
+        "DIMENSION_MISMATCH",
         `vector has ${embedding.vector.length} dimensions, model "${model.name}" has ${model.dimensions}`,
       );
     }
@@ -230,33 +229,17 @@ export class LDAProjectionDB {
       embedding.entityType,
       embedding.entityId,
     );
-    this.vectors.write(path, embedding.vector);
-    this.sql.run(
-      this.upsertEmbedding(embedding.entityType, embedding.entityId, embedding.modelId, path),
+    ctx.vectors.write(path, embedding.vector);
+    ctx.sql.run(
+      upsertEmbedding(
+        ctx.kysely,
+        embedding.entityType,
+        embedding.entityId,
+        embedding.modelId,
+        path,
+      ),
     );
     return path;
-  }
-
-  /** @internal */
-  upsertEmbedding(
-    entityType: EmbeddingEntityType,
-    entityId: number,
-    modelId: number,
-    vectorPath: string,
-  ) {
-    return this.kysely
-      .insertInto("embeddings")
-      .values({
-        entity_type: entityType,
-        entity_id: entityId,
-        model_id: modelId,
-        vector_path: vectorPath,
-      })
-      .onConflict((oc) =>
-        oc
-          .columns(["model_id", "entity_type", "entity_id"])
-          .doUpdateSet({ vector_path: vectorPath }),
-      );
   }
 
   /** The stored vector of an entity for a model, or `undefined` when there is none. */
@@ -265,8 +248,9 @@ export class LDAProjectionDB {
     entityId: number,
     modelId: number,
   ): Promise<Float32Array | undefined> {
-    const row = this.sql.first(
-      this.kysely
+    const { sql, kysely, vectors } = this.ctx;
+    const row = sql.first(
+      kysely
         .selectFrom("embeddings")
         .innerJoin("models", "models.model_id", "embeddings.model_id")
         .select(["vector_path", "models.dimensions"])
@@ -274,23 +258,25 @@ export class LDAProjectionDB {
         .where("entity_type", "=", entityType)
         .where("entity_id", "=", entityId),
     );
-    return row ? this.vectors.read(row.vector_path, row.dimensions) : undefined;
+    return row ? vectors.read(row.vector_path, row.dimensions) : undefined;
   }
 
   async listClusters(filter: { modelId?: number; batchId?: number } = {}): Promise<Cluster[]> {
-    let query = this.kysely.selectFrom("clusters").selectAll().orderBy("cluster_id");
+    const { sql, kysely } = this.ctx;
+    let query = kysely.selectFrom("clusters").selectAll().orderBy("cluster_id");
     if (filter.modelId !== undefined) query = query.where("model_id", "=", filter.modelId);
     if (filter.batchId !== undefined) query = query.where("batch_id", "=", filter.batchId);
-    return this.sql.all(query);
+    return sql.all(query);
   }
 
   async getCluster(clusterId: number): Promise<ClusterWithQuestions | undefined> {
-    const cluster = this.sql.first(
-      this.kysely.selectFrom("clusters").selectAll().where("cluster_id", "=", clusterId),
+    const { sql, kysely } = this.ctx;
+    const cluster = sql.first(
+      kysely.selectFrom("clusters").selectAll().where("cluster_id", "=", clusterId),
     );
     if (!cluster) return undefined;
-    const questions = this.sql.all(
-      this.kysely
+    const questions = sql.all(
+      kysely
         .selectFrom("questions")
         .selectAll()
         .where("cluster_id", "=", clusterId)
@@ -300,26 +286,26 @@ export class LDAProjectionDB {
   }
 
   async stats(): Promise<StoreStats> {
+    const { sql, kysely } = this.ctx;
     const count = (
       table: "clusters" | "questions" | "embeddings" | "multi_head_projections",
     ): number =>
       Number(
-        this.sql.first(
-          this.kysely.selectFrom(table).select((eb) => eb.fn.countAll<number>().as("n")),
-        )?.n ?? 0,
+        sql.first(kysely.selectFrom(table).select((eb) => eb.fn.countAll<number>().as("n")))?.n ??
+          0,
       );
     const batches = { pending: 0, importing: 0, embedding: 0, completed: 0, failed: 0 };
-    for (const row of this.sql.all(
-      this.kysely
+    for (const row of sql.all(
+      kysely
         .selectFrom("training_batches")
         .select(["status", (eb) => eb.fn.countAll<number>().as("n")])
         .groupBy("status"),
     )) {
       batches[row.status] = Number(row.n);
     }
-    const models = this.sql
+    const models = sql
       .all(
-        this.kysely
+        kysely
           .selectFrom("models")
           .select((eb) => [
             "models.model_id as modelId",
@@ -361,83 +347,86 @@ export class LDAProjectionDB {
     };
   }
 
-  /** DESIGN §5 scan: every `*.json` of `dir` becomes a pending batch when it is new or modified. */
-  scan(dir: string, options: ScanOptions = {}): Promise<ScanResult> {
-    return scan(this, dir, options);
+  /** Scan (docs/ARCHITECTURE.md): every `*.json` of `dir` becomes a pending batch when it is new or modified. */
+  async scan(dir: string, options: ScanOptions = {}): Promise<ScanResult> {
+    return scan(this.ctx, dir, options);
   }
 
-  /** DESIGN §5 process-pending: imports and embeds every pending batch, oldest first. */
-  processPending(options: ProcessOptions): Promise<ProcessResult> {
-    return processPending(this, options);
+  /** Process-pending (docs/ARCHITECTURE.md): imports and embeds every pending batch, oldest first. */
+  async processPending(options: ProcessOptions): Promise<ProcessResult> {
+    return processPending(this.ctx, options);
   }
 
   /** Moves failed batches back to pending and processes them. */
-  retryFailed(options: ProcessOptions): Promise<ProcessResult & { retried: number[] }> {
-    return retryFailed(this, options);
+  async retryFailed(options: ProcessOptions): Promise<ProcessResult & { retried: number[] }> {
+    return retryFailed(this.ctx, options);
   }
 
-  listBatches(filter: { status?: BatchStatus } = {}): Promise<TrainingBatch[]> {
-    return listBatches(this, filter);
+  async listBatches(filter: { status?: BatchStatus } = {}): Promise<TrainingBatch[]> {
+    return listBatches(this.ctx, filter);
   }
 
   /** Every status change of a batch, oldest first. */
-  batchHistory(batchId: number): Promise<BatchStatusHistory[]> {
-    return batchHistory(this, batchId);
+  async batchHistory(batchId: number): Promise<BatchStatusHistory[]> {
+    return batchHistory(this.ctx, batchId);
   }
 
   /** The question and answer vectors of every cluster embedded with `model`, as contiguous matrices. */
-  loadTrainingSet(model: string): TrainingSet {
-    return loadTrainingSet(this, model);
+  async loadTrainingSet(model: string): Promise<TrainingSet> {
+    return loadTrainingSet(this.ctx, model);
   }
 
   /** Records a new multi-head projection (rows, head files, `mh_<id>.json`) and returns its id. */
   async createProjection(projection: NewProjection): Promise<number> {
-    return createProjection(this, projection);
+    return createProjection(this.ctx, projection);
   }
 
   /** A stored projection, ready to search (loaded once, then kept). */
-  loadProjection(mhProjectionId: number): Projection {
-    return loadStoredProjection(this, mhProjectionId);
+  async loadProjection(mhProjectionId: number): Promise<Projection> {
+    return loadStoredProjection(this.ctx, mhProjectionId);
   }
 
-  /** The newest projection (of `model`, when given), or undefined. */
-  latestProjectionId(model?: string): number | undefined {
-    return latestProjectionId(this, model);
+  /** The newest projection's id (of `model`, when given), or undefined when there is none. */
+  async latestProjectionId(model?: string): Promise<number | undefined> {
+    return latestProjectionId(this.ctx, model);
   }
 
   /**
-   * DESIGN §8: the `topK` answers for a query embedding projected by projection `mhProjectionId`,
-   * each `{ cluster_id, answer_record_id, answer_text, score }`, with the strongest routing weights.
+   * The `topK` answers for a query embedding moved by projection `mhProjectionId`
+   * (docs/FORMAT.md §6), each `{ clusterId, answerRecordId, answerText, score }`, with the
+   * strongest routing weights.
    */
   async searchWithProjection(
     queryEmbedding: ArrayLike<number>,
     mhProjectionId: number,
-    topK = 5,
+    options: StoreSearchOptions = {},
   ): Promise<StoreSearchResult> {
-    return searchWithProjection(this, queryEmbedding, mhProjectionId, topK);
+    return searchWithProjection(this.ctx, queryEmbedding, mhProjectionId, options);
   }
 
-  /** Direct cosine search against the projection's answers (no projection), for comparison. */
+  /**
+   * Plain cosine search against the answers of projection `mhProjectionId`, without moving the
+   * query: the baseline to compare with. The result's `mhProjectionId` is `null`.
+   */
   async directSearch(
     queryEmbedding: ArrayLike<number>,
     mhProjectionId: number,
-    topK = 5,
+    options: StoreSearchOptions = {},
   ): Promise<StoreSearchResult> {
-    return directSearch(this, queryEmbedding, mhProjectionId, topK);
+    return directSearch(this.ctx, queryEmbedding, mhProjectionId, options);
   }
 
-  /** @internal */
-  modelById(modelId: number): Model {
-    const model = this.sql.first(
-      this.kysely.selectFrom("models").selectAll().where("model_id", "=", modelId),
-    );
-    if (!model) throw new Error(`no model with id ${modelId}`);
-    return model;
+  /**
+   * Checks the store folder against docs/FORMAT.md and its database, read-only: the problems
+   * found, each with the path it concerns (`mhProjectionId`: only that projection).
+   */
+  async verify(options: VerifyOptions = {}): Promise<VerifyResult> {
+    return verifyStore(this.ctx, options);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.kysely.destroy(); // closes the better-sqlite3 connection too
+    await this.context.kysely.destroy(); // closes the better-sqlite3 connection too
   }
 }

@@ -1,28 +1,28 @@
 export {
   type ClusterWithQuestions,
-  DimensionMismatchError,
   LDAProjectionDB,
   type OpenOptions,
   type StoreStats,
 } from "./db.js";
-export type {
-  BatchOutcome,
-  BatchProgress,
-  PipelineTimings,
-  ProcessOptions,
-  ProcessResult,
-  ScanChange,
-  ScannedFile,
-  ScanOptions,
-  ScanResult,
-} from "./pipeline.js";
-export { emptyTimings } from "./pipeline.js";
-export type { NewProjection, TrainingSet } from "./projections.js";
-export type { StoreSearchHit, StoreSearchResult } from "./search.js";
-export { VectorFileError, VectorFiles } from "./vectors.js";
+export { StoreError, type StoreErrorCode } from "./errors.js";
 export {
-  type VerifyOptions,
-  type VerifyProblem,
-  type VerifyResult,
-  verifyStore,
-} from "./verify.js";
+  type BatchOutcome,
+  type BatchProgress,
+  emptyTimings,
+  type PipelineTimings,
+  type ProcessOptions,
+  type ProcessResult,
+  type ScanChange,
+  type ScannedFile,
+  type ScanOptions,
+  type ScanResult,
+} from "./pipeline/index.js";
+export type { NewProjection, TrainingSet } from "./projections.js";
+export type {
+  StoreRoutingWeight,
+  StoreSearchHit,
+  StoreSearchOptions,
+  StoreSearchResult,
+} from "./search.js";
+export { VectorFiles } from "./vectors.js";
+export type { VerifyOptions, VerifyProblem, VerifyResult } from "./verify.js";

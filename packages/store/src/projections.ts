@@ -7,8 +7,8 @@ import {
   PROJECTION_META_FORMAT,
   projectionMetaPath,
 } from "@ldakit/schema";
-import type { LDAProjectionDB } from "./db.js";
-import { now } from "./util.js";
+import type { StoreContext } from "./context.js";
+import { StoreError } from "./errors.js";
 
 /** Everything training needs from the store for one model: vectors as contiguous matrices. */
 export interface TrainingSet {
@@ -33,19 +33,19 @@ export interface TrainingSet {
 }
 
 /** Loads the question and answer vectors of every cluster embedded with `model`. */
-export function loadTrainingSet(db: LDAProjectionDB, modelName: string): TrainingSet {
-  const model = db.sql.first(
-    db.kysely.selectFrom("models").selectAll().where("name", "=", modelName),
-  );
+export function loadTrainingSet(ctx: StoreContext, modelName: string): TrainingSet {
+  const { sql, kysely } = ctx;
+  const model = sql.first(kysely.selectFrom("models").selectAll().where("name", "=", modelName));
   if (!model) {
-    const known = db.sql.all(db.kysely.selectFrom("models").select("name")).map((m) => m.name);
-    throw new Error(
+    const known = sql.all(kysely.selectFrom("models").select("name")).map((m) => m.name);
+    throw new StoreError(
+      "MODEL_NOT_FOUND",
       `no vectors for model "${modelName}" in this store${known.length ? ` (it has: ${known.join(", ")})` : ""}; run \`ldakit migrate --process-pending --model ${modelName}\` first`,
     );
   }
   const d = model.dimensions;
-  const answerRows = db.sql.all(
-    db.kysely
+  const answerRows = sql.all(
+    kysely
       .selectFrom("clusters")
       .innerJoin("embeddings", (join) =>
         join
@@ -70,8 +70,8 @@ export function loadTrainingSet(db: LDAProjectionDB, modelName: string): Trainin
       )
       .orderBy("clusters.cluster_id"),
   );
-  const questionRows = db.sql.all(
-    db.kysely
+  const questionRows = sql.all(
+    kysely
       .selectFrom("questions")
       .innerJoin("clusters", "clusters.cluster_id", "questions.cluster_id")
       .innerJoin("embeddings", (join) =>
@@ -92,13 +92,13 @@ export function loadTrainingSet(db: LDAProjectionDB, modelName: string): Trainin
   const index = new Map(usable.map((a, i) => [a.cluster_id, i]));
   const answers = new Float32Array(usable.length * d);
   usable.forEach((a, i) => {
-    answers.set(db.vectors.read(a.vector_path, d), i * d);
+    answers.set(ctx.vectors.read(a.vector_path, d), i * d);
   });
   const kept = questionRows.filter((q) => index.has(q.cluster_id));
   const questions = new Float32Array(kept.length * d);
   const questionCluster = new Int32Array(kept.length);
   kept.forEach((q, i) => {
-    questions.set(db.vectors.read(q.vector_path, d), i * d);
+    questions.set(ctx.vectors.read(q.vector_path, d), i * d);
     questionCluster[i] = index.get(q.cluster_id) as number;
   });
   return {
@@ -136,28 +136,38 @@ export interface NewProjection {
 
 /**
  * Records a new multi-head projection (never overwriting an older one): its row, a
- * `cluster_heads` row per head, the head files and `mh_<id>.json` of DESIGN §3. The row and the
- * heads commit together after every file is in place; on failure the files written go again.
+ * `cluster_heads` row per head, the head files and `mh_<id>.json` (docs/FORMAT.md §4). The row
+ * and the heads commit together after every file is in place; on failure the files written go
+ * again.
  */
-export function createProjection(db: LDAProjectionDB, projection: NewProjection): number {
-  const model = db.modelById(projection.modelId);
+export function createProjection(ctx: StoreContext, projection: NewProjection): number {
+  const { sql, kysely } = ctx;
+  const model = ctx.modelById(projection.modelId);
+  if (!(Number.isFinite(projection.temperature) && projection.temperature > 0)) {
+    throw new StoreError(
+      "BAD_ARGUMENT",
+      `a projection's temperature must be a positive number, not ${projection.temperature}`,
+    );
+  }
+  if (projection.heads.length === 0)
+    throw new StoreError("BAD_ARGUMENT", "a projection needs at least one head");
   const written: string[] = [];
   try {
-    return db.sql.immediate(() => {
-      const mhId = db.sql.run(
-        db.kysely.insertInto("multi_head_projections").values({
+    return sql.immediate(() => {
+      const mhProjectionId = sql.run(
+        kysely.insertInto("multi_head_projections").values({
           model_id: model.model_id,
           num_heads: projection.heads.length,
           temperature: projection.temperature,
-          created_at: now(),
+          created_at: ctx.now(),
           name: projection.name ?? null,
           recall_at_1: projection.recallAt1 ?? null,
           mrr: projection.mrr ?? null,
           centroid_method: projection.centroidMethod,
         }),
       ).lastInsertRowid;
-      const insertHead = db.sql.statement(
-        db.kysely.insertInto("cluster_heads").values({
+      const insertHead = sql.statement(
+        kysely.insertInto("cluster_heads").values({
           mh_projection_id: 0,
           cluster_id: 0,
           centroid_path: "",
@@ -167,44 +177,47 @@ export function createProjection(db: LDAProjectionDB, projection: NewProjection)
       );
       for (const head of projection.heads) {
         if (head.centroid.length !== model.dimensions || head.answer.length !== model.dimensions) {
-          throw new Error(
+          throw new StoreError(
+            "DIMENSION_MISMATCH",
             `head of cluster ${head.clusterId} is not ${model.dimensions}-dimensional`,
           );
         }
-        const centroidPath = headCentroidPath(model.name, mhId, head.clusterId);
-        const answerPath = headAnswerPath(model.name, mhId, head.clusterId);
+        const centroidPath = headCentroidPath(model.name, mhProjectionId, head.clusterId);
+        const answerPath = headAnswerPath(model.name, mhProjectionId, head.clusterId);
         written.push(centroidPath, answerPath);
-        db.vectors.write(centroidPath, head.centroid);
-        db.vectors.write(answerPath, head.answer);
-        insertHead.run(mhId, head.clusterId, centroidPath, answerPath, head.numQuestions);
+        ctx.vectors.write(centroidPath, head.centroid);
+        ctx.vectors.write(answerPath, head.answer);
+        insertHead.run(mhProjectionId, head.clusterId, centroidPath, answerPath, head.numQuestions);
       }
-      const metaPath = projectionMetaPath(model.name, mhId);
+      const metaPath = projectionMetaPath(model.name, mhProjectionId);
       written.push(metaPath);
-      writeJsonAtomically(db.vectors.absolute(metaPath), {
+      writeJsonAtomically(ctx.vectors.absolute(metaPath), {
         format: PROJECTION_META_FORMAT,
-        mh_projection_id: mhId,
+        mh_projection_id: mhProjectionId,
         model: model.name,
         dimensions: model.dimensions,
         temperature: projection.temperature,
         num_heads: projection.heads.length,
         cluster_ids: projection.heads.map((h) => h.clusterId),
       });
-      return mhId;
+      return mhProjectionId;
     });
   } catch (error) {
-    for (const path of written) db.vectors.remove(path);
+    for (const path of written) ctx.vectors.remove(path);
     throw error;
   }
 }
 
 function writeJsonAtomically(path: string, value: unknown): void {
-  mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.${process.pid}.tmp`;
   try {
+    mkdirSync(dirname(path), { recursive: true });
     writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
     renameSync(tmp, path);
-  } catch (error) {
+  } catch (cause) {
     rmSync(tmp, { force: true });
-    throw error;
+    throw new StoreError("WRITE_FAILED", `cannot write ${path}: ${(cause as Error).message}`, {
+      cause,
+    });
   }
 }

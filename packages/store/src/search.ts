@@ -1,46 +1,62 @@
 import { Projection } from "@ldakit/search";
-import type { LDAProjectionDB } from "./db.js";
+import type { StoreContext } from "./context.js";
+import { StoreError } from "./errors.js";
 
-/** One ranked answer of a search through the store: the cluster and its stored answer. */
+/** One ranked answer of a search through the store: the head's cluster and its stored answer. */
 export interface StoreSearchHit {
-  cluster_id: number;
-  answer_record_id: string | null;
-  answer_text: string;
+  clusterId: number;
+  answerRecordId: string | null;
+  answerText: string;
+  /** cos(p, a_j) for a projected search, cos(q, a_j) for a direct one (docs/FORMAT.md §6). */
   score: number;
 }
 
+/** The routing weight of one head, as `@ldakit/search` gives it (without the head index). */
+export interface StoreRoutingWeight {
+  clusterId: number;
+  weight: number;
+}
+
 export interface StoreSearchResult {
-  mh_projection_id: number;
+  /** The projection that moved the query; `null` for a direct search, which uses none. */
+  mhProjectionId: number | null;
+  /** Best first; ties broken by the smaller cluster id. */
   results: StoreSearchHit[];
-  /** The strongest routing weights (projected search only). */
-  routing: Array<{ cluster_id: number; weight: number }>;
+  /** The strongest routing weights, largest first (empty for a direct search). */
+  routing: StoreRoutingWeight[];
+}
+
+export interface StoreSearchOptions {
+  /** How many answers to return (default 5; more than the number of heads returns them all). */
+  topK?: number;
 }
 
 /** Projections loaded from the database, per store, by id: they never change once written. */
-const loaded = new WeakMap<LDAProjectionDB, Map<number, Projection>>();
+const loaded = new WeakMap<StoreContext, Map<number, Projection>>();
 
 /** Loads a projection from the database: its row, its heads and their vector files. */
-export function loadStoredProjection(db: LDAProjectionDB, mhProjectionId: number): Projection {
-  let cache = loaded.get(db);
+export function loadStoredProjection(ctx: StoreContext, mhProjectionId: number): Projection {
+  let cache = loaded.get(ctx);
   if (!cache) {
     cache = new Map();
-    loaded.set(db, cache);
+    loaded.set(ctx, cache);
   }
   const hit = cache.get(mhProjectionId);
   if (hit) return hit;
-  const row = db.sql.first(
-    db.kysely
+  const row = ctx.sql.first(
+    ctx.kysely
       .selectFrom("multi_head_projections")
       .innerJoin("models", "models.model_id", "multi_head_projections.model_id")
       .select(["multi_head_projections.temperature", "models.name", "models.dimensions"])
       .where("mh_projection_id", "=", mhProjectionId),
   );
   if (!row)
-    throw new Error(
-      `there is no projection ${mhProjectionId} in ${db.path}; \`ldakit stats\` lists them`,
+    throw new StoreError(
+      "PROJECTION_NOT_FOUND",
+      `there is no projection ${mhProjectionId} in ${ctx.path}; \`ldakit stats\` lists them`,
     );
-  const heads = db.sql.all(
-    db.kysely
+  const heads = ctx.sql.all(
+    ctx.kysely
       .selectFrom("cluster_heads")
       .select(["cluster_id", "centroid_path", "answer_emb_path"])
       .where("mh_projection_id", "=", mhProjectionId)
@@ -52,28 +68,28 @@ export function loadStoredProjection(db: LDAProjectionDB, mhProjectionId: number
     temperature: row.temperature,
     dimensions: row.dimensions,
     clusterIds: heads.map((h) => h.cluster_id),
-    centroids: heads.map((h) => db.vectors.read(h.centroid_path, row.dimensions)),
-    answers: heads.map((h) => db.vectors.read(h.answer_emb_path, row.dimensions)),
+    centroids: heads.map((h) => ctx.vectors.read(h.centroid_path, row.dimensions)),
+    answers: heads.map((h) => ctx.vectors.read(h.answer_emb_path, row.dimensions)),
   });
   cache.set(mhProjectionId, projection);
   return projection;
 }
 
 /** The newest projection, of one model or of any; undefined when there is none. */
-export function latestProjectionId(db: LDAProjectionDB, model?: string): number | undefined {
-  let query = db.kysely
+export function latestProjectionId(ctx: StoreContext, model?: string): number | undefined {
+  let query = ctx.kysely
     .selectFrom("multi_head_projections")
     .innerJoin("models", "models.model_id", "multi_head_projections.model_id")
     .select("mh_projection_id")
     .orderBy("mh_projection_id", "desc")
     .limit(1);
   if (model !== undefined) query = query.where("models.name", "=", model);
-  return db.sql.first(query)?.mh_projection_id;
+  return ctx.sql.first(query)?.mh_projection_id;
 }
 
 function withAnswers(
-  db: LDAProjectionDB,
-  mhProjectionId: number,
+  ctx: StoreContext,
+  mhProjectionId: number | null,
   hits: Array<{ clusterId: number; score: number }>,
   routing: Array<{ clusterId: number; weight: number }>,
 ): StoreSearchResult {
@@ -81,9 +97,9 @@ function withAnswers(
   const clusters = new Map(
     ids.length === 0
       ? []
-      : db.sql
+      : ctx.sql
           .all(
-            db.kysely
+            ctx.kysely
               .selectFrom("clusters")
               .select(["cluster_id", "answer_record_id", "answer_text"])
               .where("cluster_id", "in", ids),
@@ -91,39 +107,39 @@ function withAnswers(
           .map((c) => [c.cluster_id, c] as const),
   );
   return {
-    mh_projection_id: mhProjectionId,
+    mhProjectionId,
     results: hits.map((h) => ({
-      cluster_id: h.clusterId,
-      answer_record_id: clusters.get(h.clusterId)?.answer_record_id ?? null,
-      answer_text: clusters.get(h.clusterId)?.answer_text ?? "",
+      clusterId: h.clusterId,
+      answerRecordId: clusters.get(h.clusterId)?.answer_record_id ?? null,
+      answerText: clusters.get(h.clusterId)?.answer_text ?? "",
       score: h.score,
     })),
-    routing: routing.map((r) => ({ cluster_id: r.clusterId, weight: r.weight })),
+    routing: routing.map((r) => ({ clusterId: r.clusterId, weight: r.weight })),
   };
 }
 
-/** DESIGN §8: ranks the projection's answers for a query embedding moved into answer space. */
+/** Ranks the projection's answers for a query embedding moved into answer space (docs/FORMAT.md §6). */
 export function searchWithProjection(
-  db: LDAProjectionDB,
+  ctx: StoreContext,
   queryEmbedding: ArrayLike<number>,
   mhProjectionId: number,
-  topK = 5,
+  options: StoreSearchOptions = {},
 ): StoreSearchResult {
-  const { results, routing } = loadStoredProjection(db, mhProjectionId).search(queryEmbedding, {
-    topK,
+  const { results, routing } = loadStoredProjection(ctx, mhProjectionId).search(queryEmbedding, {
+    topK: options.topK ?? 5,
   });
-  return withAnswers(db, mhProjectionId, results, routing);
+  return withAnswers(ctx, mhProjectionId, results, routing);
 }
 
 /** Direct cosine search against the same answers, without the projection: for comparison. */
 export function directSearch(
-  db: LDAProjectionDB,
+  ctx: StoreContext,
   queryEmbedding: ArrayLike<number>,
   mhProjectionId: number,
-  topK = 5,
+  options: StoreSearchOptions = {},
 ): StoreSearchResult {
-  const { results } = loadStoredProjection(db, mhProjectionId).directSearch(queryEmbedding, {
-    topK,
+  const { results } = loadStoredProjection(ctx, mhProjectionId).directSearch(queryEmbedding, {
+    topK: options.topK ?? 5,
   });
-  return withAnswers(db, mhProjectionId, results, []);
+  return withAnswers(ctx, null, results, []);
 }

@@ -1,11 +1,7 @@
 import { mkdirSync, readdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { readNpySync, writeNpySync } from "@ldakit/npy";
-
-/** Error for a vector file that is missing, unreadable or not a vector of the expected size. */
-export class VectorFileError extends Error {
-  override readonly name = "VectorFileError";
-}
+import { StoreError } from "./errors.js";
 
 /**
  * The `.npy` vector files under a store root. Paths given and returned are POSIX paths relative
@@ -20,41 +16,60 @@ export class VectorFiles {
     return join(this.root, ...relativePath.split("/"));
   }
 
-  /** Writes a (d,) `<f4` vector; the file appears whole or not at all. */
+  /**
+   * Writes a (d,) `<f4` vector; the file appears whole or not at all.
+   * Throws a {@link StoreError} `WRITE_FAILED` naming the file when the system refuses.
+   */
   write(relativePath: string, vector: Float32Array): void {
     this.writeAbsolute(this.absolute(relativePath), vector);
   }
 
   /** {@link write} for a path already made absolute. */
   writeAbsolute(path: string, vector: Float32Array): void {
-    const dir = dirname(path);
-    if (!this.knownDirs.has(dir)) {
-      mkdirSync(dir, { recursive: true });
-      this.knownDirs.add(dir);
+    try {
+      const dir = dirname(path);
+      if (!this.knownDirs.has(dir)) {
+        mkdirSync(dir, { recursive: true });
+        this.knownDirs.add(dir);
+      }
+      writeNpySync(path, { data: vector });
+    } catch (cause) {
+      throw new StoreError(
+        "WRITE_FAILED",
+        `cannot write vector file ${path}: ${(cause as Error).message}`,
+        { cause },
+      );
     }
-    writeNpySync(path, { data: vector });
   }
 
-  /** Reads a vector file as float32 (float64 files, as the original Python tooling wrote, are converted). */
+  /**
+   * Reads a vector file as float32 (float64 files, as the original Python tooling wrote, are
+   * converted). Throws a {@link StoreError}: `VECTOR_FILE_MISSING`, or `BAD_VECTOR_FILE` for a file
+   * that is not a `(d,)` float vector of `expectedDimensions`.
+   */
   read(relativePath: string, expectedDimensions?: number): Float32Array {
     const path = this.absolute(relativePath);
     let array: ReturnType<typeof readNpySync>;
     try {
       array = readNpySync(path);
     } catch (cause) {
-      throw new VectorFileError(
+      const missing = (cause as NodeJS.ErrnoException).code === "ENOENT";
+      throw new StoreError(
+        missing ? "VECTOR_FILE_MISSING" : "BAD_VECTOR_FILE",
         `cannot read vector file ${relativePath}: ${(cause as Error).message}`,
         { cause },
       );
     }
     const { data, shape } = array;
     if (!(data instanceof Float32Array || data instanceof Float64Array) || shape.length !== 1) {
-      throw new VectorFileError(
+      throw new StoreError(
+        "BAD_VECTOR_FILE",
         `${relativePath}: expected a (d,) float32 or float64 vector, found ${array.dtype} of shape (${shape.join(", ")})`,
       );
     }
     if (expectedDimensions !== undefined && data.length !== expectedDimensions) {
-      throw new VectorFileError(
+      throw new StoreError(
+        "BAD_VECTOR_FILE",
         `${relativePath}: vector has ${data.length} dimensions, the model has ${expectedDimensions}`,
       );
     }

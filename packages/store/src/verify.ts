@@ -17,14 +17,14 @@ import {
   projectionMetaPath,
   projectionMetaSchema,
 } from "@ldakit/schema";
-import type { LDAProjectionDB } from "./db.js";
+import type { StoreContext } from "./context.js";
 
 export interface VerifyOptions {
   /**
    * Check only this projection: its row, `mh_<id>.json` and head files. Without it, every
    * `embeddings` row's file, every file under `embeddings/` and every projection is checked.
    */
-  mhId?: number;
+  mhProjectionId?: number;
 }
 
 /** One thing wrong with the store: `path` is relative to the store root (POSIX), e.g. `embeddings/hash-384/q_001.npy`. */
@@ -55,11 +55,12 @@ export interface VerifyResult {
  *   has its canonical name in `cluster_heads`, exists, and is a sound vector as above.
  */
 export async function verifyStore(
-  db: LDAProjectionDB,
+  ctx: StoreContext,
   options: VerifyOptions = {},
 ): Promise<VerifyResult> {
-  const v = new Verifier(db);
-  const models = await db.kysely.selectFrom("models").selectAll().orderBy("model_id").execute();
+  const mhId = options.mhProjectionId;
+  const v = new Verifier(ctx);
+  const models = await ctx.kysely.selectFrom("models").selectAll().orderBy("model_id").execute();
   const modelsById = new Map(models.map((m) => [m.model_id, m]));
   const folders = new Map<string, Model>();
   for (const model of models) {
@@ -67,21 +68,21 @@ export async function verifyStore(
     if (folder !== null) folders.set(folder, model);
   }
 
-  let projectionsQuery = db.kysely
+  let projectionsQuery = ctx.kysely
     .selectFrom("multi_head_projections")
     .selectAll()
     .orderBy("mh_projection_id");
-  if (options.mhId !== undefined) {
-    projectionsQuery = projectionsQuery.where("mh_projection_id", "=", options.mhId);
+  if (mhId !== undefined) {
+    projectionsQuery = projectionsQuery.where("mh_projection_id", "=", mhId);
   }
   const projections = await projectionsQuery.execute();
-  if (options.mhId !== undefined && projections.length === 0) {
-    v.report(v.dbPath, `no projection with id ${options.mhId} in the database`);
+  if (mhId !== undefined && projections.length === 0) {
+    v.report(v.dbPath, `no projection with id ${mhId} in the database`);
   }
 
-  let headsQuery = db.kysely.selectFrom("cluster_heads").selectAll().orderBy("head_id");
-  if (options.mhId !== undefined) {
-    headsQuery = headsQuery.where("mh_projection_id", "=", options.mhId);
+  let headsQuery = ctx.kysely.selectFrom("cluster_heads").selectAll().orderBy("head_id");
+  if (mhId !== undefined) {
+    headsQuery = headsQuery.where("mh_projection_id", "=", mhId);
   }
   const heads = await headsQuery.execute();
   const headsByProjection = new Map<number, typeof heads>();
@@ -103,8 +104,8 @@ export async function verifyStore(
     );
   }
 
-  if (options.mhId === undefined) {
-    const rows = await db.kysely
+  if (mhId === undefined) {
+    const rows = await ctx.kysely
       .selectFrom("embeddings")
       .selectAll()
       .orderBy("embedding_id")
@@ -137,8 +138,8 @@ class Verifier {
   readonly dbPath: string;
   private readonly badModels = new Set<number>();
 
-  constructor(private readonly db: LDAProjectionDB) {
-    this.dbPath = toPosix(relative(db.root, db.path));
+  constructor(private readonly ctx: StoreContext) {
+    this.dbPath = toPosix(relative(ctx.root, ctx.path));
   }
 
   report(path: string, problem: string): void {
@@ -227,7 +228,7 @@ class Verifier {
     heads: Array<{ cluster_id: number }>,
   ): void {
     const path = projectionMetaPath(model.name, mhId);
-    const absolute = this.db.vectors.absolute(path);
+    const absolute = this.ctx.vectors.absolute(path);
     if (!existsSync(absolute)) {
       this.report(path, `missing: projection ${mhId} has no metadata file`);
       return;
@@ -305,7 +306,7 @@ class Verifier {
 
   /** A complete `(d,)` `<f4`/`<f8` vector with finite values. */
   private checkVector(path: string, dimensions: number, what: string): void {
-    const absolute = this.db.vectors.absolute(path);
+    const absolute = this.ctx.vectors.absolute(path);
     let size: number;
     try {
       const stat = statSync(absolute);
@@ -364,7 +365,7 @@ class Verifier {
    * temporary files, and names outside the format.
    */
   scanFolders(folders: Map<string, Model>, named: Set<string>): void {
-    const base = join(this.db.root, "embeddings");
+    const base = join(this.ctx.root, "embeddings");
     let entries: import("node:fs").Dirent[];
     try {
       entries = readdirSync(base, { withFileTypes: true });
@@ -392,7 +393,7 @@ class Verifier {
   }
 
   private scanModelFolder(dir: string, model: Model, named: Set<string>): void {
-    const names = readdirSync(join(this.db.root, ...dir.split("/")), { withFileTypes: true });
+    const names = readdirSync(join(this.ctx.root, ...dir.split("/")), { withFileTypes: true });
     for (const entry of names.sort((a, b) => (a.name < b.name ? -1 : 1))) {
       const path = `${dir}/${entry.name}`;
       if (named.has(path)) continue;

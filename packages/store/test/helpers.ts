@@ -2,7 +2,8 @@ import { spawnSync } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach } from "vitest";
+import { afterEach, expect } from "vitest";
+import { StoreError, type StoreErrorCode } from "../src/index.js";
 
 export const SHARED_DATA = join(import.meta.dirname, "../../../../shared/data/unifyweaver-lda");
 
@@ -70,4 +71,23 @@ export function sqlite3(dbPath: string, sql: string): string {
     );
   if (result.status !== 0) throw new Error(`sqlite3 failed: ${result.stderr}`);
   return result.stdout.trim();
+}
+
+/** Awaits `promise` and checks it rejects with a {@link StoreError} of this code and message. */
+export async function expectStoreError(
+  promise: Promise<unknown>,
+  code: StoreErrorCode,
+  message: RegExp,
+): Promise<StoreError> {
+  const outcome = await promise.then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
+  if (!("error" in outcome)) throw new Error(`expected a StoreError ${code}, got a result`);
+  const { error } = outcome;
+  expect(error, String(error)).toBeInstanceOf(StoreError);
+  expect((error as StoreError).code, (error as Error).message).toBe(code);
+  expect((error as StoreError).name).toBe("StoreError");
+  expect((error as StoreError).message).toMatch(message);
+  return error as StoreError;
 }

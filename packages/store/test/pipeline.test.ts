@@ -266,10 +266,9 @@ describe("a modified file after training", () => {
     expect(old.map((c) => c.batch_id)).toEqual([null, null, null]);
     for (const c of old) expect((await db.getCluster(c.cluster_id))?.questions).toEqual([]);
     expect((await db.stats()).embeddings).toBe(2 + 4);
-    expect(db.loadTrainingSet(embedder.name).clusters.map((c) => c.answerRecordId)).toEqual([
-      "v2-0",
-      "v2-1",
-    ]);
+    expect((await db.loadTrainingSet(embedder.name)).clusters.map((c) => c.answerRecordId)).toEqual(
+      ["v2-0", "v2-1"],
+    );
     await db.close();
   });
 });

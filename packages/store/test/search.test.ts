@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { LDAProjectionDB } from "../src/index.js";
-import { tempDir } from "./helpers.js";
+import { expectStoreError, tempDir } from "./helpers.js";
 
 describe("searchWithProjection", () => {
   it("returns the answers of the best heads for a projected query, with routing weights", async () => {
@@ -30,25 +30,38 @@ describe("searchWithProjection", () => {
         numQuestions: 1,
       })),
     });
-    expect(db.latestProjectionId()).toBe(mhId);
-    expect(db.latestProjectionId("other")).toBeUndefined();
+    expect(await db.latestProjectionId()).toBe(mhId);
+    expect(await db.latestProjectionId("other")).toBeUndefined();
 
     // A query near head 0's centroid routes to head 0, whose answer vector is axis 1.
-    const result = await db.searchWithProjection(new Float32Array([0.9, 0.1, 0]), mhId, 2);
-    expect(result.routing[0]).toMatchObject({ cluster_id: ids[0] });
+    const result = await db.searchWithProjection(new Float32Array([0.9, 0.1, 0]), mhId, {
+      topK: 2,
+    });
+    expect(result.mhProjectionId).toBe(mhId);
+    expect(Object.keys(result.routing[0] ?? {}).sort()).toEqual(["clusterId", "weight"]);
+    expect(result.routing[0]).toMatchObject({ clusterId: ids[0] });
     expect(result.routing[0]?.weight).toBeGreaterThan(0.99);
-    expect(result.results[0]).toMatchObject({
-      cluster_id: ids[0],
-      answer_record_id: "r0",
-      answer_text: "Use the red valve.",
+    expect(result.results[0]).toEqual({
+      clusterId: ids[0],
+      answerRecordId: "r0",
+      answerText: "Use the red valve.",
+      score: expect.any(Number),
     });
     expect(result.results[0]?.score).toBeCloseTo(1, 3);
     expect(result.results).toHaveLength(2);
 
     // Direct search compares the query with the answers themselves: axis 0 is head 2's answer.
-    const direct = await db.directSearch(new Float32Array([0.9, 0.1, 0]), mhId, 1);
-    expect(direct.results.map((r) => r.answer_text)).toEqual(["Check the fuse box."]);
-    await expect(db.searchWithProjection(new Float32Array(3), 99)).rejects.toThrow(
+    const direct = await db.directSearch(new Float32Array([0.9, 0.1, 0]), mhId, { topK: 1 });
+    expect(direct.results.map((r) => r.answerText)).toEqual(["Check the fuse box."]);
+    expect(direct.mhProjectionId).toBeNull();
+    expect(direct.routing).toEqual([]);
+    // Without options, the five best (here: all three heads).
+    expect((await db.searchWithProjection(new Float32Array([0, 0, 1]), mhId)).results).toHaveLength(
+      3,
+    );
+    await expectStoreError(
+      db.searchWithProjection(new Float32Array(3), 99),
+      "PROJECTION_NOT_FOUND",
       /no projection 99/,
     );
     await db.close();

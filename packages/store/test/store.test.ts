@@ -2,8 +2,8 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { readNpy } from "@ldakit/npy";
 import { describe, expect, it } from "vitest";
-import { DimensionMismatchError, LDAProjectionDB } from "../src/index.js";
-import { sqlite3, tempDir } from "./helpers.js";
+import { LDAProjectionDB } from "../src/index.js";
+import { expectStoreError, sqlite3, tempDir } from "./helpers.js";
 
 describe("LDAProjectionDB", () => {
   it("creates a migrated database in WAL mode with foreign keys on", async () => {
@@ -108,28 +108,31 @@ describe("LDAProjectionDB", () => {
   it("refuses a model whose dimensions differ from the recorded ones, and a bad vector", async () => {
     const db = await LDAProjectionDB.open(join(tempDir(), "lda.db"));
     const model = await db.getOrCreateModel("m", { dimensions: 4 });
-    await expect(db.getOrCreateModel("m", { dimensions: 8 })).rejects.toThrow(
-      DimensionMismatchError,
-    );
-    await expect(db.getOrCreateModel("m", { dimensions: 8 })).rejects.toThrow(
+    await expectStoreError(
+      db.getOrCreateModel("m", { dimensions: 8 }),
+      "DIMENSION_MISMATCH",
       /recorded with 4 dimensions.*gives 8/,
     );
     const clusterId = await db.addCluster({ answerText: "a", modelId: model.model_id });
-    await expect(
+    await expectStoreError(
       db.storeEmbedding({
         entityType: "answer",
         entityId: clusterId,
         modelId: model.model_id,
         vector: new Float32Array(3),
       }),
-    ).rejects.toThrow(/3 dimensions.*has 4/);
+      "DIMENSION_MISMATCH",
+      /3 dimensions.*has 4/,
+    );
     await db.close();
   });
 
   it("rejects a model name that cannot become a folder", async () => {
     const dir = tempDir();
     const db = await LDAProjectionDB.open(join(dir, "lda.db"));
-    await expect(db.getOrCreateModel("bad name!", { dimensions: 4 })).rejects.toThrow(
+    await expectStoreError(
+      db.getOrCreateModel("bad name!", { dimensions: 4 }),
+      "BAD_MODEL_NAME",
       /not allowed/,
     );
     expect(existsSync(join(dir, "embeddings"))).toBe(false);
@@ -139,15 +142,29 @@ describe("LDAProjectionDB", () => {
   it("refuses two models that would share a folder", async () => {
     const db = await LDAProjectionDB.open(join(tempDir(), "lda.db"));
     await db.getOrCreateModel("org/model", { dimensions: 4 });
-    await expect(db.getOrCreateModel("org__model", { dimensions: 4 })).rejects.toThrow(
+    await expectStoreError(
+      db.getOrCreateModel("org__model", { dimensions: 4 }),
+      "MODEL_FOLDER_TAKEN",
       /share the folder embeddings\/org__model/,
     );
     await db.close();
   });
 
-  it("enforces foreign keys", async () => {
+  it("names the missing cluster or model instead of breaking a foreign key", async () => {
     const db = await LDAProjectionDB.open(join(tempDir(), "lda.db"));
-    await expect(db.addQuestion(9999, "orphan?")).rejects.toThrow(/FOREIGN KEY/);
+    await expectStoreError(db.addQuestion(9999, "orphan?"), "CLUSTER_NOT_FOUND", /no cluster 9999/);
+    await expectStoreError(
+      db.addCluster({ answerText: "a", modelId: 42 }),
+      "MODEL_NOT_FOUND",
+      /no model with id 42/,
+    );
+    // The database enforces the same foreign keys itself, for writes through `kysely`.
+    await expect(
+      db.kysely
+        .insertInto("questions")
+        .values({ cluster_id: 9999, question_text: "orphan?", length_type: null })
+        .execute(),
+    ).rejects.toThrow(/FOREIGN KEY/);
     await db.close();
   });
 });

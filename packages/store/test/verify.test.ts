@@ -4,7 +4,6 @@ import { createHashEmbedder } from "@ldakit/embed";
 import { writeNpySync } from "@ldakit/npy";
 import { describe, expect, it } from "vitest";
 import { LDAProjectionDB } from "../src/index.js";
-import { verifyStore } from "../src/verify.js";
 import { formA, tempDir, writeFiles } from "./helpers.js";
 
 const MODEL = "hash-32";
@@ -18,7 +17,7 @@ async function cleanStore(): Promise<{ db: LDAProjectionDB; mhId: number }> {
   await db.scan(join(root, "raw"));
   const result = await db.processPending({ embedder: createHashEmbedder(32), writerThreads: 0 });
   expect(result.failed).toEqual([]);
-  const set = db.loadTrainingSet(MODEL);
+  const set = await db.loadTrainingSet(MODEL);
   const d = set.dimensions;
   const heads = set.clusters.map((cluster, k) => {
     const centroid = new Float32Array(d);
@@ -47,18 +46,18 @@ async function cleanStore(): Promise<{ db: LDAProjectionDB; mhId: number }> {
 
 const at = (db: LDAProjectionDB, path: string) => db.vectors.absolute(path);
 
-async function problemsOf(db: LDAProjectionDB, options: { mhId?: number } = {}) {
-  return (await verifyStore(db, options)).problems;
+async function problemsOf(db: LDAProjectionDB, options: { mhProjectionId?: number } = {}) {
+  return (await db.verify(options)).problems;
 }
 
-describe("verifyStore", () => {
+describe("LDAProjectionDB.verify", () => {
   it("finds nothing wrong in a store built by the pipeline and createProjection", async () => {
     const { db, mhId } = await cleanStore();
-    const result = await verifyStore(db);
+    const result = await db.verify();
     expect(result.problems).toEqual([]);
     // 4 answers + 12 questions, 4 heads × 2 files, mh_<id>.json
     expect(result.checked).toEqual({ files: 16 + 8 + 1, projections: 1 });
-    expect(await verifyStore(db, { mhId })).toEqual({
+    expect(await db.verify({ mhProjectionId: mhId })).toEqual({
       problems: [],
       checked: { files: 9, projections: 1 },
     });
@@ -119,7 +118,10 @@ describe("verifyStore", () => {
       { path: q, problem: expect.stringMatching(/^shape \(2, 32\), expected \(32,\)/) },
     ]);
     // Only the projection's files with --mh-id.
-    expect((await problemsOf(db, { mhId })).map((p) => p.path)).toEqual([centroid, answer]);
+    expect((await problemsOf(db, { mhProjectionId: mhId })).map((p) => p.path)).toEqual([
+      centroid,
+      answer,
+    ]);
     await db.close();
   });
 
@@ -188,7 +190,7 @@ describe("verifyStore", () => {
       },
     ]);
     rmSync(at(db, path));
-    expect(await problemsOf(db, { mhId })).toEqual([
+    expect(await problemsOf(db, { mhProjectionId: mhId })).toEqual([
       { path, problem: `missing: projection ${mhId} has no metadata file` },
     ]);
     await db.close();
@@ -262,7 +264,7 @@ describe("verifyStore", () => {
 
   it("reports a projection id the database does not have", async () => {
     const { db } = await cleanStore();
-    expect(await verifyStore(db, { mhId: 42 })).toEqual({
+    expect(await db.verify({ mhProjectionId: 42 })).toEqual({
       problems: [{ path: "lda.db", problem: "no projection with id 42 in the database" }],
       checked: { files: 0, projections: 0 },
     });

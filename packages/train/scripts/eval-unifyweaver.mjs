@@ -46,7 +46,7 @@ for (const model of values.models.split(",")) {
     await db.scan(values.data);
     const embedder = await resolveEmbedder(model);
     const processed = await db.processPending({ embedder });
-    const set = db.loadTrainingSet(model);
+    const set = await db.loadTrainingSet(model);
     const temperatures = [...new Set([1.0, 0.1, ...DEFAULT_TEMPERATURE_GRID])];
     const result = await evaluateHeldOut(
       tf,

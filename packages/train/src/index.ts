@@ -1,3 +1,4 @@
+export { TrainError, type TrainErrorCode } from "./errors.js";
 export {
   assignFolds,
   type CentroidMethod,

@@ -1,4 +1,5 @@
 import type { TfCore } from "@ldakit/tf";
+import { TrainError } from "./errors.js";
 
 type Tensor2D = ReturnType<TfCore["tensor2d"]>;
 type AnyTensor = ReturnType<TfCore["tensor"]>;
@@ -181,6 +182,28 @@ export interface HeldOutResult {
 }
 
 /**
+ * Checks the options of a k-fold evaluation before any work: a `BAD_ARGUMENT` {@link TrainError}
+ * names the first one out of range.
+ */
+export function checkHeldOutOptions(options: Omit<HeldOutOptions, "blockSize">): void {
+  const bad = (message: string) => new TrainError("BAD_ARGUMENT", message);
+  if (options.temperatures.length === 0) throw bad("no temperature to evaluate");
+  for (const t of options.temperatures) {
+    if (!(Number.isFinite(t) && t > 0))
+      throw bad(`temperature must be a positive number, not ${t}`);
+  }
+  if (!Number.isInteger(options.folds) || options.folds < 2)
+    throw bad(`folds must be an integer of at least 2, not ${options.folds}`);
+  if (options.centroid !== "weighted" && options.centroid !== "mean")
+    throw bad(`centroid must be "weighted" or "mean", not ${JSON.stringify(options.centroid)}`);
+  if (!Number.isInteger(options.maxQueries) || options.maxQueries < 1)
+    throw bad(
+      `the number of held-out questions to score must be a positive integer, not ${options.maxQueries}`,
+    );
+  if (!Number.isInteger(options.seed)) throw bad(`seed must be an integer, not ${options.seed}`);
+}
+
+/**
  * k-fold evaluation: for each fold, centroids are built from the other folds' questions only, and
  * the fold's questions are routed and ranked against every cluster's answer. The same held-out
  * questions score every temperature, so the curve compares like with like.
@@ -196,6 +219,7 @@ export async function evaluateHeldOut(
   },
   options: HeldOutOptions,
 ): Promise<HeldOutResult> {
+  checkHeldOutOptions(options);
   const d = set.dimensions;
   const numClusters = set.clusterIds.length;
   const fold = assignFolds(set.questionCluster, numClusters, options.folds, options.seed);

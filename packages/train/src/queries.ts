@@ -1,5 +1,6 @@
 import type { Embedder } from "@ldakit/embed";
 import type { LDAProjectionDB } from "@ldakit/store";
+import { TrainError } from "./errors.js";
 import { type Metrics, metricsOfRanks } from "./math.js";
 
 /** A query with the record id of the cluster that answers it (what `parseQueryJson` gives). */
@@ -31,9 +32,10 @@ export async function evaluateQueries(
   queries: LabelledQueryInput[],
   embedder: Embedder,
 ): Promise<QueryEvaluation> {
-  const projection = db.loadProjection(mhProjectionId);
+  const projection = await db.loadProjection(mhProjectionId);
   if (embedder.name !== projection.model) {
-    throw new Error(
+    throw new TrainError(
+      "MODEL_MISMATCH",
       `projection ${mhProjectionId} was trained on ${projection.model} vectors; the queries must be embedded with it, not with ${embedder.name}`,
     );
   }
@@ -47,7 +49,8 @@ export async function evaluateQueries(
     ...new Set(queries.filter((q) => !clusterOfRecord.has(q.recordId)).map((q) => q.recordId)),
   ];
   if (labelled.length === 0) {
-    throw new Error(
+    throw new TrainError(
+      "NO_MATCHING_QUERIES",
       `none of the ${queries.length} queries' ids match an answer of projection ${mhProjectionId} (ids such as ${unmatchedIds.slice(0, 3).join(", ")})`,
     );
   }

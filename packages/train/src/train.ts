@@ -1,6 +1,13 @@
 import type { LDAProjectionDB } from "@ldakit/store";
 import { getTf } from "@ldakit/tf";
-import { type CentroidMethod, computeCentroids, evaluateHeldOut, type Metrics } from "./math.js";
+import { TrainError } from "./errors.js";
+import {
+  type CentroidMethod,
+  checkHeldOutOptions,
+  computeCentroids,
+  evaluateHeldOut,
+  type Metrics,
+} from "./math.js";
 
 /** The temperatures `auto` tries: from sharp routing to the original tooling's 1.0. */
 export const DEFAULT_TEMPERATURE_GRID = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0];
@@ -53,18 +60,20 @@ export function pickTemperature(curve: Array<Metrics & { temperature: number }>)
     )
       best = point;
   }
-  if (!best) throw new Error("no temperature to pick from");
+  if (!best) throw new TrainError("BAD_ARGUMENT", "no temperature to pick from");
   return best.temperature;
 }
 
 function defaultModel(db: LDAProjectionDB, models: Array<{ name: string }>): string {
   if (models.length === 1) return (models[0] as { name: string }).name;
   if (models.length === 0) {
-    throw new Error(
+    throw new TrainError(
+      "NO_CLUSTERS",
       `the store ${db.path} has no embedded clusters yet; run \`ldakit migrate --scan --input DIR\` and \`--process-pending\` first`,
     );
   }
-  throw new Error(
+  throw new TrainError(
+    "AMBIGUOUS_MODEL",
     `the store has vectors of several models (${models.map((m) => m.name).join(", ")}); choose one with --model`,
   );
 }
@@ -81,23 +90,28 @@ export async function trainProjection(
 ): Promise<TrainResult> {
   const started = performance.now();
   const say = options.onProgress ?? (() => {});
-  const { tf, description } = await getTf();
-  const modelName = options.model ?? defaultModel(db, await db.listModels());
-  const centroid = options.centroid ?? "weighted";
-  const set = db.loadTrainingSet(modelName);
-  const numHeads = set.clusters.length;
-  if (numHeads < 2) {
-    throw new Error(
-      `model "${modelName}" has ${numHeads} cluster(s) with vectors; a projection needs at least 2`,
-    );
-  }
   const temperatures =
     options.temperature === undefined || options.temperature === "auto"
       ? (options.temperatures ?? DEFAULT_TEMPERATURE_GRID)
       : [options.temperature];
-  for (const t of temperatures) {
-    if (!(Number.isFinite(t) && t > 0))
-      throw new Error(`temperature must be a positive number, not ${t}`);
+  const centroid = options.centroid ?? "weighted";
+  const heldOutOptions = {
+    temperatures,
+    folds: options.folds ?? 5,
+    centroid,
+    maxQueries: options.maxEvalQueries ?? 4000,
+    seed: options.seed ?? 0,
+  };
+  checkHeldOutOptions(heldOutOptions);
+  const { tf, description } = await getTf();
+  const modelName = options.model ?? defaultModel(db, await db.listModels());
+  const set = await db.loadTrainingSet(modelName);
+  const numHeads = set.clusters.length;
+  if (numHeads < 2) {
+    throw new TrainError(
+      "TOO_FEW_CLUSTERS",
+      `model "${modelName}" has ${numHeads} cluster(s) with vectors; a projection needs at least 2`,
+    );
   }
   say(
     `held-out evaluation: ${options.folds ?? 5}-fold, ${temperatures.length} temperature(s), ${numHeads} heads`,
@@ -105,13 +119,7 @@ export async function trainProjection(
   const evaluation = await evaluateHeldOut(
     tf,
     { ...set, clusterIds: set.clusters.map((c) => c.clusterId) },
-    {
-      temperatures,
-      folds: options.folds ?? 5,
-      centroid,
-      maxQueries: options.maxEvalQueries ?? 4000,
-      seed: options.seed ?? 0,
-    },
+    heldOutOptions,
   );
   const temperature =
     temperatures.length === 1 ? (temperatures[0] as number) : pickTemperature(evaluation.curve);

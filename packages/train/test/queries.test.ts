@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { createHashEmbedder } from "@ldakit/embed";
 import { LDAProjectionDB } from "@ldakit/store";
 import { afterEach, describe, expect, it } from "vitest";
-import { evaluateQueries, metricsOfRanks, trainProjection } from "../src/index.js";
+import { evaluateQueries, metricsOfRanks, TrainError, trainProjection } from "../src/index.js";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -60,7 +60,7 @@ describe("evaluateQueries", () => {
     expect(result.temperature).toBe(0.1);
 
     // the same ranks computed by hand through the projection's own search
-    const projection = db.loadProjection(mhProjectionId);
+    const projection = await db.loadProjection(mhProjectionId);
     const clusters = await db.listClusters();
     const idOf = new Map(clusters.map((c) => [c.answer_record_id, c.cluster_id]));
     const vectors = await embedder.embed(queries.slice(0, 5).map((q) => q.text));
@@ -78,21 +78,32 @@ describe("evaluateQueries", () => {
 
   it("refuses queries that match no head, and vectors of another model", async () => {
     const { db, mhProjectionId, embedder } = await trainedStore();
-    await expect(
-      evaluateQueries(db, mhProjectionId, [{ text: "roses", recordId: "care-rose" }], embedder),
-    ).rejects.toThrow(
-      /none of the 1 queries' ids match an answer of projection \d+ \(ids such as care-rose\)/,
-    );
-    await expect(
-      evaluateQueries(
-        db,
-        mhProjectionId,
-        [{ text: "fern", recordId: "care-fern" }],
-        createHashEmbedder(32),
+    const unmatched = await evaluateQueries(
+      db,
+      mhProjectionId,
+      [{ text: "roses", recordId: "care-rose" }],
+      embedder,
+    ).catch((error: unknown) => error);
+    expect(unmatched).toBeInstanceOf(TrainError);
+    expect(unmatched).toMatchObject({
+      code: "NO_MATCHING_QUERIES",
+      message: expect.stringMatching(
+        /none of the 1 queries' ids match an answer of projection \d+ \(ids such as care-rose\)/,
       ),
-    ).rejects.toThrow(
-      /trained on hash-64 vectors; the queries must be embedded with it, not with hash-32/,
-    );
+    });
+    const otherModel = await evaluateQueries(
+      db,
+      mhProjectionId,
+      [{ text: "fern", recordId: "care-fern" }],
+      createHashEmbedder(32),
+    ).catch((error: unknown) => error);
+    expect(otherModel).toBeInstanceOf(TrainError);
+    expect(otherModel).toMatchObject({
+      code: "MODEL_MISMATCH",
+      message: expect.stringMatching(
+        /trained on hash-64 vectors; the queries must be embedded with it, not with hash-32/,
+      ),
+    });
     await db.close();
   });
 });

@@ -37,14 +37,14 @@ export function registerEval(program: Command): void {
       }
       const queries = parseQueryJson(text, all.queries);
       await withStore(all, async (db) => {
-        const { mhId, model } = chooseProjection(db, all.mhId);
+        const { mhProjectionId, model } = await chooseProjection(db, all.mhId);
         const embedder = await resolveEmbedder(
           model,
           all.modelDir ? { modelDir: all.modelDir } : {},
         );
         let evaluation: QueryEvaluation;
         try {
-          evaluation = await evaluateQueries(db, mhId, queries, embedder);
+          evaluation = await evaluateQueries(db, mhProjectionId, queries, embedder);
         } finally {
           await embedder.dispose();
         }
@@ -60,12 +60,17 @@ export function registerEval(program: Command): void {
           projected: snake(evaluation.projected),
         };
         if (all.json) {
-          printJson({ ...report, mh_projection_id: mhId, model, unmatched_ids: unmatched });
+          printJson({
+            ...report,
+            mh_projection_id: mhProjectionId,
+            model,
+            unmatched_ids: unmatched,
+          });
           return;
         }
         const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
         console.log(
-          `projection ${mhId} (${model}), τ = ${evaluation.temperature}: ${report.queries} queries from ${all.queries}`,
+          `projection ${mhProjectionId} (${model}), τ = ${evaluation.temperature}: ${report.queries} queries from ${all.queries}`,
         );
         printTable(
           ["search", "Recall@1", "Recall@5", "MRR"],

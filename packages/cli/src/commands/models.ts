@@ -32,7 +32,13 @@ export function registerModels(program: Command): void {
         },
       });
       if (all.json) {
-        printJson(result);
+        printJson({
+          name: result.name,
+          dir: result.dir,
+          source: result.source,
+          origin: result.origin,
+          safetensors_sha256: result.safetensorsSha256,
+        });
         return;
       }
       const how =
@@ -48,7 +54,17 @@ export function registerModels(program: Command): void {
       const all = command.optsWithGlobals() as GlobalOptions;
       const cached = await listModels();
       if (all.json) {
-        printJson({ cache: defaultCacheDir(), models: cached });
+        printJson({
+          cache: defaultCacheDir(),
+          models: cached.map((m) => ({
+            name: m.name,
+            dir: m.dir,
+            origin: m.origin,
+            fetched_at: m.fetchedAt ?? null,
+            dimensions: m.dimensions ?? null,
+            bytes: m.bytes,
+          })),
+        });
         return;
       }
       if (cached.length === 0) {

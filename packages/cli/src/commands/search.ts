@@ -11,21 +11,21 @@ interface SearchCliOptions extends GlobalOptions {
 }
 
 /** The projection a command works on: `--mh-id`, else the newest one. */
-export function chooseProjection(
+export async function chooseProjection(
   db: LDAProjectionDB,
-  mhId: string | undefined,
-): { mhId: number; model: string } {
+  mhIdOption: string | undefined,
+): Promise<{ mhProjectionId: number; model: string }> {
   let id: number | undefined;
-  if (mhId !== undefined) {
-    id = Number(mhId);
+  if (mhIdOption !== undefined) {
+    id = Number(mhIdOption);
     if (!Number.isInteger(id) || id < 1)
-      throw new UsageError(`--mh-id must be a projection id, not "${mhId}"`);
+      throw new UsageError(`--mh-id must be a projection id, not "${mhIdOption}"`);
   } else {
-    id = db.latestProjectionId();
+    id = await db.latestProjectionId();
     if (id === undefined)
       throw new Error(`the store ${db.path} has no projection yet; run \`ldakit train\` first`);
   }
-  return { mhId: id, model: db.loadProjection(id).model };
+  return { mhProjectionId: id, model: (await db.loadProjection(id)).model };
 }
 
 export function parseTopK(value: string): number {
@@ -53,7 +53,7 @@ export function registerSearch(program: Command): void {
       const all = { ...command.optsWithGlobals(), ...options } as SearchCliOptions;
       const topK = parseTopK(all.topK);
       await withStore(all, async (db) => {
-        const { mhId, model } = chooseProjection(db, all.mhId);
+        const { mhProjectionId, model } = await chooseProjection(db, all.mhId);
         const embedder = await resolveEmbedder(
           model,
           all.modelDir ? { modelDir: all.modelDir } : {},
@@ -61,24 +61,38 @@ export function registerSearch(program: Command): void {
         try {
           const [query] = await embedder.embed([text]);
           const result = all.direct
-            ? await db.directSearch(query as Float32Array, mhId, topK)
-            : await db.searchWithProjection(query as Float32Array, mhId, topK);
+            ? await db.directSearch(query as Float32Array, mhProjectionId, { topK })
+            : await db.searchWithProjection(query as Float32Array, mhProjectionId, { topK });
           if (all.json) {
-            printJson({ query: text, model, direct: Boolean(all.direct), ...result });
+            // snake_case like the database (see the README); a direct search names the
+            // projection whose answers it ranked.
+            printJson({
+              query: text,
+              model,
+              direct: Boolean(all.direct),
+              mh_projection_id: mhProjectionId,
+              results: result.results.map((hit) => ({
+                cluster_id: hit.clusterId,
+                answer_record_id: hit.answerRecordId,
+                answer_text: hit.answerText,
+                score: hit.score,
+              })),
+              routing: result.routing.map((r) => ({ cluster_id: r.clusterId, weight: r.weight })),
+            });
             return;
           }
           console.log(
-            `${all.direct ? "direct search" : `projection ${mhId}`} (${model}): "${text}"`,
+            `${all.direct ? "direct search" : `projection ${mhProjectionId}`} (${model}): "${text}"`,
           );
           for (const [i, hit] of result.results.entries()) {
-            const id = hit.answer_record_id ? ` [${hit.answer_record_id}]` : "";
+            const id = hit.answerRecordId ? ` [${hit.answerRecordId}]` : "";
             console.log(
-              `${String(i + 1).padStart(3)}. ${hit.score.toFixed(4)}${id} ${hit.answer_text}`,
+              `${String(i + 1).padStart(3)}. ${hit.score.toFixed(4)}${id} ${hit.answerText}`,
             );
           }
           if (result.routing.length > 0) {
             const routing = result.routing
-              .map((r) => `cluster ${r.cluster_id}: ${r.weight.toFixed(3)}`)
+              .map((r) => `cluster ${r.clusterId}: ${r.weight.toFixed(3)}`)
               .join(", ");
             console.log(`routed to ${routing}`);
           }

@@ -16,7 +16,23 @@ export function registerStats(program: Command): void {
           )
           .all() as Array<Record<string, string | number | null>>;
         if (options.json) {
-          printJson({ ...stats, projectionList: projections });
+          printJson({
+            models: stats.models.map((m) => ({
+              model_id: m.modelId,
+              name: m.name,
+              dimensions: m.dimensions,
+              backend: m.backend,
+              clusters: m.clusters,
+              questions: m.questions,
+              vectors: m.vectors,
+            })),
+            clusters: stats.clusters,
+            questions: stats.questions,
+            embeddings: stats.embeddings,
+            projections: stats.projections,
+            batches: stats.batches,
+            projection_list: projections,
+          });
           return;
         }
         console.log(`store: ${db.path}`);

@@ -1,4 +1,4 @@
-import { trainProjection } from "@ldakit/train";
+import { type Metrics, type TrainResult, trainProjection } from "@ldakit/train";
 import type { Command } from "commander";
 import { type GlobalOptions, printJson, UsageError, withStore } from "../context.js";
 
@@ -54,7 +54,7 @@ export function registerTrain(program: Command): void {
           },
         });
         if (all.json) {
-          printJson(result);
+          printJson(trainJson(result));
           return;
         }
         console.log(
@@ -79,4 +79,28 @@ export function registerTrain(program: Command): void {
         console.log(`trained in ${result.seconds.toFixed(1)} s on TensorFlow.js ${result.backend}`);
       });
     });
+}
+
+const metricsJson = (m: Metrics) => ({
+  recall_at_1: m.recallAt1,
+  recall_at_5: m.recallAt5,
+  mrr: m.mrr,
+  queries: m.queries,
+});
+
+/** `train --json`: the result in snake_case, like the database and every other `--json`. */
+function trainJson(result: TrainResult) {
+  return {
+    mh_projection_id: result.mhProjectionId,
+    model: result.model,
+    num_heads: result.numHeads,
+    num_questions: result.numQuestions,
+    temperature: result.temperature,
+    centroid: result.centroid,
+    held_out: metricsJson(result.heldOut),
+    direct: metricsJson(result.direct),
+    curve: result.curve.map((p) => ({ temperature: p.temperature, ...metricsJson(p) })),
+    backend: result.backend,
+    seconds: result.seconds,
+  };
 }

@@ -1,5 +1,4 @@
 import { existsSync } from "node:fs";
-import { verifyStore } from "@ldakit/store";
 import type { Command } from "commander";
 import {
   databasePath,
@@ -23,10 +22,10 @@ export function registerVerify(program: Command): void {
     .option("--mh-id <id>", "check only this projection (its mh_<id>.json and head files)")
     .action(async (_options: VerifyCliOptions, command: Command) => {
       const options = command.optsWithGlobals() as VerifyCliOptions;
-      let mhId: number | undefined;
+      let mhProjectionId: number | undefined;
       if (options.mhId !== undefined) {
-        mhId = Number(options.mhId);
-        if (!Number.isInteger(mhId) || mhId < 0 || options.mhId.trim() === "")
+        mhProjectionId = Number(options.mhId);
+        if (!Number.isInteger(mhProjectionId) || mhProjectionId < 0 || options.mhId.trim() === "")
           throw new UsageError(`--mh-id must be a projection id, not "${options.mhId}"`);
       }
       const path = databasePath(options);
@@ -35,7 +34,7 @@ export function registerVerify(program: Command): void {
         throw new Error(`no store at ${path} (give --db PATH or set LDAKIT_DB)`);
       }
       const result = await withStore(options, (db) =>
-        verifyStore(db, mhId === undefined ? {} : { mhId }),
+        db.verify(mhProjectionId === undefined ? {} : { mhProjectionId }),
       );
       const { files, projections } = result.checked;
       if (options.json) {

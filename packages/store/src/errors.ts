@@ -1,0 +1,45 @@
+/** Stable error codes of {@link StoreError}; each names one way a store or a call to it can be wrong. */
+export type StoreErrorCode =
+  /** The database could not be opened or migrated (not an ldakit database, a newer schema, unreadable). */
+  | "OPEN_FAILED"
+  /** A method was called after `close()`. */
+  | "CLOSED"
+  /** An argument out of range: `chunkSize`, `leaseMs`, `writerThreads`, an id that is not an integer, … */
+  | "BAD_ARGUMENT"
+  /** A vector's length, or an embedder's dimensions, differ from the model's recorded dimensions. */
+  | "DIMENSION_MISMATCH"
+  /** A model name that cannot become a folder name under `embeddings/`. */
+  | "BAD_MODEL_NAME"
+  /** A model name whose folder another model of the store already has (`org/m` and `org__m`). */
+  | "MODEL_FOLDER_TAKEN"
+  /** No model of that name or id in the store (e.g. training a model nothing was embedded with). */
+  | "MODEL_NOT_FOUND"
+  /** No cluster of that id in the store. */
+  | "CLUSTER_NOT_FOUND"
+  /** No projection of that id in the store. */
+  | "PROJECTION_NOT_FOUND"
+  /** A vector file the database names does not exist. */
+  | "VECTOR_FILE_MISSING"
+  /** A vector file is not a readable `(d,)` float32/float64 `.npy` vector of the model's dimensions. */
+  | "BAD_VECTOR_FILE"
+  /** A vector file or `mh_<id>.json` could not be written (permissions, a full disk, …). */
+  | "WRITE_FAILED"
+  /** The folder given to `scan` does not exist or cannot be listed. */
+  | "INPUT_UNREADABLE"
+  /** A batch was not in the status this process expected: another process changed it meanwhile. */
+  | "BATCH_CONFLICT";
+
+/**
+ * Every failure the store itself detects is a `StoreError`: switch on `code`, show `message`.
+ * Errors of SQLite (better-sqlite3's `SqliteError`, with its `SQLITE_*` code) and of
+ * `@ldakit/search` (`SearchError`, e.g. a query vector of the wrong length) pass through as they are.
+ */
+export class StoreError extends Error {
+  readonly code: StoreErrorCode;
+
+  constructor(code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "StoreError";
+    this.code = code;
+  }
+}

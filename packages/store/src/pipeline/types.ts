@@ -1,0 +1,42 @@
+import type { Embedder } from "@ldakit/embed";
+import type { PipelineTimings } from "./timings.js";
+
+export interface BatchProgress {
+  batchId: number;
+  filePath: string;
+  phase: "importing" | "embedding";
+  /** Texts embedded so far in this batch, and in all. */
+  done: number;
+  total: number;
+}
+
+export interface ProcessOptions {
+  embedder: Embedder;
+  onProgress?: (progress: BatchProgress) => void;
+  /** Texts embedded per call (default 512): the unit of progress and of a lease renewal. */
+  chunkSize?: number;
+  /** A batch whose worker has not renewed its lease for this long is taken over (default 5 min). */
+  leaseMs?: number;
+  /** When given, time spent per kind of work is added to it. */
+  timings?: PipelineTimings;
+  /**
+   * Worker threads that write vector files beside the embedding (default: 2 on a machine with
+   * two or more cores); 0 writes them on the calling thread.
+   */
+  writerThreads?: number;
+}
+
+export interface BatchOutcome {
+  batchId: number;
+  filePath: string;
+  status: "completed" | "failed";
+  error?: string;
+  clusters: number;
+  questions: number;
+  vectors: number;
+}
+
+export interface ProcessResult {
+  completed: BatchOutcome[];
+  failed: BatchOutcome[];
+}
