@@ -34,8 +34,8 @@ export function trackedFiles(root: string): string[] {
   return result.stdout.split("\0").filter((f) => f !== "" && existsSync(posix.join(root, f)));
 }
 
-// "../shared" and the ways code spells it: "..\shared", path.join("..", "shared"), '..' + '/shared'.
-// Written without the literal so that this file does not match itself.
+// A parent-folder step, then `shared`: joined by / or \, or as separate strings (path.join's
+// arguments, a concatenation). No line of this file may spell it out, or the check finds itself.
 const SHARED_SIBLING = /\.\.(?:[\\/]+|["'`]\s*[,+]\s*["'`][\\/]?)shared(?![\w-])/;
 
 /**
