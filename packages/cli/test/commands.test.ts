@@ -65,20 +65,27 @@ describe("train, search, eval, stats", () => {
   });
 
   it("evaluates direct and projected search on labelled queries", () => {
+    // hash-384 vectors and the fixed τ = 0.1 projection are deterministic, so are these figures:
+    // recalls are counts out of 56 queries, MRR as printed (3 decimals).
     const r = ldakit(["eval", "--queries", join(EXAMPLES, "eval-queries.json"), "--json"]);
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout);
-    expect(report.queries).toBe(56);
-    for (const kind of ["direct", "projected"]) {
-      for (const key of ["recall_at_1", "recall_at_5", "mrr"]) {
-        expect(report[kind][key]).toBeGreaterThanOrEqual(0);
-        expect(report[kind][key]).toBeLessThanOrEqual(1);
-      }
-      expect(report[kind].recall_at_5).toBeGreaterThanOrEqual(report[kind].recall_at_1);
-    }
+    expect(report).toMatchObject({
+      queries: 56,
+      mh_projection_id: 2,
+      model: "hash-384",
+      unmatched_ids: [],
+    });
+    expect(report.direct.recall_at_1).toBe(24 / 56);
+    expect(report.direct.recall_at_5).toBe(40 / 56);
+    expect(report.direct.mrr).toBeCloseTo(0.573, 3);
+    expect(report.projected.recall_at_1).toBe(36 / 56);
+    expect(report.projected.recall_at_5).toBe(48 / 56);
+    expect(report.projected.mrr).toBeCloseTo(0.737, 3);
     const text = ldakit(["eval", "--queries", join(EXAMPLES, "eval-queries.json")]).stdout;
-    expect(text).toMatch(/^direct\s+\d+\.\d%/m);
-    expect(text).toMatch(/^projected\s+\d+\.\d%/m);
+    expect(text).toMatch(/^projection 2 \(hash-384\), τ = 0\.1: 56 queries from /m);
+    expect(text).toMatch(/^direct\s+42\.9%\s+71\.4%\s+0\.573$/m);
+    expect(text).toMatch(/^projected\s+64\.3%\s+85\.7%\s+0\.737$/m);
   });
 
   it("names the bad line of a broken query file", () => {

@@ -5,14 +5,23 @@
 //   pnpm bench            (in packages/embed; builds first through turbo)
 //   node bench/bench.mjs [--reps N] [--threads N] [--data DIR] [--no-onnx] [--json]
 //
-// Texts: the 240 questions and 30 default answers of ../shared/data/unifyweaver-lda
-// (qa_pairs_v*.json). Measures texts/s at batch sizes 1 and 32 (median of --reps runs, ldakit
-// and onnxruntime interleaved so that both see the same machine load), and the time to the first
-// vector from a cold start (a fresh process). The model comes from the cache ($LDAKIT_CACHE, else
+// Texts: the 240 questions and 30 default answers of the UnifyWeaver Q-A data (qa_pairs_v*.json),
+// which is not part of the repository: --data DIR, else LDAKIT_UNIFYWEAVER_DATA, names its folder.
+// Measures texts/s at batch sizes 1 and 32 (median of --reps runs, ldakit and onnxruntime
+// interleaved so that both see the same machine load), and the time to the first vector from a
+// cold start (a fresh process). The model comes from the cache ($LDAKIT_CACHE, else
 // <repo>/.cache/ldakit), fetched there on first use. Installs nothing: the Python side needs
 // tools/requirements-embed-bench.txt.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -176,13 +185,18 @@ const coldOnnx = (python, modelDir) =>
 // --- main ---------------------------------------------------------------------------------------
 async function main() {
   const reps = Number(arg("--reps", "3"));
-  const dataDir = path.resolve(
-    arg(
-      "--data",
-      process.env.LDAKIT_BENCH_DATA ??
-        path.join(repoRoot, "..", "shared", "data", "unifyweaver-lda"),
-    ),
-  );
+  const dataArg = arg("--data", process.env.LDAKIT_UNIFYWEAVER_DATA || undefined);
+  if (!dataArg) {
+    throw new Error(
+      "no data folder: pass --data DIR or set LDAKIT_UNIFYWEAVER_DATA to the folder of the " +
+        "UnifyWeaver Q-A data (qa_pairs_v*.json)",
+    );
+  }
+  const dataDir = path.resolve(dataArg);
+  if (!statSync(dataDir, { throwIfNoEntry: false })?.isDirectory()) {
+    const from = process.argv.includes("--data") ? "--data" : "LDAKIT_UNIFYWEAVER_DATA";
+    throw new Error(`${from} ${dataArg}: ${dataDir} is not a folder`);
+  }
   const python = process.env.LDAKIT_PYTHON ?? "python3";
   const withOnnx = !flag("--no-onnx");
   const threadsArg = arg("--threads", undefined);

@@ -1,10 +1,12 @@
 /**
  * Compatibility with files NumPy writes: np.save, np.lib.format.write_array with versions
  * 1.0/2.0/3.0, Fortran arrays, big-endian data, a header over 64 KiB; encodeNpy must reproduce
- * np.save byte for byte; the shared W_matrix.npy reads as NumPy reads it.
+ * np.save byte for byte; a NumPy-written 384×384 '<f8' matrix of the repository's fixtures (and,
+ * with LDAKIT_UNIFYWEAVER_DATA, the UnifyWeaver W_matrix.npy) reads as NumPy reads it.
  */
-import { readFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { createHash } from "node:crypto";
+import { readFileSync, statSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeNpy, encodeNpy } from "../src/index.js";
@@ -30,7 +32,28 @@ import {
 } from "./numpy-helper.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const W_MATRIX = resolve(HERE, "../../../../shared/data/unifyweaver-lda/W_matrix.npy");
+const FIXTURES = resolve(HERE, "../../../fixtures");
+const UNIFYWEAVER = unifyWeaverData();
+
+/**
+ * The UnifyWeaver Q-A data folder (LDAKIT_UNIFYWEAVER_DATA, resolved against the working
+ * directory), or undefined when the variable is unset: the data is not part of the repository.
+ */
+function unifyWeaverData(): string | undefined {
+  const value = process.env.LDAKIT_UNIFYWEAVER_DATA;
+  if (!value) {
+    console.warn(
+      "skipped: LDAKIT_UNIFYWEAVER_DATA is not set (the UnifyWeaver Q-A data folder): " +
+        "W_matrix.npy is not read; fixtures/npy/valid/f8_le_384x384.npy stands in for it",
+    );
+    return undefined;
+  }
+  const dir = resolve(value);
+  if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new Error(`LDAKIT_UNIFYWEAVER_DATA=${value}: ${dir} is not a folder`);
+  }
+  return dir;
+}
 
 const SHAPES = [[], [0], [3, 0], [1], [10], [3, 4], [4, 1], [2, 3, 4], [2, 1, 3, 2, 2]];
 
@@ -196,18 +219,41 @@ describe("NumPy-written files", () => {
   });
 });
 
-describe("shared W_matrix.npy", () => {
+/** Reads `file` and checks it against NumPy's own dtype, shape, order, sum and samples. */
+function expectReadsAsNumpy(file: string, shape: number[]): Float64Array {
+  const np = summarizeWithNumpy(file);
+  const arr = decodeNpy(new Uint8Array(readFileSync(file)));
+  expect(arr.dtype).toBe("<f8");
+  expect(arr.shape).toEqual(shape);
+  expect(np.shape).toEqual(shape);
+  expect(arr.fortranOrder).toBe(np.fortranOrder);
+  expect(arr.data).toBeInstanceOf(Float64Array);
+  const data = arr.data as Float64Array;
+  let sum = 0;
+  for (const v of data) sum += v;
+  expect(Math.abs(sum - np.sum)).toBeLessThanOrEqual(1e-9 * Math.abs(np.sum));
+  expect(np.samples).toHaveLength(4);
+  for (const [i, v] of np.samples) expect(data[i]).toBe(v);
+  return data;
+}
+
+describe("a NumPy-written 384×384 '<f8' matrix (fixtures/npy/valid/f8_le_384x384.npy)", () => {
+  it("reads as NumPy reads it, every value as the manifest hashed it", () => {
+    const manifest = JSON.parse(readFileSync(join(FIXTURES, "manifest.json"), "utf8")) as {
+      cases: { name: string; version?: number[]; data_sha256?: string }[];
+    };
+    const entry = manifest.cases.find((c) => c.name === "npy/valid/f8_le_384x384");
+    expect(entry?.version).toEqual([1, 0]);
+    const data = expectReadsAsNumpy(join(FIXTURES, "npy/valid/f8_le_384x384.npy"), [384, 384]);
+    const hash = createHash("sha256").update(
+      new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    );
+    expect(hash.digest("hex")).toBe(entry?.data_sha256);
+  });
+});
+
+describe.skipIf(!UNIFYWEAVER)("the UnifyWeaver W_matrix.npy (LDAKIT_UNIFYWEAVER_DATA)", () => {
   it("reads as 384×384 '<f8' with NumPy's sum", () => {
-    const np = summarizeWithNumpy(W_MATRIX);
-    const arr = decodeNpy(new Uint8Array(readFileSync(W_MATRIX)));
-    expect(arr.dtype).toBe("<f8");
-    expect(arr.shape).toEqual([384, 384]);
-    expect(np.shape).toEqual([384, 384]);
-    expect(arr.fortranOrder).toBe(np.fortranOrder);
-    expect(arr.data).toBeInstanceOf(Float64Array);
-    let sum = 0;
-    for (const v of arr.data as Float64Array) sum += v;
-    expect(Math.abs(sum - np.sum)).toBeLessThanOrEqual(1e-9 * Math.abs(np.sum));
-    for (const [i, v] of np.samples) expect(arr.data[i]).toBe(v);
+    expectReadsAsNumpy(join(UNIFYWEAVER as string, "W_matrix.npy"), [384, 384]);
   });
 });

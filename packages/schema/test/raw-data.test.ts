@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
@@ -16,11 +16,31 @@ import {
   validateRawData,
 } from "../src/index.js";
 
-/** The seed chapter's sample data, next to the repository (../shared/data/unifyweaver-lda). */
-const DATA_DIR = resolve(
-  dirname(fileURLToPath(import.meta.url)),
-  "../../../../shared/data/unifyweaver-lda",
-);
+const HERE = dirname(fileURLToPath(import.meta.url));
+/** The example's raw files (form (b)) and test files of other shapes, both in the repository. */
+const EXAMPLE_RAW = resolve(HERE, "../../../examples/bike-care/raw");
+const NOT_QA = resolve(HERE, "fixtures/not-qa");
+const UNIFYWEAVER = unifyWeaverData();
+
+/**
+ * The seed chapter's UnifyWeaver Q-A data folder (LDAKIT_UNIFYWEAVER_DATA, resolved against the
+ * working directory), or undefined when the variable is unset: the data is not in the repository.
+ */
+function unifyWeaverData(): string | undefined {
+  const value = process.env.LDAKIT_UNIFYWEAVER_DATA;
+  if (!value) {
+    console.warn(
+      "skipped: LDAKIT_UNIFYWEAVER_DATA is not set (the UnifyWeaver Q-A data folder): the seed " +
+        "chapter's files are not read; examples/bike-care and test/fixtures/not-qa stand in for them",
+    );
+    return undefined;
+  }
+  const dir = resolve(value);
+  if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new Error(`LDAKIT_UNIFYWEAVER_DATA=${value}: ${dir} is not a folder`);
+  }
+  return dir;
+}
 
 function shapeError(value: unknown, fileLabel?: string): RawDataError {
   try {
@@ -315,11 +335,55 @@ describe("formatIssuePath", () => {
   });
 });
 
-describe.skipIf(!existsSync(DATA_DIR))("the seed chapter's data files", () => {
-  const read = (name: string) => readFileSync(join(DATA_DIR, name), "utf8");
+describe("the repository's data files", () => {
+  it("accepts the example's three files (form (b)): 28 clusters, 224 questions", () => {
+    const files = readdirSync(EXAMPLE_RAW).sort();
+    expect(files).toEqual(["gear.json", "maintenance.json", "riding.json"]);
+    let clusters = 0;
+    let questions = 0;
+    for (const file of files) {
+      const data = parseRawJson(readFileSync(join(EXAMPLE_RAW, file), "utf8"), file);
+      clusters += data.clusters.length;
+      for (const c of data.clusters) {
+        questions += c.questions.length;
+        expect(c.answerText.length).toBeGreaterThan(0);
+        expect(c.answerSource).toBe("ldakit example data");
+        expect(new Set(c.questions.map((q) => q.lengthType))).toEqual(
+          new Set(["short", "medium", "long"]),
+        );
+      }
+    }
+    expect({ clusters, questions }).toEqual({ clusters: 28, questions: 224 });
+  });
+
+  it("rejects not-qa/relations.json: it has no clusters", () => {
+    expect(() =>
+      parseRawJson(readFileSync(join(NOT_QA, "relations.json"), "utf8"), "relations.json"),
+    ).toThrow(
+      'relations.json: clusters: missing; expected an array of Q-A clusters (this does not look like Q-A training data: its keys are "description", "relations")',
+    );
+  });
+
+  it("rejects not-qa/topics.json: its clusters have a key of neither form", () => {
+    let error: unknown;
+    try {
+      parseRawJson(readFileSync(join(NOT_QA, "topics.json"), "utf8"), "topics.json");
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(RawDataError);
+    expect((error as RawDataError).message).toBe(
+      'topics.json: clusters[0-2]: unrecognized key "topic" (a cluster has either "answer", "answer_id" and "questions" (form a) or "id", "answers", "queries" and optionally "answer_source" (form b))',
+    );
+    expect((error as RawDataError).issues).toHaveLength(3);
+  });
+});
+
+describe.skipIf(!UNIFYWEAVER)("the seed chapter's data files (LDAKIT_UNIFYWEAVER_DATA)", () => {
+  const read = (name: string) => readFileSync(join(UNIFYWEAVER as string, name), "utf8");
 
   it("accepts all five qa_pairs files (form (b)): 30 clusters, 240 questions", () => {
-    const files = readdirSync(DATA_DIR)
+    const files = readdirSync(UNIFYWEAVER as string)
       .filter((f) => /^qa_pairs_v\d+\.json$/.test(f))
       .sort();
     expect(files).toHaveLength(5);

@@ -1,11 +1,42 @@
 import { spawnSync } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { afterEach, expect } from "vitest";
 import { StoreError, type StoreErrorCode } from "../src/index.js";
 
-export const SHARED_DATA = join(import.meta.dirname, "../../../../shared/data/unifyweaver-lda");
+/** The example's raw Q-A files (form (b)), in the repository. */
+export const EXAMPLE_RAW = join(import.meta.dirname, "../../../examples/bike-care/raw");
+/** JSON files that are not Q-A training data, each failing validation its own way. */
+export const NOT_QA = join(import.meta.dirname, "../../schema/test/fixtures/not-qa");
+
+/**
+ * The UnifyWeaver Q-A data folder (LDAKIT_UNIFYWEAVER_DATA, resolved against the working
+ * directory), or undefined, with the reason printed, when the variable is unset: the data is not
+ * part of the repository. A value that names no folder is an error, not a skip.
+ */
+export function unifyWeaverData(standIn: string): string | undefined {
+  const value = process.env.LDAKIT_UNIFYWEAVER_DATA;
+  if (!value) {
+    console.warn(
+      `skipped: LDAKIT_UNIFYWEAVER_DATA is not set (the UnifyWeaver Q-A data folder); ${standIn}`,
+    );
+    return undefined;
+  }
+  const dir = resolve(value);
+  if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new Error(`LDAKIT_UNIFYWEAVER_DATA=${value}: ${dir} is not a folder`);
+  }
+  return dir;
+}
 
 const made: string[] = [];
 afterEach(() => {
@@ -38,8 +69,10 @@ export function writeFiles(dir: string, files: Record<string, string>): void {
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
 }
 
-export function copySharedData(to: string): void {
-  cpSync(SHARED_DATA, to, { recursive: true });
+/** The example's three Q-A files and the two files of other shapes, copied into one folder. */
+export function copyRepositoryData(to: string): void {
+  cpSync(EXAMPLE_RAW, to, { recursive: true });
+  cpSync(NOT_QA, to, { recursive: true });
 }
 
 /** Every `.npy` file under the store's `embeddings/` (relative POSIX paths), sorted. */

@@ -1,11 +1,13 @@
-// The evaluation tables of the train README: the UnifyWeaver Q-A data (../shared/data), embedded
-// with each model. (1) 5-fold held-out Recall@1 / Recall@5 / MRR of direct and projected search at
-// τ = 1.0, 0.1 and auto. (2) The book's protocol: projections trained on all questions at those
-// temperatures, scored on novel queries written for ldakit (scripts/unifyweaver-novel-queries.json).
-// Usage: node scripts/eval-unifyweaver.mjs [--models all-MiniLM-L6-v2,hash-384]
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+// The evaluation tables of the train README: the UnifyWeaver Q-A data (LDAKIT_UNIFYWEAVER_DATA),
+// embedded with each model. (1) 5-fold held-out Recall@1 / Recall@5 / MRR of direct and projected
+// search at τ = 1.0, 0.1 and auto. (2) The book's protocol: projections trained on all questions at
+// those temperatures, scored on novel queries written for ldakit
+// (scripts/unifyweaver-novel-queries.json).
+// Usage: node scripts/eval-unifyweaver.mjs [--data DIR] [--models all-MiniLM-L6-v2,hash-384]
+// The data is not part of the repository: --data, else LDAKIT_UNIFYWEAVER_DATA, names its folder.
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { resolveEmbedder } from "@ldakit/embed";
 import { parseQueryJson } from "@ldakit/schema";
@@ -22,10 +24,7 @@ import {
 const { values } = parseArgs({
   options: {
     models: { type: "string", default: "all-MiniLM-L6-v2,hash-384" },
-    data: {
-      type: "string",
-      default: join(import.meta.dirname, "../../../../shared/data/unifyweaver-lda"),
-    },
+    data: { type: "string" },
     folds: { type: "string", default: "5" },
     queries: {
       type: "string",
@@ -33,6 +32,20 @@ const { values } = parseArgs({
     },
   },
 });
+const dataArg = values.data ?? process.env.LDAKIT_UNIFYWEAVER_DATA;
+if (!dataArg) {
+  console.error(
+    "eval-unifyweaver: no data folder: pass --data DIR or set LDAKIT_UNIFYWEAVER_DATA to the " +
+      "folder of the UnifyWeaver Q-A data (qa_pairs_v*.json)",
+  );
+  process.exit(2);
+}
+const dataDir = resolve(dataArg);
+if (!statSync(dataDir, { throwIfNoEntry: false })?.isDirectory()) {
+  const from = values.data === undefined ? "LDAKIT_UNIFYWEAVER_DATA" : "--data";
+  console.error(`eval-unifyweaver: ${from} ${dataArg}: ${dataDir} is not a folder`);
+  process.exit(2);
+}
 const novel = parseQueryJson(readFileSync(values.queries, "utf8"), values.queries);
 const folds = Number(values.folds);
 const { tf } = await getTf();
@@ -43,7 +56,7 @@ for (const model of values.models.split(",")) {
   const dir = mkdtempSync(join(tmpdir(), "ldakit-eval-"));
   try {
     const db = await LDAProjectionDB.open(join(dir, "lda.db"));
-    await db.scan(values.data);
+    await db.scan(dataDir);
     const embedder = await resolveEmbedder(model);
     const processed = await db.processPending({ embedder });
     const set = await db.loadTrainingSet(model);

@@ -109,11 +109,22 @@ describe("trainProjection", () => {
     );
     expect(files).toHaveLength(2 * (10 * 2 + 1));
     await db.close();
-    expect(
-      spawnSync("sqlite3", [join(root, "lda.db"), "PRAGMA foreign_key_check;"], {
-        encoding: "utf8",
-      }).stdout,
-    ).toBe("");
+    // The sqlite3 shell, a real peer, finds the file whole, no dangling keys, both projections.
+    const shell = spawnSync(
+      "sqlite3",
+      [
+        join(root, "lda.db"),
+        "PRAGMA integrity_check; PRAGMA foreign_key_check; " +
+          "SELECT count(*) FROM multi_head_projections; SELECT count(*) FROM cluster_heads;",
+      ],
+      { encoding: "utf8" },
+    );
+    expect(shell.error?.message, "the sqlite3 shell must run (apt-get install sqlite3)").toBe(
+      undefined,
+    );
+    expect(shell.status, shell.stderr).toBe(0);
+    expect(shell.stderr).toBe("");
+    expect(shell.stdout.trim().split("\n")).toEqual(["ok", "2", "20"]);
   });
 
   it("explains what is missing instead of training on nothing", async () => {
