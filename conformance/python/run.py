@@ -281,6 +281,10 @@ def main() -> int:
     args = ap.parse_args()
 
     manifest = json.loads((args.fixtures / "manifest.json").read_text())
+    if "model_names" not in manifest:
+        print("manifest.json: no model_names table (regenerate with python3 fixtures/generate.py)",
+              file=sys.stderr)
+        return 2
     expected = read_expected_failures(args.expected_failures)
     runners = {"npy-valid": run_valid, "npy-invalid": run_invalid, "heads": run_heads}
     passed = failed = xfails = 0
