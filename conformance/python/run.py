@@ -10,7 +10,9 @@ Reads fixtures/manifest.json and checks every case with NumPy alone:
 - npy-invalid: np.load rejects the file, or, where the manifest records that NumPy is lenient
   (trailing bytes, complex dtypes, ...), still accepts it; the line then says so;
 - heads: discovery by the file convention, the vectors' dtypes and shapes, and the projection
-  math (DESIGN §1) against the expected routing weights, projections and top-k.
+  math (DESIGN §1) against the expected routing weights, projections and top-k;
+- model_names: the model-name rule of docs/FORMAT.md §1.3 (model_folder below) gives each
+  name's folder, or refuses the name.
 
 Prints one line per case and closes with "N passed, N failed"; exits 1 when anything failed.
 """
@@ -131,6 +133,57 @@ def unit(v: np.ndarray) -> np.ndarray:
     return v / np.linalg.norm(v, axis=-1, keepdims=True)
 
 
+NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-/")
+
+
+def model_name_problem(name: str) -> str | None:
+    """Why `name` is not a model name (docs/FORMAT.md §1.3), or None when it is."""
+    if name == "":
+        return "the name is empty"
+    # Python strings index code points, so positions count characters as the rule's text does.
+    for position, ch in enumerate(name, start=1):
+        if ch not in NAME_CHARS:
+            return (f"character {json.dumps(ch)} (U+{ord(ch):04X}) at position {position} is not "
+                    'allowed; use letters A-Z a-z, digits, ".", "_", "-" and "/"')
+    if name.startswith("/"):
+        return 'the name starts with "/"; "/" separates parts and no part may be empty'
+    if name.endswith("/"):
+        return 'the name ends with "/"; "/" separates parts and no part may be empty'
+    doubled = name.find("//")
+    if doubled >= 0:
+        return (f'"//" at position {doubled + 1} leaves an empty part; separate parts with a '
+                'single "/"')
+    folder = name.replace("/", "__")
+    if folder in (".", ".."):
+        return f'"{folder}" is not a usable folder name'
+    return None
+
+
+def model_folder(name: str) -> str:
+    problem = model_name_problem(name)
+    if problem is not None:
+        raise ValueError(f"invalid model name {json.dumps(name)}: {problem}")
+    return name.replace("/", "__")
+
+
+def run_model_name(entry: dict) -> str:
+    name = entry["name"]
+    try:
+        folder = model_folder(name)
+    except ValueError as exc:
+        check(entry.get("error") is True,
+              f"{json.dumps(name)} is refused ({exc}); expected the folder "
+              f"{json.dumps(entry.get('folder'))}")
+        return ""
+    check(entry.get("error") is not True,
+          f"{json.dumps(name)} is accepted as the folder {json.dumps(folder)}; expected it to be "
+          f"refused ({entry.get('why')})")
+    check(folder == entry["folder"],
+          f"{json.dumps(name)} gives the folder {json.dumps(folder)}, expected "
+          f"{json.dumps(entry['folder'])}")
+    return ""
+
+
 def discover(root: Path) -> list[dict]:
     found = []
     for meta_path in sorted((root / "embeddings").glob("*/mh_*.json")):
@@ -140,7 +193,11 @@ def discover(root: Path) -> list[dict]:
         meta = json.loads(meta_path.read_text())
         check(meta.get("format") == "ldakit.mh/1", f"{meta_path}: format {meta.get('format')!r}")
         check(meta["mh_projection_id"] == int(m.group(1)), f"{meta_path}: id differs from name")
-        check(meta["model"].replace("/", "__") == meta_path.parent.name,
+        try:
+            folder = model_folder(meta["model"])
+        except ValueError as exc:
+            raise Failure(f"{meta_path}: {exc}") from None
+        check(folder == meta_path.parent.name,
               f"{meta_path}: model {meta['model']!r} in folder {meta_path.parent.name!r}")
         found.append({"mh_id": meta["mh_projection_id"], "model": meta["model"],
                       "dir": meta_path.parent, "meta": meta})
@@ -224,6 +281,10 @@ def main() -> int:
     args = ap.parse_args()
 
     manifest = json.loads((args.fixtures / "manifest.json").read_text())
+    if "model_names" not in manifest:
+        print("manifest.json: no model_names table (regenerate with python3 fixtures/generate.py)",
+              file=sys.stderr)
+        return 2
     expected = read_expected_failures(args.expected_failures)
     runners = {"npy-valid": run_valid, "npy-invalid": run_invalid, "heads": run_heads}
     passed = failed = xfails = 0
@@ -231,32 +292,39 @@ def main() -> int:
     if manifest["numpy"] != np.__version__:
         print(f"# note: fixtures were written by NumPy {manifest['numpy']}, this is "
               f"{np.__version__}")
-    for case in manifest["cases"]:
-        names.add(case["name"])
-        if args.run not in case["name"]:
+    # Every check is (the name its line prints, the check); model names are checked after the
+    # file cases and counted with them.
+    checks = [(case["name"],
+               lambda case=case: runners[case["kind"]](args.fixtures, manifest, case))
+              for case in manifest["cases"]]
+    checks += [(entry["case"], lambda entry=entry: run_model_name(entry))
+               for entry in manifest["model_names"]]
+    for label, run_check in checks:
+        names.add(label)
+        if args.run not in label:
             continue
         try:
-            note = runners[case["kind"]](args.fixtures, manifest, case)
+            note = run_check()
             why = None
         except Failure as exc:
             why = str(exc)
         except Exception as exc:  # noqa: BLE001 - reported as the case's failure
             why = f"{type(exc).__name__}: {exc}"
-        listed = case["name"] in expected
+        listed = label in expected
         if why is None and not listed:
             passed += 1
-            print(f"ok  {case['name']}{note}")
+            print(f"ok  {label}{note}")
         elif why is None:
             failed += 1
-            print(f"FAIL {case['name']}: passes but is listed in expected-failures "
-                  f"({expected[case['name']]}); remove the stale entry")
+            print(f"FAIL {label}: passes but is listed in expected-failures "
+                  f"({expected[label]}); remove the stale entry")
         elif listed:
             passed += 1
             xfails += 1
-            print(f"xfail {case['name']}: {why} (expected failure: {expected[case['name']]})")
+            print(f"xfail {label}: {why} (expected failure: {expected[label]})")
         else:
             failed += 1
-            print(f"FAIL {case['name']}: {why}")
+            print(f"FAIL {label}: {why}")
     for name in expected:
         if name not in names:
             failed += 1

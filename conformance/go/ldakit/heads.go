@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // MetaFormat is the "format" of an mh_<id>.json file this package reads.
@@ -58,22 +59,59 @@ type Hit struct {
 
 var metaName = regexp.MustCompile(`^mh_([0-9]+)\.json$`)
 
-// ModelFolder is the folder name of a model: '/' becomes "__"; any other character outside
-// [A-Za-z0-9._-] is an error (DESIGN §3).
-func ModelFolder(model string) (string, error) {
-	folder := strings.Replace(model, "/", "__", -1)
-	if folder == "" || folder == "." || folder == ".." {
-		return "", fmt.Errorf("ldakit: model name %q cannot be a folder name", model)
+// ModelNameProblem says why model is not a model name (docs/FORMAT.md §1.3), or "" when it is:
+// a model name is one or more parts of the characters A-Z a-z 0-9 . _ - separated by single '/',
+// and its folder must not be "." or "..". The reason names the first offending character with its
+// code point and 1-based position (counted in characters), or the empty part, or the folder.
+func ModelNameProblem(model string) string {
+	if model == "" {
+		return "the name is empty"
 	}
-	for _, c := range folder {
-		ok := c == '.' || c == '_' || c == '-' || (c >= '0' && c <= '9') ||
-			(c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-		if !ok {
-			return "", fmt.Errorf("ldakit: model name %q has the character %q; only "+
-				"[A-Za-z0-9._-] and '/' are allowed", model, c)
+	position := 0
+	for i, r := range model {
+		position++
+		if r == utf8.RuneError {
+			// A Go string may hold bytes that are not UTF-8; range reports each as U+FFFD.
+			if _, size := utf8.DecodeRuneInString(model[i:]); size == 1 {
+				return fmt.Sprintf("byte 0x%02X at position %d is not UTF-8; use letters A-Z a-z, "+
+					"digits, \".\", \"_\", \"-\" and \"/\"", model[i], position)
+			}
+		}
+		if !isModelNameChar(r) && r != '/' {
+			return fmt.Sprintf("character %s (U+%04X) at position %d is not allowed; use letters "+
+				"A-Z a-z, digits, \".\", \"_\", \"-\" and \"/\"", strconv.Quote(string(r)), r, position)
 		}
 	}
-	return folder, nil
+	// Every character is ASCII from here on, so byte offsets are positions.
+	if strings.HasPrefix(model, "/") {
+		return `the name starts with "/"; "/" separates parts and no part may be empty`
+	}
+	if strings.HasSuffix(model, "/") {
+		return `the name ends with "/"; "/" separates parts and no part may be empty`
+	}
+	if i := strings.Index(model, "//"); i >= 0 {
+		return fmt.Sprintf(`"//" at position %d leaves an empty part; separate parts with a `+
+			`single "/"`, i+1)
+	}
+	if folder := strings.Replace(model, "/", "__", -1); folder == "." || folder == ".." {
+		return fmt.Sprintf("%q is not a usable folder name", folder)
+	}
+	return ""
+}
+
+func isModelNameChar(r rune) bool {
+	return r == '.' || r == '_' || r == '-' || (r >= '0' && r <= '9') ||
+		(r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z')
+}
+
+// ModelFolder is the folder of a model under embeddings/: the name with every '/' written "__"
+// (docs/FORMAT.md §1.3). A name that breaks the rule is an error saying why (ModelNameProblem).
+// The mapping is not one-to-one: "a/b" and "a__b" share the folder "a__b".
+func ModelFolder(model string) (string, error) {
+	if problem := ModelNameProblem(model); problem != "" {
+		return "", fmt.Errorf("ldakit: invalid model name %s: %s", strconv.Quote(model), problem)
+	}
+	return strings.Replace(model, "/", "__", -1), nil
 }
 
 // DiscoverProjections finds every projection under a store root (the folder that holds

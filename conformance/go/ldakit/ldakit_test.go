@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -138,15 +139,106 @@ func TestFloat16(t *testing.T) {
 	}
 }
 
-func TestModelFolder(t *testing.T) {
-	if f, err := ldakit.ModelFolder("sentence-transformers/all-MiniLM-L6-v2"); err != nil ||
-		f != "sentence-transformers__all-MiniLM-L6-v2" {
-		t.Fatalf("got %q %v", f, err)
+// The manifest's model-name table, shared by every runner, through ModelFolder.
+func TestModelFolderTable(t *testing.T) {
+	m, err := suite.ReadManifest(fixturesDir(t))
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, bad := range []string{"", "a b", "..", "x:y"} {
-		if _, err := ldakit.ModelFolder(bad); err == nil {
-			t.Errorf("%q accepted", bad)
+	valid, refused := 0, 0
+	for _, c := range m.ModelNames {
+		folder, err := ldakit.ModelFolder(c.Name)
+		problem := ldakit.ModelNameProblem(c.Name)
+		if c.Error {
+			refused++
+			if err == nil || problem == "" {
+				t.Errorf("%s: %q accepted as %q (%s)", c.Case, c.Name, folder, c.Why)
+			} else if !strings.HasSuffix(err.Error(), ": "+problem) {
+				t.Errorf("%s: the error %q does not end with the problem %q", c.Case, err, problem)
+			}
+			continue
 		}
+		valid++
+		if err != nil || folder != c.Folder || problem != "" {
+			t.Errorf("%s: %q gives %q, %v; expected %q", c.Case, c.Name, folder, err, c.Folder)
+		}
+	}
+	// the table covers both sides, so a rule that refuses everything or nothing fails here
+	if valid < 10 || refused < 10 {
+		t.Fatalf("the table has %d valid and %d refused names", valid, refused)
+	}
+}
+
+// The messages say what is wrong and where, in the words of @ldakit/format.
+func TestModelNameMessages(t *testing.T) {
+	use := `; use letters A-Z a-z, digits, ".", "_", "-" and "/"`
+	cases := []struct{ name, message string }{
+		{"", "the name is empty"},
+		{"my model", `character " " (U+0020) at position 3 is not allowed` + use},
+		{"a\\b", `character "\\" (U+005C) at position 2 is not allowed` + use},
+		{"modèle", `character "è" (U+00E8) at position 4 is not allowed` + use},
+		// positions count characters, not bytes: "è" is two bytes in UTF-8
+		{"è😀", `character "è" (U+00E8) at position 1 is not allowed` + use},
+		{"ab😀", `character "😀" (U+1F600) at position 3 is not allowed` + use},
+		{"éa b", `character "é" (U+00E9) at position 1 is not allowed` + use},
+		{"a\x00", `character "\x00" (U+0000) at position 2 is not allowed` + use},
+		{"a\xffb", `byte 0xFF at position 2 is not UTF-8` + use},
+		{"\uFFFD", "character \"\uFFFD\" (U+FFFD) at position 1 is not allowed" + use},
+		{"a b//c", `character " " (U+0020) at position 2 is not allowed` + use},
+		{"a//b", `"//" at position 2 leaves an empty part; separate parts with a single "/"`},
+		{"org/a///b", `"//" at position 6 leaves an empty part; separate parts with a single "/"`},
+		{"/a", `the name starts with "/"; "/" separates parts and no part may be empty`},
+		{"a/", `the name ends with "/"; "/" separates parts and no part may be empty`},
+		{"./", `the name ends with "/"; "/" separates parts and no part may be empty`},
+		{".", `"." is not a usable folder name`},
+		{"..", `".." is not a usable folder name`},
+	}
+	for _, c := range cases {
+		if got := ldakit.ModelNameProblem(c.name); got != c.message {
+			t.Errorf("%q: got  %s\n              want %s", c.name, got, c.message)
+		}
+	}
+	_, err := ldakit.ModelFolder("my model")
+	want := `ldakit: invalid model name "my model": character " " (U+0020) at position 3 is not allowed` + use
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v, want %s", err, want)
+	}
+}
+
+// The rule said another way — parts of [A-Za-z0-9._-] joined by single '/', not "." or ".." —
+// agrees with ModelNameProblem on every name of up to 5 characters over a small alphabet.
+func TestModelNameRuleExhaustive(t *testing.T) {
+	pattern := regexp.MustCompile(`^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$`)
+	alphabet := []string{"a", ".", "/", "_", "-", " "}
+	checked := 0
+	var visit func(name string)
+	visit = func(name string) {
+		want := pattern.MatchString(name) && name != "." && name != ".."
+		if got := ldakit.ModelNameProblem(name) == ""; got != want {
+			t.Errorf("%q: valid %v, the rule says %v", name, got, want)
+		}
+		if folder, err := ldakit.ModelFolder(name); want && (err != nil ||
+			folder != strings.Replace(name, "/", "__", -1)) {
+			t.Errorf("%q: folder %q, %v", name, folder, err)
+		}
+		checked++
+		if len(name) < 5 {
+			for _, c := range alphabet {
+				visit(name + c)
+			}
+		}
+	}
+	visit("")
+	if checked != 1+6+36+216+1296+7776 {
+		t.Fatalf("checked %d names", checked)
+	}
+}
+
+func TestModelFolderSharedByTwoNames(t *testing.T) {
+	a, errA := ldakit.ModelFolder("a/b")
+	b, errB := ldakit.ModelFolder("a__b")
+	if errA != nil || errB != nil || a != "a__b" || b != "a__b" {
+		t.Fatalf("a/b -> %q %v, a__b -> %q %v", a, errA, b, errB)
 	}
 }
 
@@ -234,5 +326,25 @@ func TestLoadProjectionErrors(t *testing.T) {
 		"dimensions": 3, "temperature": 0.1, "num_heads": 1, "cluster_ids": [5]}`)
 	if _, err = ldakit.DiscoverProjections(root); err == nil || !strings.Contains(err.Error(), "format") {
 		t.Fatalf("unknown format: %v", err)
+	}
+}
+
+// A store whose mh_<id>.json names a model with an empty part, in the folder that name would
+// map to, is refused with the reason (the old rule mapped "a//b" to "a____b" and accepted it).
+func TestDiscoverRefusesABadModelName(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "embeddings", "a____b")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	meta := `{"format": "ldakit.mh/1", "mh_projection_id": 1, "model": "a//b",
+		"dimensions": 3, "temperature": 0.1, "num_heads": 1, "cluster_ids": [5]}`
+	if err := os.WriteFile(filepath.Join(dir, "mh_1.json"), []byte(meta), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ldakit.DiscoverProjections(root)
+	if err == nil || !strings.Contains(err.Error(), "mh_1.json") ||
+		!strings.Contains(err.Error(), `invalid model name "a//b": "//" at position 2`) {
+		t.Fatalf("got %v", err)
 	}
 }

@@ -42,6 +42,9 @@ func (Reference) LoadProjection(root string, mhID int64) (Projection, error) {
 	return referenceProjection{p}, nil
 }
 
+// ModelFolder applies the model-name rule with package ldakit.
+func (Reference) ModelFolder(model string) (string, error) { return ldakit.ModelFolder(model) }
+
 type referenceProjection struct{ p *ldakit.Projection }
 
 func (r referenceProjection) ClusterIDs() []int64 { return r.p.ClusterIDs }

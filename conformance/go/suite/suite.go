@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"ldakit/conformance/ldakit"
@@ -54,11 +55,14 @@ type Projection interface {
 }
 
 // Loader is what the suite checks. Errors of ReadNpy must carry the stable code through a method
-// `ErrorCode() string` somewhere in their chain (errors.As), e.g. "BAD_MAGIC".
+// `ErrorCode() string` somewhere in their chain (errors.As), e.g. "BAD_MAGIC". ModelFolder gives
+// a model's folder under embeddings/, or an error for a name that breaks the model-name rule
+// (docs/FORMAT.md §1.3).
 type Loader interface {
 	ReadNpy(path string, maxHeaderSize int) (*NpyResult, error)
 	DiscoverProjections(root string) ([]Discovered, error)
 	LoadProjection(root string, mhID int64) (Projection, error)
+	ModelFolder(model string) (string, error)
 }
 
 // Manifest is fixtures/manifest.json.
@@ -69,6 +73,18 @@ type Manifest struct {
 	DefaultMaxHeaderSize int     `json:"default_max_header_size"`
 	Tolerance            float64 `json:"tolerance"`
 	Cases                []Case  `json:"cases"`
+	// ModelNames is the model-name table: each name with its folder, or refused.
+	ModelNames []ModelNameCase `json:"model_names"`
+}
+
+// ModelNameCase is one entry of the manifest's model_names: Name maps to Folder, or, when Error
+// is set, is refused; Why says what is wrong with a refused name.
+type ModelNameCase struct {
+	Case   string `json:"case"`
+	Name   string `json:"name"`
+	Folder string `json:"folder"`
+	Error  bool   `json:"error"`
+	Why    string `json:"why"`
 }
 
 // Case is one entry of the manifest (fields by kind: npy-valid, npy-invalid, heads).
@@ -144,6 +160,10 @@ func ReadManifest(fixtures string) (*Manifest, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("manifest.json: %v", err)
 	}
+	if m.ModelNames == nil {
+		return nil, fmt.Errorf("manifest.json: no model_names table (regenerate with python3 " +
+			"fixtures/generate.py)")
+	}
 	for i := range m.Cases {
 		for _, d := range m.Cases[i].RawDiscover {
 			m.Cases[i].Discover = append(m.Cases[i].Discover, Discovered(d))
@@ -198,30 +218,47 @@ func Run(loader Loader, opts Options) (passed, failed int, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
+	// Every check is the name its line prints and the check; the model names come after the
+	// file cases and count with them.
+	type check struct {
+		name string
+		run  func() string
+	}
+	var checks []check
+	for _, c := range m.Cases {
+		c := c
+		checks = append(checks, check{c.Name, func() string {
+			return runCase(loader, m, c, opts.Fixtures)
+		}})
+	}
+	for _, c := range m.ModelNames {
+		c := c
+		checks = append(checks, check{c.Case, func() string { return checkModelName(loader, c) }})
+	}
 	known := map[string]bool{}
 	xfails := 0
-	for _, c := range m.Cases {
-		known[c.Name] = true
-		if opts.Filter != "" && !strings.Contains(c.Name, opts.Filter) {
+	for _, c := range checks {
+		known[c.name] = true
+		if opts.Filter != "" && !strings.Contains(c.name, opts.Filter) {
 			continue
 		}
-		why := runCase(loader, m, c, opts.Fixtures)
-		reason, listed := expected[c.Name]
+		why := c.run()
+		reason, listed := expected[c.name]
 		switch {
 		case why == "" && !listed:
 			passed++
-			fmt.Fprintf(out, "ok  %s\n", c.Name)
+			fmt.Fprintf(out, "ok  %s\n", c.name)
 		case why == "" && listed:
 			failed++
 			fmt.Fprintf(out, "FAIL %s: passes but is listed in expected-failures (%s); remove the "+
-				"stale entry\n", c.Name, reason)
+				"stale entry\n", c.name, reason)
 		case listed:
 			passed++
 			xfails++
-			fmt.Fprintf(out, "xfail %s: %s (expected failure: %s)\n", c.Name, why, reason)
+			fmt.Fprintf(out, "xfail %s: %s (expected failure: %s)\n", c.name, why, reason)
 		default:
 			failed++
-			fmt.Fprintf(out, "FAIL %s: %s\n", c.Name, why)
+			fmt.Fprintf(out, "FAIL %s: %s\n", c.name, why)
 		}
 	}
 	for _, name := range expectedOrder {
@@ -254,6 +291,35 @@ func runCase(loader Loader, m *Manifest, c Case, fixtures string) (why string) {
 		return checkHeads(loader, c, fixtures)
 	}
 	return fmt.Sprintf("unknown case kind %q", c.Kind)
+}
+
+func checkModelName(loader Loader, c ModelNameCase) (why string) {
+	defer func() {
+		if r := recover(); r != nil {
+			why = fmt.Sprintf("panic: %v", r)
+		}
+	}()
+	if c.Error == (c.Folder != "") {
+		return "the manifest entry must have either a folder or \"error\": true"
+	}
+	folder, err := loader.ModelFolder(c.Name)
+	switch {
+	case c.Error && err == nil:
+		return fmt.Sprintf("%s is accepted as the folder %s; expected it to be refused (%s)",
+			strconv.Quote(c.Name), strconv.Quote(folder), c.Why)
+	case c.Error && err.Error() == "":
+		return fmt.Sprintf("%s is refused with an empty message; say what is wrong and where",
+			strconv.Quote(c.Name))
+	case c.Error:
+		return ""
+	case err != nil:
+		return fmt.Sprintf("%s is refused (%v); expected the folder %s", strconv.Quote(c.Name), err,
+			strconv.Quote(c.Folder))
+	case folder != c.Folder:
+		return fmt.Sprintf("%s gives the folder %s, expected %s", strconv.Quote(c.Name),
+			strconv.Quote(folder), strconv.Quote(c.Folder))
+	}
+	return ""
 }
 
 func maxHeader(m *Manifest, c Case) int {

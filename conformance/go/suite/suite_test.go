@@ -2,6 +2,8 @@ package suite
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,5 +62,36 @@ func TestExpectedFailures(t *testing.T) {
 	if failed != 2 || !strings.Contains(out, "passes but is listed") ||
 		!strings.Contains(out, "FAIL no/such/case: listed in expected-failures but the manifest has no such case") {
 		t.Fatalf("%d failed:\n%s", failed, out)
+	}
+}
+
+// oldModelRule is the reference loader with the rule ldakit's loaders had before
+// docs/FORMAT.md §1.3: '/' becomes "__" and only the resulting folder is checked, so empty parts
+// ("a//b", "/a", "a/") slip through.
+type oldModelRule struct{ Reference }
+
+func (oldModelRule) ModelFolder(model string) (string, error) {
+	folder := strings.Replace(model, "/", "__", -1)
+	if folder == "" || folder == "." || folder == ".." ||
+		strings.Trim(folder, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != "" {
+		return "", errors.New("not a folder name")
+	}
+	return folder, nil
+}
+
+func TestModelNamesCatchEmptyParts(t *testing.T) {
+	out, passed, failed := runWith(t, oldModelRule{}, "", "model-name/")
+	for _, c := range []string{"double-slash", "triple-slash", "leading-slash", "trailing-slash",
+		"dot-slash"} {
+		if !strings.Contains(out, "FAIL model-name/"+c+": ") {
+			t.Errorf("model-name/%s did not fail:\n%s", c, out)
+		}
+	}
+	if passed == 0 || failed == 0 || strings.Contains(out, "FAIL model-name/space") ||
+		!strings.HasSuffix(out, fmt.Sprintf("%d passed, %d failed\n", passed, failed)) {
+		t.Fatalf("%d passed, %d failed:\n%s", passed, failed, out)
+	}
+	if !strings.Contains(out, `FAIL model-name/double-slash: "a//b" is accepted as the folder "a____b"; expected it to be refused`) {
+		t.Errorf("the line does not say what was wrong:\n%s", out)
 	}
 }

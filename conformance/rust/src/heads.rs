@@ -54,20 +54,50 @@ pub struct Hit {
     pub score: f64,
 }
 
-/// The folder name of a model: `/` becomes `__`; any other character outside `[A-Za-z0-9._-]`
-/// is an error.
-pub fn model_folder(model: &str) -> Result<String, Error> {
+/// Why `model` is not a model name (docs/FORMAT.md §1.3), or `None` when it is: a model name is
+/// one or more parts of the characters `A-Z a-z 0-9 . _ -` separated by single `/`, and its
+/// folder must not be `.` or `..`. The reason names the first offending character with its code
+/// point and 1-based position (counted in characters), or the empty part, or the folder.
+pub fn model_name_problem(model: &str) -> Option<String> {
+    if model.is_empty() {
+        return Some("the name is empty".into());
+    }
+    for (i, c) in model.chars().enumerate() {
+        if !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/')) {
+            return Some(format!(
+                "character {:?} (U+{:04X}) at position {} is not allowed; use letters A-Z a-z, digits, \".\", \"_\", \"-\" and \"/\"",
+                c.to_string(),
+                c as u32,
+                i + 1
+            ));
+        }
+    }
+    // Every character is ASCII from here on, so byte offsets are positions.
+    if model.starts_with('/') {
+        return Some(r#"the name starts with "/"; "/" separates parts and no part may be empty"#.into());
+    }
+    if model.ends_with('/') {
+        return Some(r#"the name ends with "/"; "/" separates parts and no part may be empty"#.into());
+    }
+    if let Some(i) = model.find("//") {
+        return Some(format!(r#""//" at position {} leaves an empty part; separate parts with a single "/""#, i + 1));
+    }
     let folder = model.replace('/', "__");
-    if folder.is_empty() || folder == "." || folder == ".." {
-        return Err(Error::store(format!("model name {:?} cannot be a folder name", model)));
+    if folder == "." || folder == ".." {
+        return Some(format!("{:?} is not a usable folder name", folder));
     }
-    if let Some(c) = folder.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
-        return Err(Error::store(format!(
-            "model name {:?} has the character {:?}; only [A-Za-z0-9._-] and '/' are allowed",
-            model, c
-        )));
+    None
+}
+
+/// The folder of a model under `embeddings/`: the name with every `/` written `__`
+/// (docs/FORMAT.md §1.3). A name that breaks the rule is an error saying why
+/// ([`model_name_problem`]). The mapping is not one-to-one: `a/b` and `a__b` share the folder
+/// `a__b`.
+pub fn model_folder(model: &str) -> Result<String, Error> {
+    match model_name_problem(model) {
+        Some(problem) => Err(Error::store(format!("invalid model name {:?}: {}", model, problem))),
+        None => Ok(model.replace('/', "__")),
     }
-    Ok(folder)
 }
 
 fn meta_id(name: &str) -> Option<&str> {

@@ -25,5 +25,7 @@ pub mod sha256;
 pub mod suite;
 
 pub use error::{Error, ErrorCode, ErrorKind};
-pub use heads::{discover_projections, load_projection, model_folder, Hit, Meta, Projection, ProjectionInfo};
+pub use heads::{
+    discover_projections, load_projection, model_folder, model_name_problem, Hit, Meta, Projection, ProjectionInfo,
+};
 pub use npy::{decode_npy, read_npy, read_npy_with_limit, Array, Data, Dtype, DEFAULT_MAX_HEADER_SIZE, F16};

@@ -44,6 +44,9 @@ pub trait Loader {
     /// (mh id, model name) of every projection under a store root.
     fn discover_projections(&self, root: &Path) -> Result<Vec<(i64, String)>, String>;
     fn load_projection(&self, root: &Path, mh_id: i64) -> Result<Box<dyn ProjectionApi>, String>;
+    /// A model's folder under `embeddings/`, or why the name breaks the model-name rule
+    /// (docs/FORMAT.md §1.3).
+    fn model_folder(&self, model: &str) -> Result<String, String>;
 }
 
 /// The loader of this crate.
@@ -74,6 +77,10 @@ impl Loader for Reference {
             Ok(p) => Ok(Box::new(p)),
             Err(e) => Err(e.to_string()),
         }
+    }
+
+    fn model_folder(&self, model: &str) -> Result<String, String> {
+        crate::heads::model_folder(model).map_err(|e| e.to_string())
     }
 }
 
@@ -156,16 +163,30 @@ pub fn run(loader: &dyn Loader, opts: &Options, out: &mut dyn Write) -> Result<(
         None => Vec::new(),
     };
     let expected_map: HashMap<&str, &str> = expected.iter().map(|(n, r)| (n.as_str(), r.as_str())).collect();
+    let model_names = manifest
+        .get("model_names")
+        .and_then(Json::as_array)
+        .ok_or("manifest.json: no model_names table (regenerate with python3 fixtures/generate.py)")?;
+    // Every check is the name its line prints and the entry; the model names come after the file
+    // cases and count with them.
+    let checks = cases
+        .iter()
+        .map(|c| (c.get("name").and_then(Json::as_str).unwrap_or("?"), c, false))
+        .chain(model_names.iter().map(|c| (c.get("case").and_then(Json::as_str).unwrap_or("?"), c, true)));
     let mut names = HashSet::new();
     let (mut passed, mut failed, mut xfails) = (0usize, 0usize, 0usize);
     let w = |out: &mut dyn Write, line: String| writeln!(out, "{}", line).map_err(|e| e.to_string());
-    for case in cases {
-        let name = case.get("name").and_then(Json::as_str).unwrap_or("?").to_string();
+    for (name, case, is_model_name) in checks {
+        let name = name.to_string();
         names.insert(name.clone());
         if !name.contains(&opts.filter) {
             continue;
         }
-        let result = run_case(loader, case, &opts.fixtures, default_mhs);
+        let result = if is_model_name {
+            check_model_name(loader, case)
+        } else {
+            run_case(loader, case, &opts.fixtures, default_mhs)
+        };
         match (result, expected_map.get(name.as_str())) {
             (Ok(()), None) => {
                 passed += 1;
@@ -228,6 +249,32 @@ fn run_case(loader: &dyn Loader, case: &Json, fixtures: &Path, default_mhs: usiz
         "npy-invalid" => check_invalid(loader, case, fixtures, mhs),
         "heads" => check_heads(loader, case, fixtures),
         other => Err(format!("unknown case kind {:?}", other)),
+    }
+}
+
+fn check_model_name(loader: &dyn Loader, case: &Json) -> Check {
+    let name = str_field(case, "name")?;
+    let refused = case.get("error").and_then(Json::as_bool) == Some(true);
+    let folder = case.get("folder").and_then(Json::as_str);
+    if refused == folder.is_some() {
+        return Err(r#"the manifest entry must have either a folder or "error": true"#.into());
+    }
+    match (loader.model_folder(name), folder) {
+        (Ok(got), None) => Err(format!(
+            "{:?} is accepted as the folder {:?}; expected it to be refused ({})",
+            name,
+            got,
+            case.get("why").and_then(Json::as_str).unwrap_or("")
+        )),
+        (Err(e), None) if e.is_empty() => {
+            Err(format!("{:?} is refused with an empty message; say what is wrong and where", name))
+        }
+        (Err(_), None) => Ok(()),
+        (Err(e), Some(want)) => Err(format!("{:?} is refused ({}); expected the folder {:?}", name, e, want)),
+        (Ok(got), Some(want)) if got != want => {
+            Err(format!("{:?} gives the folder {:?}, expected {:?}", name, got, want))
+        }
+        (Ok(_), Some(_)) => Ok(()),
     }
 }
 

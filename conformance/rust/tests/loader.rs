@@ -2,8 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use ldakit_loader::suite::{run, Options, Reference};
-use ldakit_loader::{discover_projections, load_projection, model_folder, read_npy, ErrorCode, ErrorKind};
+use ldakit_loader::json::{self, Json};
+use ldakit_loader::suite::{run, Loader, LoaderError, NpyResult, Options, ProjectionApi, Reference};
+use ldakit_loader::{
+    discover_projections, load_projection, model_folder, model_name_problem, read_npy, ErrorCode, ErrorKind,
+};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
@@ -67,15 +70,165 @@ fn npy_errors_name_the_file_and_code() {
     assert_eq!(missing.kind, ErrorKind::Io);
 }
 
+/// The manifest's model-name table, shared by every runner, through `model_folder`.
 #[test]
-fn model_folders() {
+fn model_folder_table() {
+    let text = std::fs::read_to_string(fixtures().join("manifest.json")).unwrap();
+    let manifest = json::parse(&text).unwrap();
+    let table = manifest.get("model_names").and_then(Json::as_array).expect("model_names");
+    let (mut valid, mut refused) = (0, 0);
+    for entry in table {
+        let case = entry.get("case").and_then(Json::as_str).unwrap();
+        let name = entry.get("name").and_then(Json::as_str).unwrap();
+        let problem = model_name_problem(name);
+        match entry.get("folder").and_then(Json::as_str) {
+            Some(folder) => {
+                valid += 1;
+                assert_eq!(model_folder(name).ok().as_deref(), Some(folder), "{}: {:?}", case, name);
+                assert_eq!(problem, None, "{}", case);
+            }
+            None => {
+                refused += 1;
+                assert_eq!(entry.get("error").and_then(Json::as_bool), Some(true), "{}", case);
+                let err = model_folder(name).expect_err(case);
+                assert_eq!(err.kind, ErrorKind::Store);
+                let problem = problem.unwrap_or_else(|| panic!("{}: no problem", case));
+                assert!(err.to_string().ends_with(&format!(": {}", problem)), "{}: {}", case, err);
+            }
+        }
+    }
+    // the table covers both sides, so a rule that refuses everything or nothing fails here
+    assert!(valid >= 10 && refused >= 10, "{} valid, {} refused", valid, refused);
+}
+
+/// The messages say what is wrong and where, in the words of @ldakit/format.
+#[test]
+fn model_name_messages() {
+    let us = r#"; use letters A-Z a-z, digits, ".", "_", "-" and "/""#;
+    let cases: &[(&str, String)] = &[
+        ("", "the name is empty".into()),
+        ("my model", format!(r#"character " " (U+0020) at position 3 is not allowed{}"#, us)),
+        ("a\\b", format!(r#"character "\\" (U+005C) at position 2 is not allowed{}"#, us)),
+        ("modèle", format!(r#"character "è" (U+00E8) at position 4 is not allowed{}"#, us)),
+        // positions count characters, not bytes: "è" is two bytes in UTF-8
+        ("ab😀", format!(r#"character "😀" (U+1F600) at position 3 is not allowed{}"#, us)),
+        ("\u{ff41}bc", format!("character \"\u{ff41}\" (U+FF41) at position 1 is not allowed{}", us)),
+        ("a\0", format!(r#"character "\0" (U+0000) at position 2 is not allowed{}"#, us)),
+        ("a b//c", format!(r#"character " " (U+0020) at position 2 is not allowed{}"#, us)),
+        ("a//b", r#""//" at position 2 leaves an empty part; separate parts with a single "/""#.into()),
+        ("org/a///b", r#""//" at position 6 leaves an empty part; separate parts with a single "/""#.into()),
+        ("/a", r#"the name starts with "/"; "/" separates parts and no part may be empty"#.into()),
+        ("a/", r#"the name ends with "/"; "/" separates parts and no part may be empty"#.into()),
+        ("./", r#"the name ends with "/"; "/" separates parts and no part may be empty"#.into()),
+        (".", r#""." is not a usable folder name"#.into()),
+        ("..", r#"".." is not a usable folder name"#.into()),
+    ];
+    for (name, message) in cases {
+        assert_eq!(model_name_problem(name).as_deref(), Some(message.as_str()), "{:?}", name);
+    }
+    assert_eq!(
+        model_folder("my model").unwrap_err().to_string(),
+        format!(r#"invalid model name "my model": character " " (U+0020) at position 3 is not allowed{}"#, us)
+    );
+}
+
+/// The rule said another way — split at '/', every part non-empty and of [A-Za-z0-9._-], and
+/// not "." or ".." — agrees with `model_name_problem` on every name of up to 5 characters over
+/// a small alphabet.
+#[test]
+fn model_name_rule_exhaustive() {
+    fn by_parts(name: &str) -> bool {
+        name != "."
+            && name != ".."
+            && name.split('/').all(|part| {
+                !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            })
+    }
+    let alphabet = ['a', '.', '/', '_', '-', ' '];
+    let mut names = vec![String::new()];
+    let mut checked = 0;
+    while let Some(name) = names.pop() {
+        let want = by_parts(&name);
+        assert_eq!(model_name_problem(&name).is_none(), want, "{:?}", name);
+        if want {
+            assert_eq!(model_folder(&name).unwrap(), name.replace('/', "__"));
+        }
+        checked += 1;
+        if name.len() < 5 {
+            names.extend(alphabet.iter().map(|c| format!("{}{}", name, c)));
+        }
+    }
+    assert_eq!(checked, 1 + 6 + 36 + 216 + 1296 + 7776);
+}
+
+#[test]
+fn model_folder_shared_by_two_names() {
+    assert_eq!(model_folder("a/b").unwrap(), "a__b");
+    assert_eq!(model_folder("a__b").unwrap(), "a__b");
     assert_eq!(
         model_folder("sentence-transformers/all-MiniLM-L6-v2").unwrap(),
         "sentence-transformers__all-MiniLM-L6-v2"
     );
-    for bad in ["", "a b", "..", "x:y"] {
-        assert!(model_folder(bad).is_err(), "{:?}", bad);
+}
+
+/// A store whose mh_<id>.json names a model with an empty part, in the folder that name would
+/// map to, is refused with the reason (the old rule mapped "a//b" to "a____b" and accepted it).
+#[test]
+fn discovery_refuses_a_bad_model_name() {
+    let root = tempdir("badname");
+    let dir = root.join("embeddings/a____b");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("mh_1.json"),
+        r#"{"format": "ldakit.mh/1", "mh_projection_id": 1, "model": "a//b", "dimensions": 3, "temperature": 0.1, "num_heads": 1, "cluster_ids": [5]}"#,
+    )
+    .unwrap();
+    let err = discover_projections(&root).unwrap_err().to_string();
+    assert!(err.contains("mh_1.json") && err.contains(r#"invalid model name "a//b": "//" at position 2"#), "{}", err);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// The reference loader with the rule ldakit's loaders had before docs/FORMAT.md §1.3: '/'
+/// becomes "__" and only the resulting folder is checked, so empty parts slip through.
+struct OldModelRule;
+
+impl Loader for OldModelRule {
+    fn read_npy(&self, path: &Path, max_header_size: usize) -> Result<NpyResult, LoaderError> {
+        Reference.read_npy(path, max_header_size)
     }
+    fn discover_projections(&self, root: &Path) -> Result<Vec<(i64, String)>, String> {
+        Reference.discover_projections(root)
+    }
+    fn load_projection(&self, root: &Path, mh_id: i64) -> Result<Box<dyn ProjectionApi>, String> {
+        Reference.load_projection(root, mh_id)
+    }
+    fn model_folder(&self, model: &str) -> Result<String, String> {
+        let folder = model.replace('/', "__");
+        if folder.is_empty()
+            || folder == "."
+            || folder == ".."
+            || !folder.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        {
+            return Err("not a folder name".into());
+        }
+        Ok(folder)
+    }
+}
+
+#[test]
+fn the_suite_catches_empty_parts() {
+    let opts = Options { fixtures: fixtures(), expected_failures: None, filter: "model-name/".into() };
+    let mut out = Vec::new();
+    let (passed, failed) = run(&OldModelRule, &opts, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    for case in ["double-slash", "triple-slash", "leading-slash", "trailing-slash", "dot-slash"] {
+        assert!(text.contains(&format!("FAIL model-name/{}: ", case)), "{}: {}", case, text);
+    }
+    assert!(passed > 0 && failed > 0 && !text.contains("FAIL model-name/space"), "{}", text);
+    assert!(text.ends_with(&format!("{} passed, {} failed\n", passed, failed)));
+    assert!(text.contains(
+        r#"FAIL model-name/double-slash: "a//b" is accepted as the folder "a____b"; expected it to be refused"#
+    ));
 }
 
 fn tempdir(tag: &str) -> PathBuf {
