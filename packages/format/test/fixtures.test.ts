@@ -1,6 +1,7 @@
 /**
- * The grammar against the conformance fixtures: every file of every head tree under fixtures/
- * is a name of the format and stands for what fixtures/manifest.json says is there.
+ * The convention against the conformance fixtures: every file of every head tree under fixtures/
+ * is a name of the format and stands for what fixtures/manifest.json says is there, and every
+ * name of the manifest's model-name table has the folder (or the refusal) the table gives.
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { describe, expect, it } from "vitest";
@@ -9,6 +10,7 @@ import {
   embeddingFileName,
   modelEmbeddingsDir,
   modelFolderName,
+  modelNameProblem,
   parseEmbeddingFileName,
   projectionMetaFileName,
   validateProjectionMeta,
@@ -28,8 +30,17 @@ interface HeadsCase {
   discover: Array<{ mh_id: number; model: string; model_folder: string }>;
 }
 
+interface ModelNameCase {
+  case: string;
+  name: string;
+  folder?: string;
+  error?: true;
+  why?: string;
+}
+
 const manifest = JSON.parse(readFileSync(`${REPO}fixtures/manifest.json`, "utf8")) as {
   cases: Array<{ kind: string }>;
+  model_names: ModelNameCase[];
 };
 const headCases = manifest.cases.filter((c): c is HeadsCase => c.kind === "heads");
 const roots = [...new Set(headCases.map((c) => c.root))];
@@ -102,5 +113,30 @@ describe("the fixture head trees", () => {
       }
       expect([...headFiles].sort()).toEqual([...listed].sort());
     }
+  });
+});
+
+describe("the manifest's model-name table", () => {
+  const table = manifest.model_names;
+
+  it("has valid and refused names", () => {
+    expect(table.filter((c) => c.error).length).toBeGreaterThanOrEqual(20);
+    expect(table.filter((c) => !c.error).length).toBeGreaterThanOrEqual(15);
+  });
+
+  it.each(table.map((c) => [c.case, c] as const))("%s", (_, c) => {
+    if (!c.error) {
+      expect(modelNameProblem(c.name)).toBeNull();
+      expect(modelFolderName(c.name)).toBe(c.folder);
+      return;
+    }
+    const problem = modelNameProblem(c.name);
+    expect(problem, c.why).not.toBeNull();
+    expect(() => modelFolderName(c.name)).toThrow(
+      expect.objectContaining({ code: "INVALID_MODEL_NAME" }),
+    );
+    // where the table names the character, the message names the same code point and position
+    const where = /\((U\+[0-9A-F]{4,6})\) at position (\d+)/.exec(c.why ?? "");
+    if (where) expect(problem).toContain(`(${where[1]}) at position ${where[2]}`);
   });
 });
