@@ -347,7 +347,7 @@ async function runHeads(fixtures, _manifest, c) {
   check(same(got, want), `discover found [${got.join(", ")}], expected [${want.join(", ")}]`);
 
   const dir = join(root, "embeddings", /** @type {string} */ (c.model_folder));
-  const projection = await loadProjection({ dir, mhId });
+  const projection = await loadProjection({ dir, mhProjectionId: mhId });
   const meta = JSON.parse(readFileSync(join(dir, `mh_${mhId}.json`), "utf8"));
   /** @type {string[]} */
   const problems = [];
@@ -365,7 +365,7 @@ async function runHeads(fixtures, _manifest, c) {
       );
   }
   if (projection.warnings.length > 0) problems.push(`warnings: ${projection.warnings.join("; ")}`);
-  const strict = loadProjectionSync({ dir, mhId, strict: true });
+  const strict = loadProjectionSync({ dir, mhProjectionId: mhId, strict: true });
   if (!same([...strict.clusterIds], meta.cluster_ids))
     problems.push("loadProjectionSync gives other cluster ids");
   check(problems.length === 0, problems.join("; "));

@@ -44,13 +44,14 @@ interface PackageJson {
 const EXPECTED_EXPORTS: Record<string, string[]> = {
   "@ldakit/npy": ["readNpy", "readNpySync", "writeNpy", "decodeNpy", "encodeNpy", "NpyError"],
   "@ldakit/npy/codec": ["decodeNpy", "encodeNpy", "NpyError", "toCOrder"],
-  "@ldakit/schema": [
+  "@ldakit/format": [
     "parseEmbeddingFileName",
-    "projectionMetaSchema",
+    "validateProjectionMeta",
     "modelEmbeddingsDir",
-    "migrateLdakitDatabase",
-    "validateRawData",
+    "modelFolderName",
+    "FormatError",
   ],
+  "@ldakit/schema": ["migrateLdakitDatabase", "validateRawData", "modelNameSchema"],
   "@ldakit/search": ["loadProjection", "discoverProjections", "Projection", "SearchError"],
   "@ldakit/search/core": ["Projection", "SearchError"],
   "@ldakit/embed": ["createHashEmbedder", "resolveEmbedder"],
@@ -308,7 +309,8 @@ describe("packages as users get them (pnpm pack → npm install outside the work
 const CONSUMER_TS = `
 import { decodeNpy, encodeNpy, type NpyArray, NpyError, readNpy } from "@ldakit/npy";
 import { decodeNpy as decodeBytes } from "@ldakit/npy/codec";
-import { type Database, parseEmbeddingFileName, projectionMetaSchema, type ProjectionMeta } from "@ldakit/schema";
+import { FormatError, parseEmbeddingFileName, type ProjectionMeta, validateProjectionMeta } from "@ldakit/format";
+import { type Database } from "@ldakit/schema";
 import { loadProjection, Projection, type SearchHit } from "@ldakit/search";
 import { Projection as CoreProjection } from "@ldakit/search/core";
 import { createHashEmbedder, type Embedder } from "@ldakit/embed";
@@ -329,16 +331,21 @@ export async function use(): Promise<void> {
   }
   const embedder: Embedder = createHashEmbedder(32);
   const [vector] = await embedder.embed(["hello"]);
-  const projection: Projection = await loadProjection({ dir: "store/embeddings/hash-32", mhId: 1 });
+  const projection: Projection = await loadProjection({ dir: "store/embeddings/hash-32", mhProjectionId: 1 });
   const hits: SearchHit[] = projection.search(vector ?? new Float32Array(32), { topK: 3 }).results;
   console.log(hits.map((h) => h.clusterId + h.score), again.dtype, shape);
   const fromArrays: CoreProjection = CoreProjection.fromArrays({
     mhProjectionId: 1, model: "m", temperature: 0.1, clusterIds: [1], centroids: [[1, 0]], answers: [[0, 1]],
   });
   console.log(fromArrays.numHeads);
-  const meta: ProjectionMeta = projectionMetaSchema.parse({});
+  let meta: ProjectionMeta | undefined;
+  try {
+    meta = validateProjectionMeta({}, "mh_1.json");
+  } catch (error) {
+    if (error instanceof FormatError) console.log(error.code, error.problems.length);
+  }
   const parsed = parseEmbeddingFileName("q_001.npy");
-  if (parsed?.kind === "question") console.log(parsed.questionId, meta.cluster_ids);
+  if (parsed?.kind === "question") console.log(parsed.questionId, meta?.cluster_ids);
   const db: LDAProjectionDB = await LDAProjectionDB.open("lda.db");
   const rows = await db.kysely.selectFrom("models").select(["name", "dimensions"]).execute();
   console.log(rows.map((r) => r.name.length + r.dimensions), db.root);

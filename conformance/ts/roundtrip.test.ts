@@ -112,7 +112,7 @@ describe("a store built by the ldakit CLI, loaded by Go, Rust and @ldakit/search
     const queriesPath = join(work, "queries.npy");
     writeNpySync(queriesPath, { data: queries, shape: [rows.length, d] });
 
-    const projection: Projection = await loadProjection({ dir: modelDir, mhId: 1 });
+    const projection: Projection = await loadProjection({ dir: modelDir, mhProjectionId: 1 });
     expect(projection.numHeads).toBe(40);
     const outputs: Record<string, LoaderOutput> = {
       go: JSON.parse(

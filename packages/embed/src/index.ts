@@ -38,7 +38,6 @@ export {
   ModelFetchError,
   ModelNotFoundError,
   modelCachePath,
-  modelFolderName,
   type ResolveModelOptions,
   resolveModelDir,
 } from "./models/index.js";

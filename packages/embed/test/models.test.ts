@@ -18,6 +18,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { FormatError } from "@ldakit/format";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   defaultCacheDir,
@@ -29,7 +30,6 @@ import {
   ModelFetchError,
   ModelNotFoundError,
   modelCachePath,
-  modelFolderName,
   resolveModelDir,
   sha256File,
 } from "../src/models/index.js";
@@ -60,14 +60,35 @@ function freshCache(): string {
 }
 
 describe("names and folders", () => {
-  it("a '/' becomes '__'; other characters outside [A-Za-z0-9._-] are rejected", () => {
-    expect(modelFolderName("all-MiniLM-L6-v2")).toBe("all-MiniLM-L6-v2");
-    expect(modelFolderName("sentence-transformers/all-MiniLM-L6-v2")).toBe(
-      "sentence-transformers__all-MiniLM-L6-v2",
+  it("the cache folder of a model is named by the model-name rule of @ldakit/format", async () => {
+    const at = (name: string) => modelCachePath(name, { cacheDir: "/c" });
+    expect(at("all-MiniLM-L6-v2")).toBe(path.join("/c", "models", "all-MiniLM-L6-v2"));
+    expect(at("org/m")).toBe(path.join("/c", "models", "org__m"));
+    // `.`/`..` parts stay inside the cache: the folder is one plain name
+    expect(at("../x")).toBe(path.join("/c", "models", "..__x"));
+    for (const bad of ["", "a b", "a//b", "/x", "x/", ".", "..", "é", "a:b"]) {
+      expect(() => at(bad), bad).toThrow(
+        expect.objectContaining({
+          code: "INVALID_MODEL_NAME",
+          message: expect.stringMatching(/^invalid model name/),
+        }),
+      );
+      expect(() => at(bad)).toThrow(FormatError);
+      await expect(resolveModelDir(bad, { cacheDir: "/c", env: {} })).rejects.toThrow(FormatError);
+    }
+  });
+
+  it("a '.' or '..' part never reaches the hub's URL", async () => {
+    const cache = freshCache();
+    const p = fetchModel("org/../tiny", {
+      cacheDir: cache,
+      hubEndpoint: "http://127.0.0.1:9",
+      known: null,
+    });
+    await expect(p).rejects.toThrow(
+      'could not fetch model org/../tiny:\n  hub: org/../tiny is not a repository id: its "." or ".." part would change the URL',
     );
-    for (const bad of ["", "a b", "../x", "a//b", "x/..", "é", "a:b"])
-      expect(() => modelFolderName(bad)).toThrow(/invalid model name/);
-    expect(modelCachePath("org/m", { cacheDir: "/c" })).toBe(path.join("/c", "models", "org__m"));
+    expect(tmpEntries(cache)).toEqual([]);
   });
 
   it("the cache is $LDAKIT_CACHE, else ~/.cache/ldakit", () => {

@@ -1,7 +1,7 @@
 /**
  * @ldakit/schema — the contracts of ldakit's data: Kysely table types and migrations of the
- * SQLite database, zod schemas of every input (raw Q-A JSON, config, projection metadata),
- * the batch status machine, and the file naming of the on-disk format. No I/O.
+ * SQLite database, zod schemas of every input (raw Q-A JSON, model names, option values) and
+ * the batch status machine. No I/O. File names, paths and `mh_<id>.json` are `@ldakit/format`.
  */
 export {
   assertTransition,
@@ -17,9 +17,6 @@ export {
   batchStatusSchema,
   centroidMethodSchema,
   modelNameSchema,
-  PROJECTION_META_FORMAT,
-  type ProjectionMeta,
-  projectionMetaSchema,
   type Temperature,
   temperatureSchema,
 } from "./config.js";
@@ -78,22 +75,6 @@ export {
   migrateLdakitDatabase,
   SQL_NOW_ISO,
 } from "./migrations.js";
-export {
-  answerVectorPath,
-  type EmbeddingFileName,
-  entityVectorPath,
-  headAnswerPath,
-  headCentroidPath,
-  InvalidModelNameError,
-  MODEL_NAME_PATTERN,
-  modelEmbeddingsDir,
-  modelFolderName,
-  modelNameProblem,
-  padId,
-  parseEmbeddingFileName,
-  projectionMetaPath,
-  questionVectorPath,
-} from "./paths.js";
 export {
   formatIssuePath,
   formatRawDataIssues,

@@ -226,15 +226,15 @@ async function benchLoad(numpy, dir) {
   const reps = QUICK ? 3 : 5;
   const t = { ldakit: [], ldakitSync: [], numpy: [] };
   // one untimed pass each: the files come from the page cache for both sides
-  await loadProjection({ dir: folder, mhId: 1 });
+  await loadProjection({ dir: folder, mhProjectionId: 1 });
   await numpy.call({ cmd: "load", dir: folder, mh_id: 1 });
   for (let r = 0; r < reps; r++) {
     let t0 = now();
-    const p = await loadProjection({ dir: folder, mhId: 1 });
+    const p = await loadProjection({ dir: folder, mhProjectionId: 1 });
     t.ldakit.push(seconds(t0));
     if (p.numHeads !== h) throw new Error("load benchmark: wrong number of heads");
     t0 = now();
-    loadProjectionSync({ dir: folder, mhId: 1 });
+    loadProjectionSync({ dir: folder, mhProjectionId: 1 });
     t.ldakitSync.push(seconds(t0));
     t.numpy.push((await numpy.call({ cmd: "load", dir: folder, mh_id: 1 })).seconds);
   }

@@ -1,6 +1,7 @@
 /**
- * The browser-safe part of `@ldakit/search` (no Node.js APIs): projections from arrays in memory,
- * the search math, the metadata format. Import it as `@ldakit/search/core`.
+ * The browser-safe part of `@ldakit/search` (no Node.js APIs): projections from arrays in memory
+ * and the search math. Import it as `@ldakit/search/core`. The file names and `mh_<id>.json`
+ * are `@ldakit/format` (also browser-safe).
  */
 export { SearchError, type SearchErrorCode } from "./errors.js";
 export {
@@ -10,15 +11,6 @@ export {
   type ThreadsChoice,
   wasmKernelAvailable,
 } from "./kernel.js";
-export {
-  headFileName,
-  PROJECTION_META_FORMAT,
-  type ProjectionFileName,
-  type ProjectionMeta,
-  parseProjectionFileName,
-  projectionMetaFileName,
-  validateProjectionMeta,
-} from "./meta.js";
 export {
   type DirectSearchOptions,
   type DirectSearchResult,

@@ -1,27 +1,29 @@
 /**
- * Loading a projection from files alone (DESIGN §3): `<dir>/mh_<id>.json` plus
+ * Loading a projection from files alone (docs/FORMAT.md §2, §4): `<dir>/mh_<id>.json` plus
  * `<dir>/mh_<id>_cluster_<cid>_centroid.npy` and `..._answer.npy` for every listed cluster id.
+ * The names and the metadata's rules are `@ldakit/format`'s.
  */
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import { join } from "node:path";
+import {
+  FormatError,
+  headFileName,
+  type ProjectionMeta,
+  parseEmbeddingFileName,
+  projectionMetaFileName,
+  validateProjectionMeta,
+} from "@ldakit/format";
 import { decodeNpy, encodeNpy, type NpyArray, NpyError, readNpySync } from "@ldakit/npy";
 import { SearchError } from "./errors.js";
 import { createEngine, type Engine, type KernelChoice, type ThreadsChoice } from "./kernel.js";
-import {
-  headFileName,
-  type ProjectionMeta,
-  parseProjectionFileName,
-  projectionMetaFileName,
-  validateProjectionMeta,
-} from "./meta.js";
 import { checkProjectionFields, Projection, writeNormalized } from "./projection.js";
 
 export interface LoadProjectionOptions {
   /** The model folder `…/embeddings/<model folder>/` that holds the projection's files. */
   dir: string;
   /** The projection id: the `<id>` of `mh_<id>.json`. */
-  mhId: number;
+  mhProjectionId: number;
   /**
    * Head files of this projection whose cluster `mh_<id>.json` does not list are reported in
    * `projection.warnings` and ignored; with `strict: true` they fail the load (EXTRA_HEAD_FILE).
@@ -40,19 +42,23 @@ function checkOptions(options: LoadProjectionOptions): void {
   if (!options || typeof options.dir !== "string" || options.dir.length === 0) {
     throw new SearchError(
       "BAD_ARGUMENT",
-      "loadProjection needs { dir, mhId }: dir must be a folder path",
+      "loadProjection needs { dir, mhProjectionId }: dir must be a folder path",
     );
   }
-  const { mhId } = options;
-  if (typeof mhId !== "number" || !Number.isSafeInteger(mhId) || mhId < 0) {
+  const { mhProjectionId } = options;
+  if (
+    typeof mhProjectionId !== "number" ||
+    !Number.isSafeInteger(mhProjectionId) ||
+    mhProjectionId < 0
+  ) {
     throw new SearchError(
       "BAD_ARGUMENT",
-      `mhId must be a non-negative integer, got ${String(mhId)}`,
+      `mhProjectionId must be a non-negative integer, got ${String(mhProjectionId)}`,
     );
   }
 }
 
-function parseMeta(text: string, path: string, mhId: number): ProjectionMeta {
+function parseMeta(text: string, path: string, mhProjectionId: number): ProjectionMeta {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -61,11 +67,21 @@ function parseMeta(text: string, path: string, mhId: number): ProjectionMeta {
       cause: error,
     });
   }
-  const meta = validateProjectionMeta(json, path);
-  if (meta.mh_projection_id !== mhId) {
+  let meta: ProjectionMeta;
+  try {
+    meta = validateProjectionMeta(json, path);
+  } catch (error) {
+    // search's callers switch on SearchError codes; the FormatError (with every problem in
+    // `problems`) stays reachable as the cause
+    if (error instanceof FormatError) {
+      throw new SearchError("BAD_META", error.message, { cause: error });
+    }
+    throw error;
+  }
+  if (meta.mh_projection_id !== mhProjectionId) {
     throw new SearchError(
       "BAD_META",
-      `${path}: "mh_projection_id" is ${meta.mh_projection_id} but the file name says ${mhId}`,
+      `${path}: "mh_projection_id" is ${meta.mh_projection_id} but the file name says ${mhProjectionId}`,
     );
   }
   if (meta.num_heads === 0) {
@@ -87,15 +103,14 @@ function isMissing(error: unknown): boolean {
   return code === "ENOENT" || code === "ENOTDIR";
 }
 
-/** Head files in `dir` of projection `mhId` whose cluster the metadata does not list. */
+/** Head files in `dir` of the projection whose cluster the metadata does not list. */
 function extraHeadFiles(dir: string, names: string[], meta: ProjectionMeta): string[] {
   const listed = new Set(meta.cluster_ids);
   const extra: string[] = [];
   for (const name of names) {
-    const parsed = parseProjectionFileName(name);
+    const parsed = parseEmbeddingFileName(name);
     if (
-      parsed &&
-      parsed.kind !== "meta" &&
+      (parsed?.kind === "head-centroid" || parsed?.kind === "head-answer") &&
       parsed.mhProjectionId === meta.mh_projection_id &&
       !listed.has(parsed.clusterId)
     ) {
@@ -244,7 +259,7 @@ function newProjection(meta: ProjectionMeta, engine: Engine, warnings: string[])
 }
 
 function prepare(options: LoadProjectionOptions, text: string, names: string[], metaPath: string) {
-  const meta = parseMeta(text, metaPath, options.mhId);
+  const meta = parseMeta(text, metaPath, options.mhProjectionId);
   checkProjectionFields({
     mhProjectionId: meta.mh_projection_id,
     model: meta.model,
@@ -263,7 +278,7 @@ function prepare(options: LoadProjectionOptions, text: string, names: string[], 
 }
 
 /**
- * Loads projection `mhId` from the model folder `dir`: reads `mh_<mhId>.json`, then the centroid
+ * Loads projection `mhProjectionId` from the model folder `dir`: reads `mh_<id>.json`, then the centroid
  * and answer `.npy` files of every cluster it lists (float32 or float64, either byte order, shape
  * `(d,)`), normalized into contiguous float32 matrices in head order.
  *
@@ -272,7 +287,7 @@ function prepare(options: LoadProjectionOptions, text: string, names: string[], 
  */
 export async function loadProjection(options: LoadProjectionOptions): Promise<Projection> {
   checkOptions(options);
-  const metaPath = join(options.dir, projectionMetaFileName(options.mhId));
+  const metaPath = join(options.dir, projectionMetaFileName(options.mhProjectionId));
   let text: string;
   try {
     text = await fsp.readFile(metaPath, "utf8");
@@ -293,7 +308,7 @@ export async function loadProjection(options: LoadProjectionOptions): Promise<Pr
 /** Synchronous {@link loadProjection}. */
 export function loadProjectionSync(options: LoadProjectionOptions): Projection {
   checkOptions(options);
-  const metaPath = join(options.dir, projectionMetaFileName(options.mhId));
+  const metaPath = join(options.dir, projectionMetaFileName(options.mhProjectionId));
   let text: string;
   try {
     text = fs.readFileSync(metaPath, "utf8");
@@ -323,8 +338,8 @@ export function discoverProjections(dir: string): number[] {
   }
   const ids: number[] = [];
   for (const name of names) {
-    const parsed = parseProjectionFileName(name);
-    if (parsed?.kind === "meta") ids.push(parsed.mhProjectionId);
+    const parsed = parseEmbeddingFileName(name);
+    if (parsed?.kind === "projection-meta") ids.push(parsed.mhProjectionId);
   }
   return ids.sort((a, b) => a - b);
 }

@@ -1,6 +1,7 @@
 /** Loading projections from files: dtypes and byte orders, agreement with NumPy, every error case. */
 import { copyFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { FormatError } from "@ldakit/format";
 import { encodeNpy } from "@ldakit/npy";
 import { describe, expect, it } from "vitest";
 import {
@@ -26,14 +27,17 @@ import { runReference } from "./reference.js";
 const H = 25;
 const D = 16;
 
-function projectionFiles(mhId: number, extra: Partial<ProjectionFiles> = {}): ProjectionFiles {
+function projectionFiles(
+  mhProjectionId: number,
+  extra: Partial<ProjectionFiles> = {},
+): ProjectionFiles {
   return {
-    mhId,
+    mhProjectionId,
     temperature: 0.1,
-    clusterIds: scrambledIds(H, mhId),
+    clusterIds: scrambledIds(H, mhProjectionId),
     dims: D,
-    centroids: randomMatrix(H, D, 100 + mhId),
-    answers: randomMatrix(H, D, 200 + mhId),
+    centroids: randomMatrix(H, D, 100 + mhProjectionId),
+    answers: randomMatrix(H, D, 200 + mhProjectionId),
     ...extra,
   };
 }
@@ -46,8 +50,13 @@ function validFolder(extra: Partial<ProjectionFiles> = {}) {
   return { dir, files };
 }
 
-function expectLoadError(dir: string, mhId: number, code: string, ...fragments: string[]) {
-  for (const load of [() => loadProjectionSync({ dir, mhId })]) {
+function expectLoadError(
+  dir: string,
+  mhProjectionId: number,
+  code: string,
+  ...fragments: string[]
+) {
+  for (const load of [() => loadProjectionSync({ dir, mhProjectionId })]) {
     let error: unknown;
     try {
       load();
@@ -58,7 +67,7 @@ function expectLoadError(dir: string, mhId: number, code: string, ...fragments: 
     expect((error as SearchError).code).toBe(code);
     for (const fragment of fragments) expect((error as SearchError).message).toContain(fragment);
   }
-  return expect(loadProjection({ dir, mhId })).rejects.toMatchObject({ code });
+  return expect(loadProjection({ dir, mhProjectionId })).rejects.toMatchObject({ code });
 }
 
 describe("loading head files of every float dtype", () => {
@@ -69,7 +78,7 @@ describe("loading head files of every float dtype", () => {
   const folders = dtypes.map((dtype, i) => {
     const folder = join(dir, `model_${i}`);
     mkdirSync(folder);
-    writeProjectionFiles(folder, projectionFiles(i + 1, { dtype, mhId: i + 1 }));
+    writeProjectionFiles(folder, projectionFiles(i + 1, { dtype, mhProjectionId: i + 1 }));
     return folder;
   });
   const references = runReference(
@@ -86,8 +95,8 @@ describe("loading head files of every float dtype", () => {
     "%s files load and agree with NumPy loading the same files",
     async (dtype, i) => {
       const folder = folders[i] as string;
-      const p = await loadProjection({ dir: folder, mhId: i + 1 });
-      const sync = loadProjectionSync({ dir: folder, mhId: i + 1 });
+      const p = await loadProjection({ dir: folder, mhProjectionId: i + 1 });
+      const sync = loadProjectionSync({ dir: folder, mhProjectionId: i + 1 });
       expect(p.centroids).toEqual(sync.centroids);
       expect(p.answers).toEqual(sync.answers);
       expect(p.mhProjectionId).toBe(i + 1);
@@ -144,19 +153,54 @@ describe("load errors name the file", () => {
     [{ format: "ldakit.mh/2" }, '"format" must be "ldakit.mh/1"'],
     [{ format: undefined }, '"format" is missing'],
     [{ dimensions: "384" }, '"dimensions" must be a positive integer'],
-    [{ temperature: 0 }, '"temperature" must be a positive number'],
-    [{ temperature: -1 }, '"temperature" must be a positive number'],
-    [{ model: "" }, '"model" must be a non-empty string'],
+    [{ temperature: 0 }, '"temperature" must be a positive finite number'],
+    [{ temperature: -1 }, '"temperature" must be a positive finite number'],
+    [{ model: "" }, '"model" "" is not a valid model name: the name is empty'],
     [{ model: "bad name!" }, "is not a valid model name"],
+    [{ model: "org//m" }, '"model" "org//m" is not a valid model name: "//" at position 4'],
     [{ num_heads: 24 }, '"cluster_ids" lists 25 cluster ids but "num_heads" is 24'],
     [{ cluster_ids: "1,2" }, '"cluster_ids" must be an array'],
-    [{ cluster_ids: [1, -2] }, '"cluster_ids"[1] must be a non-negative integer'],
+    [
+      { cluster_ids: [1, -2] },
+      '"cluster_ids" entries must be integers from 0 to 9007199254740991: [1] is the number -2',
+    ],
     [{ mh_projection_id: 3 }, '"mh_projection_id" is 3 but the file name says 1'],
-    [{ mh_projection_id: 1.5 }, '"mh_projection_id" must be a non-negative integer'],
+    [{ mh_projection_id: 1.5 }, '"mh_projection_id" must be an integer from 0 to 9007199254740991'],
   ] as const)("mh_<id>.json with %j", async (overrides, message) => {
     const dir = tempDir();
     writeProjectionFiles(dir, projectionFiles(1, { metaOverrides: overrides }));
     await expectLoadError(dir, 1, "BAD_META", join(dir, "mh_1.json"), message);
+  });
+
+  it("mh_<id>.json: extra keys are ignored; BAD_META lists every problem, the FormatError is its cause", async () => {
+    const ok = tempDir();
+    writeProjectionFiles(ok, projectionFiles(1, { metaOverrides: { extra_key: "kept" } }));
+    expect(loadProjectionSync({ dir: ok, mhProjectionId: 1 }).numHeads).toBe(H);
+
+    const dir = tempDir();
+    writeProjectionFiles(
+      dir,
+      projectionFiles(1, { metaOverrides: { dimensions: 0, num_heads: 24 } }),
+    );
+    const path = join(dir, "mh_1.json");
+    const problems = [
+      '"dimensions" must be a positive integer, got the number 0',
+      `"cluster_ids" lists ${H} cluster ids but "num_heads" is 24`,
+    ];
+    for (const load of [
+      async () => loadProjectionSync({ dir, mhProjectionId: 1 }),
+      () => loadProjection({ dir, mhProjectionId: 1 }),
+    ]) {
+      const error = await load().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(SearchError);
+      expect(error).toMatchObject({ code: "BAD_META", message: `${path}: ${problems.join("; ")}` });
+      const cause = (error as SearchError).cause;
+      expect(cause).toBeInstanceOf(FormatError);
+      expect(cause).toMatchObject({ code: "INVALID_PROJECTION_META", problems });
+    }
   });
 
   it("cluster listed twice", async () => {
@@ -245,9 +289,13 @@ describe("load errors name the file", () => {
   });
 
   it("bad arguments", async () => {
-    expect(() => loadProjectionSync({ dir: "", mhId: 1 })).toThrow(/dir must be a folder/);
-    expect(() => loadProjectionSync({ dir: tempDir(), mhId: -1 })).toThrow(/mhId must be/);
-    await expect(loadProjection({ dir: tempDir(), mhId: 1.5 })).rejects.toMatchObject({
+    expect(() => loadProjectionSync({ dir: "", mhProjectionId: 1 })).toThrow(
+      /dir must be a folder/,
+    );
+    expect(() => loadProjectionSync({ dir: tempDir(), mhProjectionId: -1 })).toThrow(
+      /mhProjectionId must be/,
+    );
+    await expect(loadProjection({ dir: tempDir(), mhProjectionId: 1.5 })).rejects.toMatchObject({
       code: "BAD_ARGUMENT",
     });
   });
@@ -271,8 +319,8 @@ describe("head files the metadata does not list", () => {
   it("are reported in warnings and ignored", async () => {
     const dir = withExtra();
     for (const p of [
-      await loadProjection({ dir, mhId: 1 }),
-      loadProjectionSync({ dir, mhId: 1 }),
+      await loadProjection({ dir, mhProjectionId: 1 }),
+      loadProjectionSync({ dir, mhProjectionId: 1 }),
     ]) {
       expect(p.numHeads).toBe(H);
       expect(p.warnings).toHaveLength(1);
@@ -284,10 +332,10 @@ describe("head files the metadata does not list", () => {
 
   it("fail a strict load", async () => {
     const dir = withExtra();
-    expect(() => loadProjectionSync({ dir, mhId: 1, strict: true })).toThrow(
+    expect(() => loadProjectionSync({ dir, mhProjectionId: 1, strict: true })).toThrow(
       expect.objectContaining({ code: "EXTRA_HEAD_FILE" }),
     );
-    await expect(loadProjection({ dir, mhId: 1, strict: true })).rejects.toThrow(
+    await expect(loadProjection({ dir, mhProjectionId: 1, strict: true })).rejects.toThrow(
       "mh_1_cluster_99999_answer.npy",
     );
   });
@@ -296,14 +344,15 @@ describe("head files the metadata does not list", () => {
 describe("discoverProjections", () => {
   it("lists the mh ids that have an mh_<id>.json, ascending", () => {
     const dir = tempDir();
-    for (const id of [10, 2, 1]) writeProjectionFiles(dir, projectionFiles(id, { mhId: id }));
+    for (const id of [10, 2, 1])
+      writeProjectionFiles(dir, projectionFiles(id, { mhProjectionId: id }));
     writeFileSync(join(dir, "mh_02.json"), "{}"); // not a canonical name
     writeFileSync(join(dir, "mh_3_cluster_1_answer.npy"), "heads without metadata");
     writeFileSync(join(dir, "q_001.npy"), "");
     writeFileSync(join(dir, "mh_4.json.tmp"), "");
     expect(discoverProjections(dir)).toEqual([1, 2, 10]);
-    const loaded: Projection[] = discoverProjections(dir).map((mhId) =>
-      loadProjectionSync({ dir, mhId }),
+    const loaded: Projection[] = discoverProjections(dir).map((mhProjectionId) =>
+      loadProjectionSync({ dir, mhProjectionId }),
     );
     expect(loaded.map((p) => p.mhProjectionId)).toEqual([1, 2, 10]);
     for (const p of loaded) expect(p.warnings).toEqual([]);

@@ -65,7 +65,7 @@ export function saveMatrix(
 export type HeadDtype = "<f4" | "<f8" | ">f4" | ">f8";
 
 export interface ProjectionFiles {
-  mhId: number;
+  mhProjectionId: number;
   model?: string;
   temperature: number;
   clusterIds: number[];
@@ -82,7 +82,7 @@ export function writeProjectionFiles(dir: string, p: ProjectionFiles): void {
   const dtype = p.dtype ?? "<f4";
   const meta: Record<string, unknown> = {
     format: "ldakit.mh/1",
-    mh_projection_id: p.mhId,
+    mh_projection_id: p.mhProjectionId,
     model: p.model ?? "test-model",
     dimensions: p.dims,
     temperature: p.temperature,
@@ -93,7 +93,7 @@ export function writeProjectionFiles(dir: string, p: ProjectionFiles): void {
     if (value === undefined) delete meta[key];
     else meta[key] = value;
   }
-  writeFileSync(join(dir, `mh_${p.mhId}.json`), JSON.stringify(meta));
+  writeFileSync(join(dir, `mh_${p.mhProjectionId}.json`), JSON.stringify(meta));
   const d = p.dims;
   p.clusterIds.forEach((cid, k) => {
     for (const [kind, m] of [
@@ -103,7 +103,7 @@ export function writeProjectionFiles(dir: string, p: ProjectionFiles): void {
       const row = m.subarray(k * d, (k + 1) * d);
       const data = dtype.endsWith("f4") ? Float32Array.from(row) : Float64Array.from(row);
       writeFileSync(
-        join(dir, `mh_${p.mhId}_cluster_${cid}_${kind}.npy`),
+        join(dir, `mh_${p.mhProjectionId}_cluster_${cid}_${kind}.npy`),
         encodeNpy({ data, dtype }),
       );
     }

@@ -2,13 +2,7 @@
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import {
-  type KernelChoice,
-  Projection,
-  type ProjectionArrays,
-  SearchError,
-  validateProjectionMeta,
-} from "../src/index.js";
+import { type KernelChoice, Projection, type ProjectionArrays, SearchError } from "../src/index.js";
 import { randomMatrix, scrambledIds } from "./helpers.js";
 
 const KERNELS = ["wasm", "js"] as const;
@@ -398,33 +392,6 @@ describe("fromArrays", () => {
         expect(Math.abs(h.score - (sb.results[n] as { score: number }).score)).toBeLessThan(1e-6);
       });
     }
-  });
-});
-
-describe("validateProjectionMeta", () => {
-  const good = {
-    format: "ldakit.mh/1",
-    mh_projection_id: 2,
-    model: "sentence-transformers/all-MiniLM-L6-v2",
-    dimensions: 384,
-    temperature: 0.1,
-    num_heads: 2,
-    cluster_ids: [4, 9],
-    extra_key: "kept",
-  };
-
-  it("accepts the format and ignores extra keys", () => {
-    expect(validateProjectionMeta(good)).toBe(good);
-  });
-
-  it("lists every problem", () => {
-    expect(() =>
-      validateProjectionMeta({ ...good, dimensions: 0, num_heads: 3 }, "somewhere/mh_2.json"),
-    ).toThrow(
-      'somewhere/mh_2.json: "dimensions" must be a positive integer, got the number 0; "cluster_ids" lists 2 cluster ids but "num_heads" is 3',
-    );
-    expect(() => validateProjectionMeta([])).toThrow("expected a JSON object, got an array");
-    expect(() => validateProjectionMeta(null)).toThrow("got null");
   });
 });
 

@@ -1,5 +1,6 @@
 import { dirname } from "node:path";
-import { type Database, type Model, modelEmbeddingsDir } from "@ldakit/schema";
+import { modelEmbeddingsDir } from "@ldakit/format";
+import type { Database, Model } from "@ldakit/schema";
 import type Sqlite from "better-sqlite3";
 import { Kysely, SqliteDialect } from "kysely";
 import { StoreError } from "./errors.js";

@@ -1,5 +1,6 @@
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
+import { entityVectorPath } from "@ldakit/format";
 import {
   type BatchStatus,
   type BatchStatusHistory,
@@ -8,7 +9,6 @@ import {
   type EmbeddingEntityType,
   type Model,
   migrateLdakitDatabase,
-  modelEmbeddingsDir,
   type Question,
   type TrainingBatch,
 } from "@ldakit/schema";
@@ -43,7 +43,6 @@ import {
   type StoreSearchResult,
   searchWithProjection,
 } from "./search.js";
-import { vectorPath } from "./util.js";
 import type { VectorFiles } from "./vectors.js";
 import { type VerifyOptions, type VerifyResult, verifyStore } from "./verify.js";
 
@@ -224,11 +223,7 @@ export class LDAProjectionDB {
         `vector has ${embedding.vector.length} dimensions, model "${model.name}" has ${model.dimensions}`,
       );
     }
-    const path = vectorPath(
-      modelEmbeddingsDir(model.name),
-      embedding.entityType,
-      embedding.entityId,
-    );
+    const path = entityVectorPath(model.name, embedding.entityType, embedding.entityId);
     ctx.vectors.write(path, embedding.vector);
     ctx.sql.run(
       upsertEmbedding(

@@ -1,12 +1,12 @@
 import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import {
-  type CentroidMethod,
   headAnswerPath,
   headCentroidPath,
   PROJECTION_META_FORMAT,
   projectionMetaPath,
-} from "@ldakit/schema";
+} from "@ldakit/format";
+import type { CentroidMethod } from "@ldakit/schema";
 import type { StoreContext } from "./context.js";
 import { StoreError } from "./errors.js";
 

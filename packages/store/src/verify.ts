@@ -1,22 +1,25 @@
 /**
- * Checks a store folder against the on-disk format of DESIGN §3: the vector files the database
- * names, the files nobody names, and every projection's `mh_<id>.json` and head files against
- * the database rows. Read-only: it reports, it never repairs.
+ * Checks a store folder against the on-disk format (docs/FORMAT.md; the names, paths and the
+ * rules of `mh_<id>.json` are `@ldakit/format`'s): the vector files the database names, the
+ * files nobody names, and every projection's `mh_<id>.json` and head files against the database
+ * rows. Read-only: it reports, it never repairs.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative, sep } from "node:path";
-import { NpyError, readNpyHeaderSync, readNpySync } from "@ldakit/npy";
 import {
   entityVectorPath,
   headAnswerPath,
   headCentroidPath,
-  type Model,
+  isTemporaryFileName,
   modelEmbeddingsDir,
   PROJECTION_META_FORMAT,
+  type ProjectionMeta,
   parseEmbeddingFileName,
   projectionMetaPath,
-  projectionMetaSchema,
-} from "@ldakit/schema";
+  projectionMetaProblems,
+} from "@ldakit/format";
+import { NpyError, readNpyHeaderSync, readNpySync } from "@ldakit/npy";
+import type { Model } from "@ldakit/schema";
 import type { StoreContext } from "./context.js";
 
 export interface VerifyOptions {
@@ -41,7 +44,7 @@ export interface VerifyResult {
 }
 
 /**
- * Checks a store folder against DESIGN §3 and its database:
+ * Checks a store folder against the on-disk format and its database:
  *
  * - every `embeddings` row's file exists under the canonical name of its entity
  *   (`q_<question id>.npy`, `a_<cluster id>.npy`, ids zero-padded to at least 3 digits) in the
@@ -241,15 +244,12 @@ class Verifier {
       this.report(path, `not valid JSON: ${(error as Error).message}`);
       return;
     }
-    const parsed = projectionMetaSchema.safeParse(json);
-    if (!parsed.success) {
-      const issues = parsed.error.issues.map(
-        (i) => `${i.path.length > 0 ? i.path.join(".") : "(top level)"}: ${i.message}`,
-      );
-      this.report(path, `not the ${PROJECTION_META_FORMAT} format: ${issues.join("; ")}`);
+    const problems = projectionMetaProblems(json);
+    if (problems.length > 0) {
+      this.report(path, `not the ${PROJECTION_META_FORMAT} format: ${problems.join("; ")}`);
       return;
     }
-    const meta = parsed.data;
+    const meta = json as ProjectionMeta;
     const disagree = (field: string, inFile: unknown, inDb: unknown, where: string) =>
       this.report(
         path,
@@ -270,12 +270,9 @@ class Verifier {
     }
     const inFile = meta.cluster_ids;
     const inDb = heads.map((h) => h.cluster_id);
+    // the format has no cluster twice in cluster_ids, so the sets are the lists
     const fileSet = new Set(inFile);
     const dbSet = new Set(inDb);
-    if (fileSet.size !== inFile.length) {
-      const dup = inFile.find((id, i) => inFile.indexOf(id) !== i);
-      this.report(path, `cluster_ids lists cluster ${dup} more than once`);
-    }
     const onlyFile = [...fileSet].filter((id) => !dbSet.has(id));
     const onlyDb = [...dbSet].filter((id) => !fileSet.has(id));
     if (onlyFile.length > 0 || onlyDb.length > 0) {
@@ -377,7 +374,7 @@ class Verifier {
       if (!entry.isDirectory()) {
         this.report(
           path,
-          isTemporary(entry.name)
+          isTemporaryFileName(entry.name)
             ? "temporary file left by an interrupted write"
             : "not part of the store's format (expected only model folders in embeddings/)",
         );
@@ -401,7 +398,7 @@ class Verifier {
         this.report(path, `unexpected folder inside the folder of model ${model.name}`);
         continue;
       }
-      if (isTemporary(entry.name)) {
+      if (isTemporaryFileName(entry.name)) {
         this.report(path, "temporary file left by an interrupted write");
         continue;
       }
@@ -439,10 +436,6 @@ class Verifier {
       }
     }
   }
-}
-
-function isTemporary(name: string): boolean {
-  return name.endsWith(".tmp");
 }
 
 function listIds(ids: number[]): string {

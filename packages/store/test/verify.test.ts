@@ -186,7 +186,18 @@ describe("LDAProjectionDB.verify", () => {
     expect(await problemsOf(db)).toEqual([
       {
         path,
-        problem: expect.stringMatching(/^not the ldakit\.mh\/1 format: format: .*; dimensions: /),
+        problem: expect.stringMatching(
+          /^not the ldakit\.mh\/1 format: "format" must be "ldakit\.mh\/1", got the string "ldakit\.mh\/0"; "dimensions" must be a positive integer, got the number -1$/,
+        ),
+      },
+    ]);
+    // a cluster twice: the file is not the format (it was once accepted and only compared)
+    writeFileSync(at(db, path), JSON.stringify({ ...JSON.parse(good), cluster_ids: [1, 2, 3, 3] }));
+    expect(await problemsOf(db)).toEqual([
+      {
+        path,
+        problem:
+          'not the ldakit.mh/1 format: "cluster_ids" lists cluster 3 more than once; each head has its own cluster',
       },
     ]);
     rmSync(at(db, path));

@@ -25,6 +25,7 @@ import os from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { modelFolderName } from "@ldakit/format";
 
 /** The file written into every fetched folder, recording where it came from. */
 export const FETCH_RECORD_FILE = ".ldakit-model.json";
@@ -95,23 +96,6 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   const fromEnv = env.LDAKIT_CACHE;
   if (fromEnv !== undefined && fromEnv !== "") return path.resolve(fromEnv);
   return path.join(os.homedir(), ".cache", "ldakit");
-}
-
-/**
- * Check a model name and return its folder name: `/` becomes `__` (as in DESIGN §3); any other
- * character outside `[A-Za-z0-9._-]` is rejected.
- */
-export function modelFolderName(name: string): string {
-  if (
-    name === "" ||
-    !/^[A-Za-z0-9._\-/]+$/.test(name) ||
-    name.split("/").some((p) => p === "" || p === "." || p === "..")
-  ) {
-    throw new Error(
-      `invalid model name ${JSON.stringify(name)}: use letters, digits, '.', '_', '-' and '/' between parts`,
-    );
-  }
-  return name.replaceAll("/", "__");
 }
 
 /** `<cacheDir>/models/<folder name>` (whether or not it exists). */
@@ -377,6 +361,11 @@ async function fetchFromHub(
   timeoutMs: number,
   progress: (p: FetchProgress) => void,
 ): Promise<string> {
+  // A model name may have "." and ".." parts (its folder is the plain `a__..__b`), but in a URL
+  // they would be resolved away and name another repository.
+  if (repo.split("/").some((part) => part === "." || part === "..")) {
+    throw new Error(`${repo} is not a repository id: its "." or ".." part would change the URL`);
+  }
   const base = `${endpoint}/${repo}/resolve/main`;
   progress({ phase: "hub", message: `trying ${base}` });
   // The first request decides whether the hub is reachable at all; it gets the short timeout.

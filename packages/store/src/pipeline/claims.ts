@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { type BatchStatus, modelEmbeddingsDir, type TrainingBatch } from "@ldakit/schema";
+import { modelEmbeddingsDir } from "@ldakit/format";
+import type { BatchStatus, TrainingBatch } from "@ldakit/schema";
 import type { StoreContext } from "../context.js";
 import { transition } from "./batches.js";
 import { discardBatchData } from "./discard.js";

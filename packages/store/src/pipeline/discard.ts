@@ -1,6 +1,5 @@
-import { modelEmbeddingsDir } from "@ldakit/schema";
+import { modelEmbeddingsDir, vectorFileName } from "@ldakit/format";
 import type { StoreContext } from "../context.js";
-import { vectorPath } from "../util.js";
 
 /** SQLite binds at most 32 766 parameters per statement; stay well below. */
 const ID_CHUNK = 5000;
@@ -43,7 +42,7 @@ export function discardClusters(ctx: StoreContext, clusterIds: number[]): string
         dirOfModel.set(name, dir);
       }
       dirOfCluster.set(cluster_id, dir);
-      files.push(vectorPath(dir, "answer", cluster_id));
+      files.push(`${dir}/${vectorFileName("answer", cluster_id)}`);
     }
     const questions = sql.all(
       kysely
@@ -52,7 +51,7 @@ export function discardClusters(ctx: StoreContext, clusterIds: number[]): string
         .where("cluster_id", "in", ids),
     );
     for (const q of questions)
-      files.push(vectorPath(dirOfCluster.get(q.cluster_id) as string, "question", q.question_id));
+      files.push(`${dirOfCluster.get(q.cluster_id)}/${vectorFileName("question", q.question_id)}`);
     for (const qids of chunks(questions.map((q) => q.question_id))) {
       sql.run(
         kysely

@@ -1,8 +1,8 @@
 import type { Embedder } from "@ldakit/embed";
+import { vectorFileName } from "@ldakit/format";
 import type { TrainingBatch } from "@ldakit/schema";
 import type { StoreContext } from "../context.js";
 import { upsertEmbedding } from "../embeddings.js";
-import { vectorPath } from "../util.js";
 import type { VectorFileJob } from "../writer-pool.js";
 import { assertOwner } from "./claims.js";
 import { BatchFailure } from "./failures.js";
@@ -135,7 +135,7 @@ export async function embedBatch(
       (start, vectors) => {
         const rows = vectors.map((_, i): EmbeddingRow => {
           const id = (imported.questions[start + i] as { id: number }).id;
-          return ["question", id, vectorPath(imported.modelDir, "question", id)];
+          return ["question", id, `${imported.modelDir}/${vectorFileName("question", id)}`];
         });
         return write(rows, vectors, vectors.length);
       },
@@ -157,7 +157,11 @@ export async function embedBatch(
           ? base
           : normalizedMean(base, answerVectors[next++] as Float32Array),
       );
-      rows.push(["answer", cluster.id, vectorPath(imported.modelDir, "answer", cluster.id)]);
+      rows.push([
+        "answer",
+        cluster.id,
+        `${imported.modelDir}/${vectorFileName("answer", cluster.id)}`,
+      ]);
     }
     await write(rows, vectors, answerTexts.length);
     await recordPrevious();

@@ -1,11 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { Embedder } from "@ldakit/embed";
-import {
-  modelEmbeddingsDir,
-  type NormalizedCluster,
-  parseRawJson,
-  type TrainingBatch,
-} from "@ldakit/schema";
+import { modelEmbeddingsDir } from "@ldakit/format";
+import { type NormalizedCluster, parseRawJson, type TrainingBatch } from "@ldakit/schema";
 import type { StoreContext } from "../context.js";
 import { transition } from "./batches.js";
 import { assertOwner } from "./claims.js";
