@@ -5,6 +5,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { FormatError, modelFolderName } from "@ldakit/format";
 import {
   decodeNpy,
   encodeNpy,
@@ -31,7 +32,7 @@ import { discoverProjections, loadProjection, loadProjectionSync } from "@ldakit
 /**
  * @typedef {object} Case
  * @property {string} name
- * @property {"npy-valid" | "npy-invalid" | "heads"} kind
+ * @property {"npy-valid" | "npy-invalid" | "heads" | "model-name"} kind
  * @property {string} [path]
  * @property {string} [descr]
  * @property {number[]} [shape]
@@ -60,6 +61,7 @@ import { discoverProjections, loadProjection, loadProjectionSync } from "@ldakit
  * @property {number} [tolerance]
  * @property {Array<{ mh_id: number; model: string; model_folder: string }>} [discover]
  * @property {Record<string, string>} [files]
+ * @property {boolean} [error] model-name cases: the name must be refused
  */
 
 /** The repository's fixtures folder. */
@@ -67,9 +69,28 @@ export const FIXTURES = resolve(import.meta.dirname, "..", "..", "fixtures");
 /** This runner's list of expected failures. */
 export const EXPECTED_FAILURES = join(import.meta.dirname, "expected-failures.txt");
 
-/** @param {string} [fixtures] @returns {Manifest} */
+/**
+ * The manifest, with its model-name table folded into `cases` as `model-name` cases, so that they
+ * are printed, counted and listed in expected failures like every other case.
+ * @param {string} [fixtures]
+ * @returns {Manifest}
+ */
 export function readManifest(fixtures = FIXTURES) {
-  return JSON.parse(readFileSync(join(fixtures, "manifest.json"), "utf8"));
+  const path = join(fixtures, "manifest.json");
+  const manifest = JSON.parse(readFileSync(path, "utf8"));
+  if (!Array.isArray(manifest.model_names)) {
+    throw new Error(`${path}: no model_names table (regenerate with python3 fixtures/generate.py)`);
+  }
+  for (const entry of manifest.model_names) {
+    manifest.cases.push({
+      name: entry.case,
+      kind: "model-name",
+      model: entry.name,
+      model_folder: entry.folder,
+      error: entry.error === true,
+    });
+  }
+  return manifest;
 }
 
 /**
@@ -455,7 +476,39 @@ async function runHeads(fixtures, _manifest, c) {
   );
 }
 
-const RUNNERS = { "npy-valid": runValid, "npy-invalid": runInvalid, heads: runHeads };
+/**
+ * The model-name rule of docs/FORMAT.md §1.3 through @ldakit/format, the one implementation the
+ * packages use: a valid name maps to its folder, an invalid one throws INVALID_MODEL_NAME.
+ * @param {string} _fixtures
+ * @param {Manifest} _manifest
+ * @param {Case} c
+ */
+async function runModelName(_fixtures, _manifest, c) {
+  const name = /** @type {string} */ (c.model);
+  let folder;
+  try {
+    folder = modelFolderName(name);
+  } catch (error) {
+    check(
+      error instanceof FormatError && error.code === "INVALID_MODEL_NAME",
+      `${JSON.stringify(name)}: threw ${describeError(error)}, not FormatError INVALID_MODEL_NAME`,
+    );
+    check(c.error === true, `${JSON.stringify(name)} is valid but was refused: ${error.message}`);
+    return;
+  }
+  check(c.error !== true, `${JSON.stringify(name)} must be refused but maps to ${folder}`);
+  check(
+    folder === c.model_folder,
+    `${JSON.stringify(name)} maps to ${folder}, expected ${c.model_folder}`,
+  );
+}
+
+const RUNNERS = {
+  "npy-valid": runValid,
+  "npy-invalid": runInvalid,
+  heads: runHeads,
+  "model-name": runModelName,
+};
 
 /**
  * Runs one case. Resolves to `null` when it passes, else to why it failed.

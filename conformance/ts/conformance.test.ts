@@ -8,13 +8,13 @@ import { readExpectedFailures, readManifest, runCase, staleEntries, verdict } fr
 const manifest = readManifest();
 const expected = readExpectedFailures();
 
-describe("fixtures/manifest.json through @ldakit/npy and @ldakit/search", () => {
+describe("fixtures/manifest.json through @ldakit/npy, @ldakit/search and @ldakit/format", () => {
   it("is the manifest format this runner reads", () => {
     expect(manifest.format).toBe("ldakit.conformance/1");
     expect(manifest.cases.length).toBeGreaterThan(100);
   });
 
-  for (const kind of ["npy-valid", "npy-invalid", "heads"] as const) {
+  for (const kind of ["npy-valid", "npy-invalid", "heads", "model-name"] as const) {
     describe(kind, () => {
       for (const c of manifest.cases.filter((x) => x.kind === kind)) {
         it(c.name, async () => {

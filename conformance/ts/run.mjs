@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// The TypeScript conformance runner in plain Node ESM, over the built packages (@ldakit/npy and
-// @ldakit/search dist): prints one line per case of fixtures/manifest.json and closes with
+// The TypeScript conformance runner in plain Node ESM, over the built packages (@ldakit/npy,
+// @ldakit/search and @ldakit/format dist): prints one line per case of fixtures/manifest.json and closes with
 // "N passed, N failed", as the Python, Go and Rust runners do; exits 1 when anything failed.
 //
 //   node conformance/ts/run.mjs [--fixtures DIR] [--expected-failures FILE] [--run SUBSTRING]
