@@ -338,6 +338,9 @@ export async function use(): Promise<void> {
     mhProjectionId: 1, model: "m", temperature: 0.1, clusterIds: [1], centroids: [[1, 0]], answers: [[0, 1]],
   });
   console.log(fromArrays.numHeads);
+  // Projections come from fromArrays or loadProjection only; the declarations must keep it so.
+  // @ts-expect-error the constructor is private
+  console.log(new Projection());
   let meta: ProjectionMeta | undefined;
   try {
     meta = validateProjectionMeta({}, "mh_1.json");

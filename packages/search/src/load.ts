@@ -248,7 +248,7 @@ function readHeads(
 }
 
 function newProjection(meta: ProjectionMeta, engine: Engine, warnings: string[]): Projection {
-  return new Projection({
+  return Projection.fromParts({
     mhProjectionId: meta.mh_projection_id,
     model: meta.model,
     temperature: meta.temperature,

@@ -1,5 +1,5 @@
 /**
- * A multi-head projection in memory and the search math of DESIGN §1:
+ * A multi-head projection in memory and the search math of docs/FORMAT.md §6:
  *
  *   w = softmax(cos(q, c_k) / τ)      routing weights over the heads (max subtracted first)
  *   p = normalize(Σ_k w_k a_k)         the query projected into answer space
@@ -243,8 +243,11 @@ export class Projection {
   readonly #invTau: number;
   #headOf: Map<number, number> | undefined;
 
-  /** Use {@link Projection.fromArrays} or `loadProjection`. @internal */
-  constructor(parts: ProjectionParts) {
+  /**
+   * Made by {@link Projection.fromArrays} or `loadProjection` only. Private rather than
+   * `@internal`: a stripped constructor would leave `new Projection()` type-checking for users.
+   */
+  private constructor(parts: ProjectionParts) {
     const { engine } = parts;
     this.mhProjectionId = parts.mhProjectionId;
     this.model = parts.model;
@@ -260,6 +263,11 @@ export class Projection {
     this.#engine = engine;
     this.#ids = Float64Array.from(parts.clusterIds);
     this.#invTau = Math.fround(1 / parts.temperature);
+  }
+
+  /** The loaders' way in, once the vectors are in an engine. @internal */
+  static fromParts(parts: ProjectionParts): Projection {
+    return new Projection(parts);
   }
 
   /**
