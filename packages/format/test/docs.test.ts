@@ -67,6 +67,12 @@ describe("packages/format/README.md", () => {
 describe("docs/FORMAT.md", () => {
   const format = readRepoFile("docs/FORMAT.md");
 
+  it("§2.1: the file-name grammar is EMBEDDING_FILE_ABNF, character for character", () => {
+    const grammar = blocks(section(format, "### 2.1 Grammar"), "abnf");
+    expect(grammar).toHaveLength(2);
+    expect(grammar[1]).toBe(EMBEDDING_FILE_ABNF);
+  });
+
   it("§1.3: every name and folder of the table", () => {
     const rows = tableRows(section(format, "### 1.3 Model names and model folders")).slice(1);
     expect(rows.length).toBeGreaterThanOrEqual(4);
