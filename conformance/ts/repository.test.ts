@@ -37,6 +37,47 @@ describe("this repository", () => {
   });
 });
 
+/** The workspace packages each package.json depends on, by short name (`@ldakit/npy` → `npy`). */
+function workspaceDependencies(): Map<string, string[]> {
+  const graph = new Map<string, string[]>();
+  for (const dir of ["cli", "embed", "format", "npy", "schema", "search", "store", "tf", "train"]) {
+    const manifest = JSON.parse(readFileSync(join(ROOT, "packages", dir, "package.json"), "utf8"));
+    const short = (name: string) => (name === "ldakit" ? "cli" : name.replace("@ldakit/", ""));
+    const deps = Object.keys(manifest.dependencies ?? {}).filter(
+      (name) => name.startsWith("@ldakit/") || name === "ldakit",
+    );
+    graph.set(short(manifest.name), deps.map(short).sort());
+  }
+  return graph;
+}
+
+describe("the package graph", () => {
+  const graph = workspaceDependencies();
+
+  it("is what docs/ARCHITECTURE.md §1.1 draws", () => {
+    const doc = readFileSync(join(ROOT, "docs/ARCHITECTURE.md"), "utf8");
+    const drawn = new Map<string, string[]>();
+    for (const m of doc.matchAll(
+      /^(ldakit \(cli\)|@ldakit\/[a-z]+) +──► ([^+\n]*?)\s*(?:\+.*)?$/gm,
+    )) {
+      const name = (m[1] as string).startsWith("ldakit ") ? "cli" : (m[1] as string).slice(8);
+      const targets = (m[2] as string).startsWith("(nothing")
+        ? []
+        : (m[2] as string).split(",").map((t) => t.trim());
+      drawn.set(name, targets.sort());
+    }
+    expect(new Map([...drawn].sort())).toEqual(new Map([...graph].sort()));
+  });
+
+  it("points downwards only: no package depends on itself through others", () => {
+    const reaches = (from: string, to: string, seen = new Set<string>()): boolean =>
+      (graph.get(from) ?? []).some(
+        (d) => d === to || (!seen.has(d) && seen.add(d) && reaches(d, to, seen)),
+      );
+    expect([...graph.keys()].filter((name) => reaches(name, name))).toEqual([]);
+  });
+});
+
 // The planted repositories: real git repositories in a temporary folder, files staged, so that
 // the checks see exactly what they see in a checkout.
 const temps: string[] = [];
