@@ -10,7 +10,7 @@ Reads fixtures/manifest.json and checks every case with NumPy alone:
 - npy-invalid: np.load rejects the file, or, where the manifest records that NumPy is lenient
   (trailing bytes, complex dtypes, ...), still accepts it; the line then says so;
 - heads: discovery by the file convention, the vectors' dtypes and shapes, and the projection
-  math (DESIGN §1) against the expected routing weights, projections and top-k;
+  math (docs/FORMAT.md §6) against the expected routing weights, projections and top-k;
 - model_names: the model-name rule of docs/FORMAT.md §1.3 (model_folder below) gives each
   name's folder, or refuses the name.
 

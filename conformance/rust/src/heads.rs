@@ -1,5 +1,5 @@
-//! Head trees (DESIGN §3): discovery from `embeddings/<model folder>/mh_<id>.json`, loading of
-//! `mh_<id>_cluster_<cluster id>_{centroid,answer}.npy`, and the projection math (DESIGN §1).
+//! Head trees (docs/FORMAT.md §1–§4): discovery from `embeddings/<model folder>/mh_<id>.json`, loading of
+//! `mh_<id>_cluster_<cluster id>_{centroid,answer}.npy`, and the projection math (docs/FORMAT.md §6).
 
 use std::cmp::Ordering;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,5 @@
 /**
- * The contract every embedder of ldakit fulfils (DESIGN §6).
+ * The contract every embedder of ldakit fulfils (see the package README).
  */
 
 /** Options of one `embed` call. */

@@ -1,6 +1,6 @@
 /**
  * `hash-<d>`: the built-in embedder. Deterministic, offline, no weights: feature hashing of
- * normalized word and character n-grams into `d` signed buckets, L2-normalized (DESIGN §6).
+ * normalized word and character n-grams into `d` signed buckets, L2-normalized.
  * It is lexical, not semantic — it finds texts that share words and word pieces.
  *
  * The algorithm (so that other runtimes can reproduce it):

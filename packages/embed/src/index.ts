@@ -1,6 +1,6 @@
 /**
  * @ldakit/embed — embedders: the `Embedder` contract, the built-in `hash-<d>` embedders, and
- * `resolveEmbedder`, which turns a model name into an embedder (DESIGN §6).
+ * `resolveEmbedder`, which turns a model name into an embedder.
  */
 import { type Embedder, EmbedderNotAvailableError } from "./embedder.js";
 import {

@@ -1,5 +1,5 @@
 /**
- * The batch status machine (DESIGN §5) as data.
+ * The batch status machine (docs/ARCHITECTURE.md §3) as data.
  *
  * | from        | to                              |
  * |-------------|---------------------------------|

@@ -1,5 +1,5 @@
 /**
- * Kysely table types for the ldakit SQLite database (DESIGN §4).
+ * Kysely table types for the ldakit SQLite database (docs/FORMAT.md §5).
  *
  * Conventions:
  * - Primary keys are `INTEGER PRIMARY KEY` (SQLite rowid aliases): `Generated<number>`.
@@ -23,7 +23,7 @@ export type CreatedAt = ColumnType<IsoTimestamp, IsoTimestamp | undefined, never
 export const EMBEDDING_ENTITY_TYPES = ["question", "answer", "centroid"] as const;
 export type EmbeddingEntityType = (typeof EMBEDDING_ENTITY_TYPES)[number];
 
-/** How a head's centroid was computed (DESIGN §7). */
+/** How a head's centroid was computed (docs/ARCHITECTURE.md §2.2). */
 export const CENTROID_METHODS = ["weighted", "mean"] as const;
 export type CentroidMethod = (typeof CENTROID_METHODS)[number];
 
@@ -66,7 +66,7 @@ export interface EmbeddingsTable {
   entity_type: EmbeddingEntityType;
   entity_id: number;
   model_id: number;
-  /** POSIX path relative to the store root (DESIGN §3). */
+  /** POSIX path relative to the store root (docs/FORMAT.md §1.2). */
   vector_path: string;
 }
 

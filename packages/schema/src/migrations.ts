@@ -1,5 +1,5 @@
 /**
- * Migrations of the ldakit SQLite database, for Kysely's `Migrator` (DESIGN §4).
+ * Migrations of the ldakit SQLite database, for Kysely's `Migrator` (docs/FORMAT.md §5).
  *
  * - `001_seed` creates the seed chapter's tables exactly as the original Python tool had them
  *   (no "+" columns). It uses `IF NOT EXISTS`, so it also adopts a database that tool made.

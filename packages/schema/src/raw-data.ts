@@ -1,5 +1,5 @@
 /**
- * The raw Q-A JSON files of DESIGN §5: zod schemas of both accepted forms, a normalizer to
+ * The raw Q-A JSON files of docs/ARCHITECTURE.md §2.1: zod schemas of both accepted forms, a normalizer to
  * one internal shape, and `parseRawJson`, which turns any problem into a message a person can
  * act on (`JSON parse error at line 45, column 3: …`, `clusters[2].questions: expected array,
  * received string`).

@@ -23,7 +23,7 @@ const ALLOWED: Array<[BatchStatus, BatchStatus]> = [
 ];
 
 describe("the batch status machine", () => {
-  it("has the five statuses of DESIGN §5", () => {
+  it("has the five statuses of the batch state machine", () => {
     expect(BATCH_STATUSES).toEqual(["pending", "importing", "embedding", "completed", "failed"]);
     expect(IN_PROGRESS_BATCH_STATUSES).toEqual(["importing", "embedding"]);
     expect(Object.keys(BATCH_TRANSITIONS).sort()).toEqual([...BATCH_STATUSES].sort());

@@ -41,7 +41,7 @@ const SEED_COLUMNS: Record<string, string[]> = {
   batch_status_history: ["history_id", "batch_id", "old_status", "new_status", "changed_at"],
 };
 
-/** The "+" columns of DESIGN §4 (and `claimed_by`, see the README). */
+/** The columns `002_ldakit` adds to the seed tables (and `claimed_by`, see the README). */
 const ADDED_COLUMNS: Record<string, string[]> = {
   models: ["backend"],
   clusters: ["batch_id", "answer_source"],
@@ -150,7 +150,7 @@ describe("a new database", () => {
     expect(t.raw.inTransaction).toBe(false);
   });
 
-  it("has every table and column of DESIGN §4", async () => {
+  it("has every table and column of docs/FORMAT.md §5.3", async () => {
     const t = open();
     await migrateLdakitDatabase(t.db);
     expect([...TABLE_NAMES].sort()).toEqual(Object.keys(SEED_COLUMNS).sort());
@@ -159,7 +159,7 @@ describe("a new database", () => {
     }
   });
 
-  it("has the foreign keys of DESIGN §4; clusters.batch_id restricts deletes", async () => {
+  it("has the foreign keys of docs/FORMAT.md §5.3; clusters.batch_id restricts deletes", async () => {
     const t = open();
     await migrateLdakitDatabase(t.db);
     const fk = (table: string, from: string, to: string, on_delete = "NO ACTION") => ({

@@ -13,7 +13,7 @@ Answer: {"numpy": "2.2.6", "results": [[per query of request 0], ...]}, where ea
   {"weights": [...], "projected": [...], "scores": [...], "order": [cluster ids],
    "direct_scores": [...], "direct_order": [...]}
 
-The math (DESIGN §1): rows and queries are L2-normalized; w = softmax(cos(q, c_k) / t) with the
+The math (docs/FORMAT.md §6): rows and queries are L2-normalized; w = softmax(cos(q, c_k) / t) with the
 maximum subtracted first; p = normalize(sum_k w_k a_k); scores = A p; direct scores = A q. The
 order is by score descending, ties by the smaller cluster id.
 """

@@ -5,7 +5,7 @@ import { StoreError } from "./errors.js";
 
 /**
  * The `.npy` vector files under a store root. Paths given and returned are POSIX paths relative
- * to the root (DESIGN §3), so a store can be moved as a folder.
+ * to the root (docs/FORMAT.md §1.2), so a store can be moved as a folder.
  */
 export class VectorFiles {
   private readonly knownDirs = new Set<string>();

@@ -79,7 +79,7 @@ function defaultModel(db: LDAProjectionDB, models: Array<{ name: string }>): str
 }
 
 /**
- * Trains a new multi-head projection from the clusters stored for a model (DESIGN §7): one head
+ * Trains a new multi-head projection from the clusters stored for a model (docs/ARCHITECTURE.md §2.2): one head
  * per cluster, centroids from all its questions, the temperature fixed or chosen by k-fold on
  * held-out questions, and Recall@1 / MRR measured on held-out questions only. Writes a new
  * projection (rows, head files, `mh_<id>.json`); older projections stay.

