@@ -244,8 +244,8 @@ export class Projection {
   #headOf: Map<number, number> | undefined;
 
   /**
-   * Made by {@link Projection.fromArrays} or `loadProjection` only. Private rather than
-   * `@internal`: a stripped constructor would leave `new Projection()` type-checking for users.
+   * Made by {@link Projection.fromArrays} or `loadProjection` only. Private, not merely hidden from
+   * the declarations: a constructor left out of them would let `new Projection()` type-check.
    */
   private constructor(parts: ProjectionParts) {
     const { engine } = parts;
