@@ -1,36 +1,18 @@
 import { spawnSync } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { unifyWeaverData } from "../../../tools/unifyweaver-data.mjs";
 
 const CLI = join(import.meta.dirname, "..", "dist", "main.js");
 /** The example's raw Q-A files (form (b)), in the repository. */
 const EXAMPLE_RAW = join(import.meta.dirname, "../../../examples/bike-care/raw");
 /** JSON files that are not Q-A training data, each failing validation its own way. */
 const NOT_QA = join(import.meta.dirname, "../../schema/test/fixtures/not-qa");
-const UNIFYWEAVER = unifyWeaverData();
-
-/**
- * The UnifyWeaver Q-A data folder (LDAKIT_UNIFYWEAVER_DATA, resolved against the working
- * directory), or undefined, with the reason printed, when the variable is unset: the data is not
- * part of the repository. A value that names no folder is an error, not a skip.
- */
-function unifyWeaverData(): string | undefined {
-  const value = process.env.LDAKIT_UNIFYWEAVER_DATA;
-  if (!value) {
-    console.warn(
-      "skipped: LDAKIT_UNIFYWEAVER_DATA is not set (the UnifyWeaver Q-A data folder); migrate " +
-        "runs on examples/bike-care with the not-qa test files instead",
-    );
-    return undefined;
-  }
-  const dir = resolve(value);
-  if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory()) {
-    throw new Error(`LDAKIT_UNIFYWEAVER_DATA=${value}: ${dir} is not a folder`);
-  }
-  return dir;
-}
+const UNIFYWEAVER = unifyWeaverData(
+  "migrate runs on examples/bike-care with the not-qa test files instead",
+);
 
 const dirs: string[] = [];
 afterEach(() => {

@@ -5,10 +5,11 @@
  * with LDAKIT_UNIFYWEAVER_DATA, the UnifyWeaver W_matrix.npy) reads as NumPy reads it.
  */
 import { createHash } from "node:crypto";
-import { readFileSync, statSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { unifyWeaverData } from "../../../tools/unifyweaver-data.mjs";
 import { decodeNpy, encodeNpy } from "../src/index.js";
 import {
   baseName,
@@ -33,27 +34,9 @@ import {
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const FIXTURES = resolve(HERE, "../../../fixtures");
-const UNIFYWEAVER = unifyWeaverData();
-
-/**
- * The UnifyWeaver Q-A data folder (LDAKIT_UNIFYWEAVER_DATA, resolved against the working
- * directory), or undefined when the variable is unset: the data is not part of the repository.
- */
-function unifyWeaverData(): string | undefined {
-  const value = process.env.LDAKIT_UNIFYWEAVER_DATA;
-  if (!value) {
-    console.warn(
-      "skipped: LDAKIT_UNIFYWEAVER_DATA is not set (the UnifyWeaver Q-A data folder): " +
-        "W_matrix.npy is not read; fixtures/npy/valid/f8_le_384x384.npy stands in for it",
-    );
-    return undefined;
-  }
-  const dir = resolve(value);
-  if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory()) {
-    throw new Error(`LDAKIT_UNIFYWEAVER_DATA=${value}: ${dir} is not a folder`);
-  }
-  return dir;
-}
+const UNIFYWEAVER = unifyWeaverData(
+  "W_matrix.npy is not read; fixtures/npy/valid/f8_le_384x384.npy stands in for it",
+);
 
 const SHAPES = [[], [0], [3, 0], [1], [10], [3, 4], [4, 1], [2, 3, 4], [2, 1, 3, 2, 2]];
 

@@ -1,7 +1,8 @@
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { unifyWeaverData } from "../../../tools/unifyweaver-data.mjs";
 import {
   formatIssuePath,
   type NormalizedData,
@@ -20,27 +21,9 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 /** The example's raw files (form (b)) and test files of other shapes, both in the repository. */
 const EXAMPLE_RAW = resolve(HERE, "../../../examples/bike-care/raw");
 const NOT_QA = resolve(HERE, "fixtures/not-qa");
-const UNIFYWEAVER = unifyWeaverData();
-
-/**
- * The seed chapter's UnifyWeaver Q-A data folder (LDAKIT_UNIFYWEAVER_DATA, resolved against the
- * working directory), or undefined when the variable is unset: the data is not in the repository.
- */
-function unifyWeaverData(): string | undefined {
-  const value = process.env.LDAKIT_UNIFYWEAVER_DATA;
-  if (!value) {
-    console.warn(
-      "skipped: LDAKIT_UNIFYWEAVER_DATA is not set (the UnifyWeaver Q-A data folder): the seed " +
-        "chapter's files are not read; examples/bike-care and test/fixtures/not-qa stand in for them",
-    );
-    return undefined;
-  }
-  const dir = resolve(value);
-  if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory()) {
-    throw new Error(`LDAKIT_UNIFYWEAVER_DATA=${value}: ${dir} is not a folder`);
-  }
-  return dir;
-}
+const UNIFYWEAVER = unifyWeaverData(
+  "the seed chapter's files are not read; examples/bike-care and test/fixtures/not-qa stand in for them",
+);
 
 function shapeError(value: unknown, fileLabel?: string): RawDataError {
   try {

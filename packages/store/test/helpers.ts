@@ -1,15 +1,7 @@
 import { spawnSync } from "node:child_process";
-import {
-  cpSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { afterEach, expect } from "vitest";
 import { StoreError, type StoreErrorCode } from "../src/index.js";
 
@@ -18,25 +10,7 @@ export const EXAMPLE_RAW = join(import.meta.dirname, "../../../examples/bike-car
 /** JSON files that are not Q-A training data, each failing validation its own way. */
 export const NOT_QA = join(import.meta.dirname, "../../schema/test/fixtures/not-qa");
 
-/**
- * The UnifyWeaver Q-A data folder (LDAKIT_UNIFYWEAVER_DATA, resolved against the working
- * directory), or undefined, with the reason printed, when the variable is unset: the data is not
- * part of the repository. A value that names no folder is an error, not a skip.
- */
-export function unifyWeaverData(standIn: string): string | undefined {
-  const value = process.env.LDAKIT_UNIFYWEAVER_DATA;
-  if (!value) {
-    console.warn(
-      `skipped: LDAKIT_UNIFYWEAVER_DATA is not set (the UnifyWeaver Q-A data folder); ${standIn}`,
-    );
-    return undefined;
-  }
-  const dir = resolve(value);
-  if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory()) {
-    throw new Error(`LDAKIT_UNIFYWEAVER_DATA=${value}: ${dir} is not a folder`);
-  }
-  return dir;
-}
+export { unifyWeaverData } from "../../../tools/unifyweaver-data.mjs";
 
 const made: string[] = [];
 afterEach(() => {
