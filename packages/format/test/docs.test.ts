@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import {
+  adapterFileName,
   EMBEDDING_FILE_ABNF,
   EMBEDDING_FILE_PATTERNS,
   type EmbeddingFileName,
@@ -11,6 +12,7 @@ import {
   modelFolderName,
   modelNameProblem,
   parseEmbeddingFileName,
+  projectionMetaFormatFor,
   projectionMetaPath,
   validateProjectionMeta,
 } from "../src/index.js";
@@ -113,10 +115,20 @@ describe("docs/FORMAT.md", () => {
 
   it("§4.2: the example mh_<id>.json is valid and lies at its canonical path", () => {
     const part = section(format, "### 4.2 Example");
-    const [json] = blocks(part, "json");
+    const [json, v2] = blocks(part, "json");
     const path = /^`(embeddings\/[^`]+)`:$/m.exec(part)?.[1];
     const meta = validateProjectionMeta(JSON.parse(json as string), path);
     expect(projectionMetaPath(meta.model, meta.mh_projection_id)).toBe(path);
+    // the edition-2 example: the same projection with an adapter and a blend
+    const second = validateProjectionMeta(JSON.parse(v2 as string), path);
+    expect(second.format).toBe("ldakit.mh/2");
+    expect(second.format).toBe(projectionMetaFormatFor(second));
+    expect(second.adapter).toBe(adapterFileName(second.mh_projection_id));
+    expect({ ...second, format: meta.format, adapter: undefined, blend: undefined }).toEqual({
+      ...meta,
+      adapter: undefined,
+      blend: undefined,
+    });
   });
 });
 
@@ -136,5 +148,7 @@ function meant(meaning: string): EmbeddingFileName {
   }
   m = /^metadata of projection (\d+)$/.exec(meaning);
   if (m) return { kind: "projection-meta", mhProjectionId: Number(m[1]) };
+  m = /^adapter of projection (\d+)$/.exec(meaning);
+  if (m) return { kind: "projection-adapter", mhProjectionId: Number(m[1]) };
   throw new Error(`FORMAT.md §2.2: a meaning this test does not know: "${meaning}"`);
 }

@@ -9,8 +9,12 @@
  *
  * Measured: projected search of one query (route + project + rank, top-5 and top-3 routing) at
  * H = 18, 1 000, 10 000 and 100 000 heads with d = 384; the same for batches of 32 queries (time
- * per query); and the cold load of a 10 000-head projection from its 20 001 files (loadProjection
- * vs np.load of every file + np.stack + normalize).
+ * per query); the cost of a query adapter (the same H with and without a d × d W and β = 0.5, single
+ * queries and batches, and their ratio: one extra d × d product per query); and the cold load of a
+ * 10 000-head projection from its 20 001 files (loadProjection vs np.load of every file + np.stack
+ * + normalize).
+ *
+ *   node bench/bench.mjs --adapter-only --heads 1000 --quick    only the adapter's cost
  *
  * Rounds of ldakit and of NumPy alternate, so that changes in the machine's load fall on both.
  * NumPy runs with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE removed from its environment (they slow
@@ -28,6 +32,7 @@ import { encodeNpy, writeNpySync } from "@ldakit/npy";
 const argv = process.argv.slice(2);
 const QUICK = argv.includes("--quick");
 const JSON_OUT = argv.includes("--json");
+const ADAPTER_ONLY = argv.includes("--adapter-only");
 const option = (name) => {
   const i = argv.indexOf(name);
   return i >= 0 ? argv[i + 1] : undefined;
@@ -254,8 +259,9 @@ function fmtMs(s) {
         : ms.toFixed(4);
 }
 
-function printTable(rows) {
-  const header = [
+function printTable(
+  rows,
+  header = [
     "measure",
     "H",
     "ldakit ms",
@@ -263,7 +269,8 @@ function printTable(rows) {
     "ldakit/NumPy",
     "NumPy 1 thread ms",
     "ldakit/NumPy 1t",
-  ];
+  ],
+) {
   const table = [header, ...rows];
   const widths = header.map((_, c) => Math.max(...table.map((r) => String(r[c]).length)));
   const line = (r) =>
@@ -273,6 +280,84 @@ function printTable(rows) {
     `| ${widths.map((w, c) => (c === 0 ? "-".repeat(w) : `${"-".repeat(w - 1)}:`)).join(" | ")} |`,
   );
   for (const r of rows) console.log(line(r));
+}
+
+/**
+ * The adapter's cost at H heads: the same heads and queries with and without W (and β = 0.5),
+ * rounds alternating between the two, single queries and batches (time per query).
+ */
+function benchAdapter(h) {
+  const { rounds, single, batches } = plan(h);
+  const init = {
+    mhProjectionId: 1,
+    model: "bench",
+    temperature: TAU,
+    clusterIds: clusterIds(h),
+    centroids: randomUnitRows(h, D, SEED + h),
+    answers: randomUnitRows(h, D, SEED + h + 1),
+  };
+  const plain = Projection.fromArrays(init);
+  const adapted = Projection.fromArrays({
+    ...init,
+    adapter: randomUnitRows(D, D, SEED + 3),
+    blend: 0.5,
+  });
+  const Q = randomUnitRows(QUERY_POOL, D, SEED + 7);
+  const queries = Array.from({ length: QUERY_POOL }, (_, i) => Q.subarray(i * D, (i + 1) * D));
+  for (const p of [plain, adapted]) {
+    for (let i = 0; i < 20; i++) p.search(queries[i]);
+    p.searchBatch(queries.slice(0, BATCH));
+  }
+  const t = { plainSingle: [], adaptedSingle: [], plainBatch: [], adaptedBatch: [] };
+  for (let round = 0; round < rounds; round++) {
+    for (const [p, key] of [
+      [plain, "plain"],
+      [adapted, "adapted"],
+    ]) {
+      for (let i = 0; i < single; i++) {
+        const t0 = now();
+        p.search(queries[(round * single + i) % QUERY_POOL], { topK: 5, routingTop: 3 });
+        t[`${key}Single`].push(seconds(t0));
+      }
+      for (let b = 0; b < batches; b++) {
+        const start = ((round * batches + b) * BATCH) % (QUERY_POOL - BATCH + 1);
+        const t0 = now();
+        p.searchBatch(queries.slice(start, start + BATCH), { topK: 5, routingTop: 3 });
+        t[`${key}Batch`].push(seconds(t0) / BATCH);
+      }
+    }
+  }
+  return { heads: h, kernel: adapted.kernel, threads: adapted.threads, ...t };
+}
+
+function printAdapter(results) {
+  console.log(
+    `query adapter cost (W: ${D} x ${D}, β = 0.5; one extra d x d product per query); ratio = with W / without`,
+  );
+  const rows = [];
+  for (const r of results) {
+    for (const [label, a, b] of [
+      ["single query", r.adaptedSingle, r.plainSingle],
+      [`batch of ${BATCH}, per query`, r.adaptedBatch, r.plainBatch],
+    ]) {
+      const [withW, without] = [median(a), median(b)];
+      rows.push([label, r.heads, fmtMs(withW), fmtMs(without), (withW / without).toFixed(2)]);
+    }
+  }
+  printTable(rows, ["measure", "H", "with W ms", "without W ms", "with/without"]);
+}
+
+if (ADAPTER_ONLY) {
+  const results = HEADS.map((h) => {
+    process.stderr.write(`adapter, H = ${h} ...\n`);
+    return benchAdapter(h);
+  });
+  console.log(
+    `@ldakit/search (${results[0]?.kernel ?? "?"} kernel, ${results[0]?.threads} threads)`,
+  );
+  printAdapter(results);
+  if (JSON_OUT) console.log(JSON.stringify({ adapter: results }, null, 1));
+  process.exit(0);
 }
 
 const dir = mkdtempSync(join(tmpdir(), "ldakit-search-bench-"));
@@ -286,6 +371,10 @@ try {
     process.stderr.write(`H = ${h} ...\n`);
     results.push(await benchHeads(numpy, numpy1, dir, h));
   }
+  const adapter = HEADS.map((h) => {
+    process.stderr.write(`adapter, H = ${h} ...\n`);
+    return benchAdapter(h);
+  });
   process.stderr.write(`cold load of ${LOAD_HEADS} heads ...\n`);
   const load = await benchLoad(numpy, dir);
 
@@ -321,7 +410,8 @@ try {
   rows.push(row("cold load (loadProjection)", load.heads, median(load.ldakit), lb));
   rows.push(row("cold load (loadProjectionSync)", load.heads, median(load.ldakitSync), lb));
   printTable(rows);
-  if (JSON_OUT) console.log(JSON.stringify({ info, info1, results, load }, null, 1));
+  printAdapter(adapter);
+  if (JSON_OUT) console.log(JSON.stringify({ info, info1, results, adapter, load }, null, 1));
 } finally {
   numpy.close();
   numpy1.close();

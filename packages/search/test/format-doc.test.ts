@@ -1,5 +1,6 @@
 /**
- * docs/FORMAT.md must not drift from the code. Its worked example (§6.4) is a NumPy program and
+ * docs/FORMAT.md must not drift from the code. Its worked examples (§6.4, and §6.5 with an adapter
+ * and a blend) are each a NumPy program and
  * the output printed under it: the program is run and must print exactly that output, and
  * @ldakit/search must reproduce every number of it that its API exposes, to the printed precision,
  * on each kernel. So editing a printed number, or changing the math, fails here.
@@ -11,6 +12,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { PROJECTION_META_FORMATS, projectionMetaFormatFor } from "@ldakit/format";
 import { describe, expect, it } from "vitest";
 import { Projection, wasmKernelAvailable } from "../src/index.js";
 import { PYTHON } from "./reference.js";
@@ -177,6 +179,97 @@ describe("docs/FORMAT.md worked example", () => {
   }
 });
 
+describe("docs/FORMAT.md §6.5 worked example with an adapter and a blend", () => {
+  const script2 = fencedBlockAfter("worked-example-2:script", "python");
+  const output2 = fencedBlockAfter("worked-example-2:output", "text");
+  const printed2 = parseOutput(output2);
+  const get2 = (label: string): number[] => {
+    const value = printed2.values.get(label);
+    if (!value) throw new Error(`the second worked example's output has no line "${label}"`);
+    return value;
+  };
+  const tolerance = 10 ** -printed2.decimals;
+  const expectPrinted2 = (label: string, actual: ArrayLike<number>) => {
+    const expected = get2(label);
+    expect(actual.length, label).toBe(expected.length);
+    for (let i = 0; i < expected.length; i++) {
+      const diff = Math.abs((actual[i] as number) - (expected[i] as number));
+      expect(
+        diff,
+        `${label}[${i}]: ldakit ${actual[i]}, printed ${expected[i]}`,
+      ).toBeLessThanOrEqual(tolerance);
+    }
+  };
+
+  it("is exactly what its NumPy program prints", () => {
+    const run = spawnSync(PYTHON, ["-"], {
+      input: script2,
+      encoding: "utf8",
+      env: { ...process.env, PYTHONDONTWRITEBYTECODE: "1" },
+    });
+    if (run.error) throw new Error(`cannot run ${PYTHON} (${run.error.message})`);
+    expect(run.stderr, "the example program's stderr").toBe("");
+    expect(run.status).toBe(0);
+    expect(run.stdout).toBe(`${output2}\n`);
+  });
+
+  it("uses the first example's heads and query, and a W that is not symmetric", () => {
+    for (const label of [
+      "tau",
+      "cluster_ids",
+      "q",
+      "c[0]",
+      "c[1]",
+      "c[2]",
+      "a[0]",
+      "a[1]",
+      "a[2]",
+    ]) {
+      expect(get2(label), label).toEqual(get(label));
+    }
+    const W = [0, 1, 2].map((i) => get2(`W[${i}]`));
+    const symmetric = W.every((row, i) => row.every((v, j) => v === W[j]?.[i]));
+    expect(symmetric).toBe(false);
+    expect(get2("beta")[0]).toBeGreaterThan(0);
+    expect(get2("beta")[0]).toBeLessThan(1);
+  });
+
+  const kernels = wasmKernelAvailable() ? (["js", "wasm"] as const) : (["js"] as const);
+  for (const kernel of kernels) {
+    it(`@ldakit/search on the ${kernel} kernel routes, blends and ranks as printed`, () => {
+      const clusterIds = get2("cluster_ids");
+      const heads = clusterIds.length;
+      const rows = (name: string) => Array.from({ length: heads }, (_, k) => get2(`${name}[${k}]`));
+      const projection = Projection.fromArrays({
+        mhProjectionId: 1,
+        model: "worked-example",
+        temperature: get2("tau")[0] as number,
+        clusterIds,
+        centroids: rows("c"),
+        answers: rows("a"),
+        adapter: [0, 1, 2].map((i) => get2(`W[${i}]`)),
+        blend: get2("beta")[0] as number,
+        kernel,
+        threads: 1,
+      });
+      const query = get2("q");
+      const { weights, projected } = projection.project(query);
+      expectPrinted2("w", weights);
+      expectPrinted2("b_hat", projected);
+      const { results, routing } = projection.search(query, { topK: heads, routingTop: heads });
+      expect(results.map((r) => r.clusterId)).toEqual(get2("ranking"));
+      const scores = new Array<number>(heads);
+      for (const r of results) scores[r.headIndex] = r.score;
+      expectPrinted2("cos(b, a)", scores);
+      const routed = new Array<number>(heads);
+      for (const r of routing) routed[r.headIndex] = r.weight;
+      expectPrinted2("w", routed);
+      const direct = projection.directSearch(query, { topK: heads }).results;
+      expect(direct.map((r) => r.clusterId)).toEqual(get2("direct ranking"));
+    });
+  }
+});
+
 describe("docs/FORMAT.md §6.2 edge cases", () => {
   for (const kernel of wasmKernelAvailable() ? (["js", "wasm"] as const) : (["js"] as const)) {
     it(`weighted answers that cancel give p = 0, score 0 and the cluster-id order (${kernel})`, () => {
@@ -246,10 +339,17 @@ describe("docs/FORMAT.md versions", () => {
     const trees = manifest.cases.filter((c) => c.kind === "heads");
     expect(trees.length).toBeGreaterThan(0);
     const fileSet = headerValue("File-set version");
+    // the header names the newest edition; each file carries the edition its content needs
+    expect(fileSet).toBe(PROJECTION_META_FORMATS[PROJECTION_META_FORMATS.length - 1]);
     for (const c of trees) {
       const path = repoFile(`fixtures/${c.root}/embeddings/${c.model_folder}/mh_${c.mh_id}.json`);
       expect(existsSync(path), path).toBe(true);
-      expect((JSON.parse(readFileSync(path, "utf8")) as { format: unknown }).format).toBe(fileSet);
+      const meta = JSON.parse(readFileSync(path, "utf8")) as {
+        format: unknown;
+        adapter?: unknown;
+        blend?: number;
+      };
+      expect(meta.format, path).toBe(projectionMetaFormatFor(meta));
     }
   });
 
