@@ -19,14 +19,15 @@ export type EmbeddingFileKind =
   | "answer"
   | "head-centroid"
   | "head-answer"
-  | "projection-meta";
+  | "projection-meta"
+  | "projection-adapter";
 
 /** What a canonical file name inside a model folder stands for. */
 export type EmbeddingFileName =
   | { kind: "question"; questionId: number }
   | { kind: "answer"; clusterId: number }
   | { kind: "head-centroid" | "head-answer"; mhProjectionId: number; clusterId: number }
-  | { kind: "projection-meta"; mhProjectionId: number };
+  | { kind: "projection-meta" | "projection-adapter"; mhProjectionId: number };
 
 /** Checks an id and returns it; `what` names it in the message (`cluster_id`, …). */
 export function checkId(id: unknown, what: string): number {
@@ -87,6 +88,14 @@ export function projectionMetaFileName(mhProjectionId: number): string {
   return `mh_${checkId(mhProjectionId, "mh_projection_id")}.json`;
 }
 
+/**
+ * `mh_<projection id>_W.npy`, a plain decimal id: the projection's query adapter W, a (d, d)
+ * matrix that maps a query to its routing vector (docs/FORMAT.md §6).
+ */
+export function adapterFileName(mhProjectionId: number): string {
+  return `mh_${checkId(mhProjectionId, "mh_projection_id")}_W.npy`;
+}
+
 /** The file name that {@link parseEmbeddingFileName} reads back as `file`. */
 export function embeddingFileName(file: EmbeddingFileName): string {
   switch (file.kind) {
@@ -100,6 +109,8 @@ export function embeddingFileName(file: EmbeddingFileName): string {
       return headFileName(file.mhProjectionId, file.clusterId, "answer");
     case "projection-meta":
       return projectionMetaFileName(file.mhProjectionId);
+    case "projection-adapter":
+      return adapterFileName(file.mhProjectionId);
     default:
       throw new FormatError(
         "INVALID_FILE_KIND",
@@ -114,16 +125,17 @@ export function embeddingFileName(file: EmbeddingFileName): string {
  * case-sensitive strings). ABNF cannot bound a number: on top of it, every id is at most
  * {@link MAX_ID}. {@link EMBEDDING_FILE_PATTERNS} is the same grammar as regular expressions.
  */
-export const EMBEDDING_FILE_ABNF = `embedding-file  = question-vector / answer-vector / head-centroid / head-answer / projection-meta
-question-vector = %s"q_" padded-id %s".npy"
-answer-vector   = %s"a_" padded-id %s".npy"
-head-centroid   = %s"mh_" plain-id %s"_cluster_" plain-id %s"_centroid.npy"
-head-answer     = %s"mh_" plain-id %s"_cluster_" plain-id %s"_answer.npy"
-projection-meta = %s"mh_" plain-id %s".json"
-padded-id       = "00" DIGIT / "0" NZDIGIT DIGIT / NZDIGIT 2*DIGIT
-plain-id        = "0" / NZDIGIT *DIGIT
-NZDIGIT         = %x31-39
-DIGIT           = %x30-39
+export const EMBEDDING_FILE_ABNF = `embedding-file     = question-vector / answer-vector / head-centroid / head-answer / projection-meta / projection-adapter
+question-vector    = %s"q_" padded-id %s".npy"
+answer-vector      = %s"a_" padded-id %s".npy"
+head-centroid      = %s"mh_" plain-id %s"_cluster_" plain-id %s"_centroid.npy"
+head-answer        = %s"mh_" plain-id %s"_cluster_" plain-id %s"_answer.npy"
+projection-meta    = %s"mh_" plain-id %s".json"
+projection-adapter = %s"mh_" plain-id %s"_W.npy"
+padded-id          = "00" DIGIT / "0" NZDIGIT DIGIT / NZDIGIT 2*DIGIT
+plain-id           = "0" / NZDIGIT *DIGIT
+NZDIGIT            = %x31-39
+DIGIT              = %x30-39
 `;
 
 const PADDED_ID = "(00[0-9]|0[1-9][0-9]|[1-9][0-9]{2,})";
@@ -139,6 +151,7 @@ export const EMBEDDING_FILE_PATTERNS: Readonly<Record<EmbeddingFileKind, RegExp>
   "head-centroid": new RegExp(`^mh_${PLAIN_ID}_cluster_${PLAIN_ID}_centroid\\.npy$`),
   "head-answer": new RegExp(`^mh_${PLAIN_ID}_cluster_${PLAIN_ID}_answer\\.npy$`),
   "projection-meta": new RegExp(`^mh_${PLAIN_ID}\\.json$`),
+  "projection-adapter": new RegExp(`^mh_${PLAIN_ID}_W\\.npy$`),
 });
 
 /** The ids a pattern captured, or `null` when one is past {@link MAX_ID}. */
@@ -174,6 +187,7 @@ export function parseEmbeddingFileName(name: string): EmbeddingFileName | null {
       case "head-answer":
         return { kind, mhProjectionId: first, clusterId: second };
       case "projection-meta":
+      case "projection-adapter":
         return { kind, mhProjectionId: first };
     }
   }

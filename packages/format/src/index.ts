@@ -6,6 +6,7 @@
  */
 export { FormatError, type FormatErrorCode } from "./errors.js";
 export {
+  adapterFileName,
   EMBEDDING_FILE_ABNF,
   EMBEDDING_FILE_PATTERNS,
   type EmbeddingFileKind,
@@ -35,12 +36,17 @@ export {
   headAnswerPath,
   headCentroidPath,
   modelEmbeddingsDir,
+  projectionAdapterPath,
   projectionMetaPath,
   questionVectorPath,
 } from "./paths.js";
 export {
+  DEFAULT_BLEND,
   PROJECTION_META_FORMAT,
+  PROJECTION_META_FORMATS,
   type ProjectionMeta,
+  type ProjectionMetaFormat,
+  projectionMetaFormatFor,
   projectionMetaProblems,
   validateProjectionMeta,
 } from "./projection-meta.js";

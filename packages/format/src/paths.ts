@@ -3,6 +3,7 @@
  * folder that holds `lda.db`, exactly as the database stores them. Pure functions, no I/O.
  */
 import {
+  adapterFileName,
   headFileName,
   projectionMetaFileName,
   type VectorEntityType,
@@ -50,4 +51,9 @@ export function headAnswerPath(model: string, mhProjectionId: number, clusterId:
 /** `embeddings/<model folder>/mh_<projection id>.json`, the projection's metadata. */
 export function projectionMetaPath(model: string, mhProjectionId: number): string {
   return `${modelEmbeddingsDir(model)}/${projectionMetaFileName(mhProjectionId)}`;
+}
+
+/** `embeddings/<model folder>/mh_<projection id>_W.npy`, the projection's query adapter W. */
+export function projectionAdapterPath(model: string, mhProjectionId: number): string {
+  return `${modelEmbeddingsDir(model)}/${adapterFileName(mhProjectionId)}`;
 }

@@ -4,15 +4,48 @@
  * one that JSON Schema cannot state (see {@link projectionMetaProblems}).
  */
 import { describeValue, FormatError } from "./errors.js";
-import { MAX_ID } from "./file-names.js";
+import { adapterFileName, EMBEDDING_FILE_PATTERNS, MAX_ID } from "./file-names.js";
 import { modelNameProblem } from "./model-name.js";
 
-/** The `format` value of `mh_<id>.json`; a reader refuses any other. */
+/**
+ * The `format` values a reader of this package accepts, oldest first. Edition 2 adds the query
+ * adapter and the blend; a reader that knows only edition 1 must refuse `ldakit.mh/2`, which
+ * is what keeps it from ranking such a projection wrongly (docs/FORMAT.md §7).
+ */
+export const PROJECTION_META_FORMATS = ["ldakit.mh/1", "ldakit.mh/2"] as const;
+
+/** One of {@link PROJECTION_META_FORMATS}. */
+export type ProjectionMetaFormat = (typeof PROJECTION_META_FORMATS)[number];
+
+/**
+ * The edition-1 `format` value, still what a projection without an adapter and with β = 1 is
+ * written as, so that edition-1 readers keep reading it; {@link projectionMetaFormatFor} picks.
+ */
 export const PROJECTION_META_FORMAT = "ldakit.mh/1";
+
+/** The blend β that an absent `blend` stands for: the projected vector alone, as in edition 1. */
+export const DEFAULT_BLEND = 1;
+
+/**
+ * The `format` a writer gives a projection: `ldakit.mh/2` when it has an adapter or a blend
+ * other than 1 (an edition-1 reader would rank it differently, so it must refuse it), else
+ * `ldakit.mh/1`. `adapter` is the adapter's file name or anything non-null that says there is one.
+ */
+export function projectionMetaFormatFor(projection: {
+  adapter?: unknown;
+  blend?: number | null | undefined;
+}): ProjectionMetaFormat {
+  const hasAdapter = projection.adapter !== undefined && projection.adapter !== null;
+  const blended =
+    projection.blend !== undefined &&
+    projection.blend !== null &&
+    projection.blend !== DEFAULT_BLEND;
+  return hasAdapter || blended ? "ldakit.mh/2" : "ldakit.mh/1";
+}
 
 /** A valid `mh_<id>.json`. Other keys may be present: readers ignore them. */
 export interface ProjectionMeta {
-  format: typeof PROJECTION_META_FORMAT;
+  format: ProjectionMetaFormat;
   /** The projection id, also the `<id>` of the file name. */
   mh_projection_id: number;
   /** The model name (not the folder name): `sentence-transformers/all-MiniLM-L6-v2`. */
@@ -24,6 +57,13 @@ export interface ProjectionMeta {
   num_heads: number;
   /** Cluster ids in head order, each once: head k is cluster `cluster_ids[k]`. */
   cluster_ids: number[];
+  /**
+   * Edition 2: the file name of the query adapter W, exactly `mh_<id>_W.npy` for this id (a name
+   * in the model folder, never a path); `null` or absent: no adapter.
+   */
+  adapter?: string | null;
+  /** Edition 2: the blend β, finite, 0 ≤ β ≤ 1; absent: 1. */
+  blend?: number;
 }
 
 /** At most this many offending entries of `cluster_ids` are named one by one. */
@@ -40,11 +80,14 @@ function listed(items: string[]): string {
 
 /**
  * Every rule of `mh_<id>.json` that `value` (parsed JSON) breaks, in the order of the keys; an
- * empty list when it is valid. Keys besides the seven of the format are allowed and ignored, so
- * that a later version may add some without breaking older readers.
+ * empty list when it is valid. Keys besides those of the format are allowed and ignored, so
+ * that a later version may add some without breaking older readers — unless a reader must
+ * understand them, as `adapter` and `blend`: they need `ldakit.mh/2`, and an `ldakit.mh/1` file
+ * that sets them to anything but their defaults is refused (an edition-1 reader would ignore them
+ * and rank differently).
  *
- * One rule has no JSON Schema keyword: `num_heads` equals the length of `cluster_ids`; the
- * schema has the rest. (JSON numbers are unbounded, but `1e400` parses to Infinity, which is
+ * Two rules have no JSON Schema keyword: `num_heads` equals the length of `cluster_ids`, and
+ * `adapter` names this projection's id; the schema has the rest. (JSON numbers are unbounded, but `1e400` parses to Infinity, which is
  * refused as a temperature here and by ajv.)
  */
 export function projectionMetaProblems(value: unknown): string[] {
@@ -54,12 +97,11 @@ export function projectionMetaProblems(value: unknown): string[] {
   const meta = value as Record<string, unknown>;
   const problems: string[] = [];
 
+  const formats = PROJECTION_META_FORMATS.map((f) => `"${f}"`).join(" or ");
   if (meta.format === undefined) {
-    problems.push(`"format" is missing (expected "${PROJECTION_META_FORMAT}")`);
-  } else if (meta.format !== PROJECTION_META_FORMAT) {
-    problems.push(
-      `"format" must be "${PROJECTION_META_FORMAT}", got ${describeValue(meta.format)}`,
-    );
+    problems.push(`"format" is missing (expected ${formats})`);
+  } else if (!(PROJECTION_META_FORMATS as readonly unknown[]).includes(meta.format)) {
+    problems.push(`"format" must be ${formats}, got ${describeValue(meta.format)}`);
   }
 
   if (!isId(meta.mh_projection_id)) {
@@ -120,6 +162,51 @@ export function projectionMetaProblems(value: unknown): string[] {
     if (numHeadsValid && ids.length !== meta.num_heads) {
       problems.push(
         `"cluster_ids" lists ${ids.length} cluster ids but "num_heads" is ${String(meta.num_heads)}`,
+      );
+    }
+  }
+
+  problems.push(...editionTwoProblems(meta));
+  return problems;
+}
+
+/** The rules of `adapter` and `blend`, and that an edition-1 file leaves them at their defaults. */
+function editionTwoProblems(meta: Record<string, unknown>): string[] {
+  const problems: string[] = [];
+  const { adapter, blend } = meta;
+  if (adapter !== undefined && adapter !== null) {
+    const id = meta.mh_projection_id;
+    const expected = isId(id) ? `"${adapterFileName(id)}"` : `"mh_<mh_projection_id>_W.npy"`;
+    if (typeof adapter !== "string") {
+      problems.push(
+        `"adapter" must be the adapter's file name ${expected} or null, got ${describeValue(adapter)}`,
+      );
+    } else if (!EMBEDDING_FILE_PATTERNS["projection-adapter"].test(adapter)) {
+      problems.push(
+        `"adapter" must be the adapter's file name ${expected} in the model folder (no path, no other name), got ${describeValue(adapter)}`,
+      );
+    } else if (isId(id) && adapter !== adapterFileName(id)) {
+      problems.push(
+        `"adapter" names ${JSON.stringify(adapter)}, the adapter of another projection; projection ${id}'s is ${expected}`,
+      );
+    }
+  }
+  if (blend !== undefined) {
+    if (typeof blend !== "number" || !Number.isFinite(blend) || blend < 0 || blend > 1) {
+      problems.push(
+        `"blend" must be a finite number from 0 to 1 (absent means 1), got ${describeValue(blend)}`,
+      );
+    }
+  }
+  if (meta.format === PROJECTION_META_FORMAT) {
+    if (adapter !== undefined && adapter !== null) {
+      problems.push(
+        `"adapter" needs "format": "ldakit.mh/2"; an "ldakit.mh/1" reader would ignore it and rank differently`,
+      );
+    }
+    if (blend !== undefined && blend !== DEFAULT_BLEND) {
+      problems.push(
+        `"blend" other than 1 needs "format": "ldakit.mh/2"; an "ldakit.mh/1" reader would ignore it and rank differently`,
       );
     }
   }

@@ -136,5 +136,7 @@ function meant(meaning: string): EmbeddingFileName {
   }
   m = /^metadata of projection (\d+)$/.exec(meaning);
   if (m) return { kind: "projection-meta", mhProjectionId: Number(m[1]) };
+  m = /^adapter of projection (\d+)$/.exec(meaning);
+  if (m) return { kind: "projection-adapter", mhProjectionId: Number(m[1]) };
   throw new Error(`FORMAT.md §2.2: a meaning this test does not know: "${meaning}"`);
 }

@@ -1,6 +1,7 @@
 import apg from "apg-js";
 import { describe, expect, it } from "vitest";
 import {
+  adapterFileName,
   EMBEDDING_FILE_ABNF,
   EMBEDDING_FILE_PATTERNS,
   type EmbeddingFileName,
@@ -45,6 +46,8 @@ describe("file-name builders", () => {
     expect(headFileName(2, 17, "centroid")).toBe("mh_2_cluster_17_centroid.npy");
     expect(headFileName(0, 0, "answer")).toBe("mh_0_cluster_0_answer.npy");
     expect(projectionMetaFileName(12)).toBe("mh_12.json");
+    expect(adapterFileName(12)).toBe("mh_12_W.npy");
+    expect(adapterFileName(0)).toBe("mh_0_W.npy");
     expect(vectorFileName("answer", MAX_ID)).toBe(`a_${MAX_ID}.npy`);
   });
 
@@ -74,6 +77,16 @@ describe("file-name builders", () => {
       () => projectionMetaFileName("3" as unknown as number),
       "INVALID_ID",
       'mh_projection_id must be a non-negative integer, got the string "3"',
+    );
+    expectFormatError(
+      () => adapterFileName(-3),
+      "INVALID_ID",
+      "mh_projection_id must be a non-negative integer, got -3",
+    );
+    expectFormatError(
+      () => adapterFileName(2 ** 53),
+      "INVALID_ID",
+      "mh_projection_id must be at most 9007199254740991 (2^53 - 1), got 9007199254740992",
     );
     expect(thrownBy(() => padId(-0.5)).value).toBe(-0.5);
   });
@@ -117,6 +130,14 @@ describe("parseEmbeddingFileName", () => {
       kind: "projection-meta",
       mhProjectionId: 0,
     });
+    expect(parseEmbeddingFileName("mh_2_W.npy")).toEqual({
+      kind: "projection-adapter",
+      mhProjectionId: 2,
+    });
+    expect(parseEmbeddingFileName(`mh_${MAX_ID}_W.npy`)).toEqual({
+      kind: "projection-adapter",
+      mhProjectionId: MAX_ID,
+    });
     expect(parseEmbeddingFileName(`mh_${MAX_ID}.json`)).toEqual({
       kind: "projection-meta",
       mhProjectionId: MAX_ID,
@@ -147,6 +168,18 @@ describe("parseEmbeddingFileName", () => {
       "mh_2_cluster__centroid.npy",
       "mh__cluster_1_centroid.npy",
       "mh_02.json",
+      "mh_02_W.npy",
+      "mh_2_w.npy",
+      "mh_2_W.NPY",
+      "mh_2_W.npy.tmp",
+      "mh_2__W.npy",
+      "mh_2_W_.npy",
+      "mh_2_W.json",
+      "mh__W.npy",
+      "mh_W.npy",
+      "mh_2_W",
+      "sub/mh_2_W.npy",
+      "mh_9007199254740992_W.npy",
       "mh_2.JSON",
       "mh_2.json/",
       "mh_-1.json",
@@ -176,6 +209,7 @@ describe("parseEmbeddingFileName", () => {
         { kind: "head-centroid", mhProjectionId: id, clusterId: (id * 7) % 1000 },
         { kind: "head-answer", mhProjectionId: (id * 3) % 50, clusterId: id },
         { kind: "projection-meta", mhProjectionId: id },
+        { kind: "projection-adapter", mhProjectionId: id },
       ];
       for (const file of files) {
         const name = embeddingFileName(file);
@@ -215,6 +249,7 @@ describe("the grammar as data", () => {
       vectorFileName("answer", Number(digits())),
       headFileName(Number(digits()), Number(digits()), pick(["centroid", "answer"] as const)),
       projectionMetaFileName(Number(digits())),
+      adapterFileName(Number(digits())),
     ];
     const alphabet = [..."0123456789qamhcluster_.npyjsonQ-W"];
     const mutate = (name: string): string => {
@@ -228,7 +263,9 @@ describe("the grammar as data", () => {
           return name.slice(0, at) + pick(alphabet) + name.slice(at + 1);
         default:
           return (
-            name.slice(0, at) + pick(["0", "00", "_", "mh_", "_cluster_", ".npy"]) + name.slice(at)
+            name.slice(0, at) +
+            pick(["0", "00", "_", "mh_", "_cluster_", ".npy", "_W", "_W.npy"]) +
+            name.slice(at)
           );
       }
     };
@@ -265,4 +302,5 @@ const ABNF_RULE: Record<EmbeddingFileName["kind"], string> = {
   "head-centroid": "head-centroid",
   "head-answer": "head-answer",
   "projection-meta": "projection-meta",
+  "projection-adapter": "projection-adapter",
 };

@@ -69,6 +69,7 @@ describe("the fixture head trees", () => {
       const names = readdirSync(`${base}/${folder}`);
       const metaIds: number[] = [];
       const headFiles = new Set<string>();
+      const adapters = new Set<string>();
       for (const name of names) {
         expect(statSync(`${base}/${folder}/${name}`).isFile(), name).toBe(true);
         const parsed = parseEmbeddingFileName(name);
@@ -76,6 +77,7 @@ describe("the fixture head trees", () => {
         if (parsed === null) continue;
         expect(embeddingFileName(parsed)).toBe(name);
         if (parsed.kind === "projection-meta") metaIds.push(parsed.mhProjectionId);
+        else if (parsed.kind === "projection-adapter") adapters.add(name);
         else if (parsed.kind === "head-centroid" || parsed.kind === "head-answer") {
           headFiles.add(`${parsed.mhProjectionId}/${parsed.clusterId}/${parsed.kind}`);
         } else {
@@ -91,6 +93,7 @@ describe("the fixture head trees", () => {
 
       // each mh_<id>.json is valid, agrees with the manifest, and names exactly the head files
       const listed = new Set<string>();
+      const namedAdapters = new Set<string>();
       for (const { mh_id, model } of expected) {
         const path = `${root}/${EMBEDDINGS_DIR}/${folder}/${projectionMetaFileName(mh_id)}`;
         const meta = validateProjectionMeta(
@@ -106,12 +109,15 @@ describe("the fixture head trees", () => {
           expect(meta.temperature).toBe(c.temperature);
           expect(meta.num_heads).toBe(c.num_heads);
         }
+        if (meta.adapter !== undefined && meta.adapter !== null) namedAdapters.add(meta.adapter);
         for (const cid of meta.cluster_ids) {
           listed.add(`${mh_id}/${cid}/head-centroid`);
           listed.add(`${mh_id}/${cid}/head-answer`);
         }
       }
       expect([...headFiles].sort()).toEqual([...listed].sort());
+      // an adapter file is there exactly when a projection's metadata names it
+      expect([...adapters].sort()).toEqual([...namedAdapters].sort());
     }
   });
 });

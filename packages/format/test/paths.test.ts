@@ -8,6 +8,7 @@ import {
   headCentroidPath,
   modelEmbeddingsDir,
   parseEmbeddingFileName,
+  projectionAdapterPath,
   projectionMetaPath,
   questionVectorPath,
 } from "../src/index.js";
@@ -24,6 +25,7 @@ describe("paths relative to the store root", () => {
     expect(headCentroidPath("m", 2, 17)).toBe("embeddings/m/mh_2_cluster_17_centroid.npy");
     expect(headAnswerPath("m", 2, 17)).toBe("embeddings/m/mh_2_cluster_17_answer.npy");
     expect(projectionMetaPath("org/m", 12)).toBe("embeddings/org__m/mh_12.json");
+    expect(projectionAdapterPath("org/m", 12)).toBe("embeddings/org__m/mh_12_W.npy");
   });
 
   it("are POSIX paths of three parts whose base name parses back", () => {
@@ -34,6 +36,7 @@ describe("paths relative to the store root", () => {
         headCentroidPath(model, 1, 1),
         headAnswerPath(model, 0, 3),
         projectionMetaPath(model, 1),
+        projectionAdapterPath(model, 0),
       ]) {
         const parts = p.split("/");
         expect(parts, p).toHaveLength(3);

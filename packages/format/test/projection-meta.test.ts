@@ -5,11 +5,15 @@
 import Ajv2020Module from "ajv/dist/2020.js";
 import { describe, expect, it } from "vitest";
 import {
+  DEFAULT_BLEND,
+  EMBEDDING_FILE_PATTERNS,
   FormatError,
   MAX_ID,
   MODEL_NAME_PATTERN,
   modelNameProblem,
   PROJECTION_META_FORMAT,
+  PROJECTION_META_FORMATS,
+  projectionMetaFormatFor,
   projectionMetaProblems,
   validateProjectionMeta,
 } from "../src/index.js";
@@ -33,6 +37,10 @@ const without = (key: string): Meta => {
 };
 const fromJson = (text: string): unknown => JSON.parse(text);
 
+/** An edition-2 projection with an adapter and a blend. */
+const GOOD_V2 = { ...GOOD, format: "ldakit.mh/2", adapter: "mh_2_W.npy", blend: 0.25 };
+const FORMATS = '"ldakit.mh/1" or "ldakit.mh/2"';
+
 /** Valid objects. */
 const VALID: Array<[string, unknown]> = [
   ["the seven keys", GOOD],
@@ -47,6 +55,21 @@ const VALID: Array<[string, unknown]> = [
   ["the largest id", { ...GOOD, mh_projection_id: MAX_ID, dimensions: MAX_ID }],
   ["a tiny and a huge temperature", { ...GOOD, temperature: 1e-300 }],
   ["a huge temperature", { ...GOOD, temperature: 1e300 }],
+  ["edition 2 with an adapter and a blend", GOOD_V2],
+  ["edition 2 with an adapter, no blend (β = 1)", { ...GOOD_V2, blend: undefined }],
+  ["edition 2 with a null adapter and a blend", { ...GOOD_V2, adapter: null }],
+  ["edition 2 with β = 0 (direct search)", { ...GOOD_V2, adapter: null, blend: 0 }],
+  ["edition 2 with β = 1", { ...GOOD_V2, blend: 1 }],
+  [
+    "edition 2 without either (readers accept it; writers write edition 1)",
+    { ...GOOD, format: "ldakit.mh/2" },
+  ],
+  ["edition 2 at projection 0", { ...GOOD_V2, mh_projection_id: 0, adapter: "mh_0_W.npy" }],
+  ["edition 1 with the defaults written out", { ...GOOD, adapter: null, blend: 1 }],
+  [
+    "edition 1 with blend written 1.0",
+    fromJson(JSON.stringify({ ...GOOD, blend: 1 }).replace('"blend":1', '"blend":1.0')),
+  ],
   [
     "an integer written 2.0 in JSON",
     fromJson(JSON.stringify(GOOD).replace('"dimensions":384', '"dimensions":384.0')),
@@ -59,7 +82,7 @@ const INVALID: Array<[string, unknown, string]> = [
   ["null", null, "expected a JSON object, got null"],
   ["a string", "mh", 'expected a JSON object, got the string "mh"'],
   ["a number", 3, "expected a JSON object, got the number 3"],
-  ["no format", without("format"), '"format" is missing (expected "ldakit.mh/1")'],
+  ["no format", without("format"), '"format" is missing (expected "ldakit.mh/1" or "ldakit.mh/2")'],
   [
     "no mh_projection_id",
     without("mh_projection_id"),
@@ -83,11 +106,60 @@ const INVALID: Array<[string, unknown, string]> = [
   ],
   ["no cluster_ids", without("cluster_ids"), '"cluster_ids" is missing'],
   [
-    "another format",
-    { ...GOOD, format: "ldakit.mh/2" },
-    '"format" must be "ldakit.mh/1", got the string "ldakit.mh/2"',
+    "a later format",
+    { ...GOOD, format: "ldakit.mh/3" },
+    `"format" must be ${FORMATS}, got the string "ldakit.mh/3"`,
   ],
-  ["a format number", { ...GOOD, format: 1 }, '"format" must be "ldakit.mh/1", got the number 1'],
+  ["a format number", { ...GOOD, format: 1 }, `"format" must be ${FORMATS}, got the number 1`],
+  [
+    "an adapter given as a path",
+    { ...GOOD_V2, adapter: "embeddings/m/mh_2_W.npy" },
+    '"adapter" must be the adapter\'s file name "mh_2_W.npy" in the model folder (no path, no other name), got the string "embeddings/m/mh_2_W.npy"',
+  ],
+  ["an adapter up the tree", { ...GOOD_V2, adapter: "../mh_2_W.npy" }, "(no path, no other name)"],
+  ["an absolute adapter", { ...GOOD_V2, adapter: "/tmp/mh_2_W.npy" }, "(no path, no other name)"],
+  [
+    "an adapter spelled non-canonically",
+    { ...GOOD_V2, adapter: "mh_02_W.npy" },
+    'got the string "mh_02_W.npy"',
+  ],
+  ["an adapter of another kind", { ...GOOD_V2, adapter: "W_matrix.npy" }, "no other name"],
+  ["an empty adapter", { ...GOOD_V2, adapter: "" }, 'got the string ""'],
+  [
+    "an adapter that is not a string",
+    { ...GOOD_V2, adapter: 2 },
+    '"adapter" must be the adapter\'s file name "mh_2_W.npy" or null, got the number 2',
+  ],
+  ["an adapter that is true", { ...GOOD_V2, adapter: true }, "or null, got true"],
+  [
+    "a negative blend",
+    { ...GOOD_V2, blend: -0.01 },
+    '"blend" must be a finite number from 0 to 1 (absent means 1), got the number -0.01',
+  ],
+  ["a blend above 1", { ...GOOD_V2, blend: 1.5 }, "got the number 1.5"],
+  ["a blend as a string", { ...GOOD_V2, blend: "0.5" }, 'got the string "0.5"'],
+  ["a null blend", { ...GOOD_V2, blend: null }, '"blend" must be a finite number'],
+  ["a NaN blend", { ...GOOD_V2, blend: Number.NaN }, "got the number NaN"],
+  [
+    "a blend past the largest double",
+    fromJson(JSON.stringify(GOOD_V2).replace('"blend":0.25', '"blend":1e400')),
+    "got the number Infinity",
+  ],
+  [
+    "edition 1 with an adapter",
+    { ...GOOD, adapter: "mh_2_W.npy" },
+    '"adapter" needs "format": "ldakit.mh/2"; an "ldakit.mh/1" reader would ignore it and rank differently',
+  ],
+  [
+    "edition 1 with a blend other than 1",
+    { ...GOOD, blend: 0.25 },
+    '"blend" other than 1 needs "format": "ldakit.mh/2"',
+  ],
+  [
+    "edition 1 with β = 0",
+    { ...GOOD, adapter: null, blend: 0 },
+    '"blend" other than 1 needs "format": "ldakit.mh/2"',
+  ],
   ["a negative id", { ...GOOD, mh_projection_id: -1 }, '"mh_projection_id" must be an integer'],
   ["a fractional id", { ...GOOD, mh_projection_id: 1.5 }, "got the number 1.5"],
   ["an id as a string", { ...GOOD, mh_projection_id: "2" }, 'got the string "2"'],
@@ -183,13 +255,21 @@ const SCHEMA_CANNOT_SAY: Array<[string, unknown, string]> = [
     { ...GOOD, num_heads: 2 },
     '"cluster_ids" lists 3 cluster ids but "num_heads" is 2',
   ],
+  [
+    "the adapter of another projection (no keyword relates a string to another key's value)",
+    { ...GOOD_V2, adapter: "mh_3_W.npy" },
+    '"adapter" names "mh_3_W.npy", the adapter of another projection; projection 2\'s is "mh_2_W.npy"',
+  ],
 ];
 
 const schemaText = readRepoFile("docs/mh-projection.schema.json");
 const schema = JSON.parse(schemaText) as {
   $schema: string;
   required: string[];
-  properties: Record<string, { pattern?: string; maximum?: number; const?: string }>;
+  properties: Record<
+    string,
+    { pattern?: string; maximum?: number; enum?: string[]; anyOf?: Array<{ pattern?: string }> }
+  >;
 };
 const Ajv2020 = Ajv2020Module.default;
 const ajv = new Ajv2020({ allErrors: true, strict: true });
@@ -200,6 +280,20 @@ describe("validateProjectionMeta", () => {
     const meta = { ...GOOD, extra_key: "kept" };
     expect(validateProjectionMeta(meta)).toBe(meta);
     expect(PROJECTION_META_FORMAT).toBe("ldakit.mh/1");
+    expect(PROJECTION_META_FORMATS).toEqual(["ldakit.mh/1", "ldakit.mh/2"]);
+    expect(DEFAULT_BLEND).toBe(1);
+  });
+
+  it("names the adapter by the projection's id, or by its pattern when the id is bad", () => {
+    expect(projectionMetaProblems({ ...GOOD_V2, mh_projection_id: -1, adapter: "x" })).toContain(
+      '"adapter" must be the adapter\'s file name "mh_<mh_projection_id>_W.npy" in the model folder (no path, no other name), got the string "x"',
+    );
+    // with the id itself broken, a well-formed adapter name is not blamed twice
+    expect(
+      projectionMetaProblems({ ...GOOD_V2, mh_projection_id: "2", adapter: "mh_2_W.npy" }),
+    ).toEqual([
+      '"mh_projection_id" must be an integer from 0 to 9007199254740991, got the string "2"',
+    ]);
   });
 
   it.each(VALID)("accepts %s", (_, value) => {
@@ -239,7 +333,7 @@ describe("validateProjectionMeta", () => {
         cluster_ids: [1, 1, -1],
       }),
     ).toEqual([
-      '"format" must be "ldakit.mh/1", got the string "ldakit.mh/0"',
+      '"format" must be "ldakit.mh/1" or "ldakit.mh/2", got the string "ldakit.mh/0"',
       '"model" "a//b" is not a valid model name: "//" at position 2 leaves an empty part; separate parts with a single "/"',
       '"dimensions" must be a positive integer, got the number 0',
       '"temperature" must be a positive finite number, got the number NaN',
@@ -260,11 +354,42 @@ describe("validateProjectionMeta", () => {
   });
 });
 
+describe("projectionMetaFormatFor", () => {
+  it("is edition 2 exactly when there is an adapter or β ≠ 1", () => {
+    expect(projectionMetaFormatFor({})).toBe("ldakit.mh/1");
+    expect(projectionMetaFormatFor({ adapter: null, blend: 1 })).toBe("ldakit.mh/1");
+    expect(projectionMetaFormatFor({ adapter: undefined, blend: undefined })).toBe("ldakit.mh/1");
+    expect(projectionMetaFormatFor({ blend: null })).toBe("ldakit.mh/1");
+    expect(projectionMetaFormatFor({ adapter: "mh_2_W.npy" })).toBe("ldakit.mh/2");
+    expect(projectionMetaFormatFor({ adapter: new Float32Array(4), blend: 1 })).toBe("ldakit.mh/2");
+    expect(projectionMetaFormatFor({ blend: 0 })).toBe("ldakit.mh/2");
+    expect(projectionMetaFormatFor({ blend: 0.999 })).toBe("ldakit.mh/2");
+  });
+
+  it("gives a format under which the metadata it describes is valid, and edition 1 where it can", () => {
+    for (const adapter of [undefined, null, "mh_2_W.npy"]) {
+      for (const blend of [undefined, 0, 0.25, 1]) {
+        const format = projectionMetaFormatFor({ adapter, blend });
+        const meta = { ...GOOD, format, adapter, blend };
+        expect(projectionMetaProblems(meta), JSON.stringify(meta)).toEqual([]);
+        expect(schemaAccepts(JSON.parse(JSON.stringify(meta)))).toBe(true);
+        // edition 1 refuses exactly what needs edition 2
+        expect(projectionMetaProblems({ ...meta, format: "ldakit.mh/1" }).length === 0).toBe(
+          format === "ldakit.mh/1",
+        );
+      }
+    }
+  });
+});
+
 describe("docs/mh-projection.schema.json", () => {
   it("is a draft 2020-12 schema that states the same constants as the code", () => {
     expect(schema.$schema).toBe("https://json-schema.org/draft/2020-12/schema");
     expect(schema.required.sort()).toEqual(Object.keys(GOOD).sort());
-    expect(schema.properties.format?.const).toBe(PROJECTION_META_FORMAT);
+    expect(schema.properties.format?.enum).toEqual([...PROJECTION_META_FORMATS]);
+    expect(schema.properties.adapter?.anyOf?.[1]?.pattern).toBe(
+      EMBEDDING_FILE_PATTERNS["projection-adapter"].source,
+    );
     expect(schema.properties.model?.pattern).toBe(MODEL_NAME_PATTERN.source);
     for (const key of ["mh_projection_id", "dimensions", "num_heads"]) {
       expect(schema.properties[key]?.maximum, key).toBe(MAX_ID);
