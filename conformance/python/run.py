@@ -9,8 +9,11 @@ Reads fixtures/manifest.json and checks every case with NumPy alone:
   values); files flagged np_save_identical are byte-for-byte what np.save writes today;
 - npy-invalid: np.load rejects the file, or, where the manifest records that NumPy is lenient
   (trailing bytes, complex dtypes, ...), still accepts it; the line then says so;
-- heads: discovery by the file convention, the vectors' dtypes and shapes, and the projection
-  math (docs/FORMAT.md §6) against the expected routing weights, projections and top-k;
+- heads: discovery by the file convention, the vectors' dtypes and shapes, the adapter W and
+  blend β of ldakit.mh/2 (docs/FORMAT.md §4), and the projection math (docs/FORMAT.md §6)
+  against the expected routing weights, blended projections and top-k;
+- heads-invalid: trees whose projection a reader must refuse (a missing or malformed adapter,
+  β out of range, an edition-1 file with edition-2 keys, an unknown format);
 - model_names: the model-name rule of docs/FORMAT.md §1.3 (model_folder below) gives each
   name's folder, or refuses the name.
 
@@ -184,6 +187,28 @@ def run_model_name(entry: dict) -> str:
     return ""
 
 
+META_FORMATS = ("ldakit.mh/1", "ldakit.mh/2")
+
+
+def meta_problem(meta: dict, mh_id: int) -> str | None:
+    """Why an mh_<id>.json is not one this reader may use (docs/FORMAT.md §4, §7), or None.
+    Edition 2 adds "adapter" (exactly "mh_<id>_W.npy" or null) and "blend" (β in [0, 1],
+    absent = 1); an edition-1 file carrying either with a non-default value is refused, since
+    an edition-1 reader would silently rank without them."""
+    fmt = meta.get("format")
+    if fmt not in META_FORMATS:
+        return f"format is {fmt!r}; this reader knows {', '.join(META_FORMATS)}"
+    adapter = meta.get("adapter")
+    blend = meta.get("blend", 1)
+    if adapter is not None and adapter != f"mh_{mh_id}_W.npy":
+        return f"adapter is {adapter!r}; it must be \"mh_{mh_id}_W.npy\" or null"
+    if isinstance(blend, bool) or not isinstance(blend, (int, float)) or not (0 <= blend <= 1):
+        return f"blend is {blend!r}; it must be a number from 0 to 1"
+    if fmt == "ldakit.mh/1" and (adapter is not None or blend != 1):
+        return "an ldakit.mh/1 file carries an adapter or a blend; that needs ldakit.mh/2"
+    return None
+
+
 def discover(root: Path) -> list[dict]:
     found = []
     for meta_path in sorted((root / "embeddings").glob("*/mh_*.json")):
@@ -191,8 +216,9 @@ def discover(root: Path) -> list[dict]:
         if not m:
             continue
         meta = json.loads(meta_path.read_text())
-        check(meta.get("format") == "ldakit.mh/1", f"{meta_path}: format {meta.get('format')!r}")
         check(meta["mh_projection_id"] == int(m.group(1)), f"{meta_path}: id differs from name")
+        problem = meta_problem(meta, int(m.group(1)))
+        check(problem is None, f"{meta_path}: {problem}")
         try:
             folder = model_folder(meta["model"])
         except ValueError as exc:
@@ -202,6 +228,21 @@ def discover(root: Path) -> list[dict]:
         found.append({"mh_id": meta["mh_projection_id"], "model": meta["model"],
                       "dir": meta_path.parent, "meta": meta})
     return found
+
+
+def load_adapter(proj: dict, d: int) -> np.ndarray | None:
+    """W as float64 (d, d), or None when the projection has none."""
+    name = proj["meta"].get("adapter")
+    if name is None:
+        return None
+    path = proj["dir"] / name
+    check(path.is_file(), f"{name}: the adapter file named in mh_{proj['mh_id']}.json is missing")
+    w = load(path, None)
+    check(w.dtype.str in ("<f4", "<f8", ">f4", ">f8"),
+          f"{name}: dtype {w.dtype.str}; an adapter is f4 or f8")
+    check(w.shape == (d, d), f"{name}: shape {w.shape}, expected ({d}, {d})")
+    check(bool(np.isfinite(w).all()), f"{name}: the adapter holds non-finite values")
+    return w.astype(np.float64)
 
 
 def run_heads(fixtures: Path, manifest: dict, case: dict) -> str:
@@ -231,13 +272,25 @@ def run_heads(fixtures: Path, manifest: dict, case: dict) -> str:
             check(v.shape == (d,), f"{p.name}: shape {v.shape}, expected ({d},)")
             rows.append(v.astype(np.float64))
         vectors[role] = unit(np.stack(rows))
+    w_matrix = load_adapter(proj, d)
+    blend = meta.get("blend", 1)
+    check((w_matrix is not None) == (case.get("adapter_descr") is not None),
+          f"adapter {'present' if w_matrix is not None else 'absent'}; the manifest says "
+          f"{case.get('adapter_descr')!r}")
+    check(blend == case.get("blend", 1), f"blend is {blend!r}, expected {case.get('blend', 1)!r}")
+    check(meta["format"] == case.get("format", "ldakit.mh/1"), f"format is {meta['format']!r}")
     exp = {k: load(fixtures / rel, None) for k, rel in case["files"].items()}
     q = unit(exp["queries"].astype(np.float64))
-    logits = q @ vectors["centroid"].T / meta["temperature"]
+    # routing by r̂ = normalize(W q̂) (r_i = sum_j W[i, j] q̂_j), or by q̂ without an adapter
+    r = q if w_matrix is None else unit(q @ w_matrix.T)
+    logits = r @ vectors["centroid"].T / meta["temperature"]
     logits -= logits.max(axis=1, keepdims=True)
     w = np.exp(logits)
     w /= w.sum(axis=1, keepdims=True)
     p = unit(w @ vectors["answer"])
+    if blend != 1:
+        # b̂ = normalize(β p + (1 - β) q̂); the fixtures have no cancelling b = 0
+        p = unit(blend * p + (1 - blend) * q)
     problems = []
     if not np.allclose(w, exp["weights"], rtol=0, atol=tol):
         problems.append(f"weights differ by {np.abs(w - exp['weights']).max():.3g}")
@@ -258,6 +311,18 @@ def run_heads(fixtures: Path, manifest: dict, case: dict) -> str:
             problems.append(f"{name} scores differ by {np.abs(top_scores - exp_scores).max():.3g}")
     check(not problems, "; ".join(problems))
     return ""
+
+
+def run_heads_invalid(fixtures: Path, manifest: dict, case: dict) -> str:
+    """The tree's projection must be refused, by discovery or by loading; the line says why."""
+    root = fixtures / case["root"]
+    try:
+        (proj,) = [d for d in discover(root) if d["mh_id"] == case["mh_id"]]
+        load_adapter(proj, proj["meta"]["dimensions"])
+    except (Failure, ValueError, OSError) as exc:
+        check(str(exc) != "", "refused with an empty message")
+        return f" (refused: {exc})"
+    raise Failure(f"loaded; expected it to be refused: {case['why']}")
 
 
 def read_expected_failures(path: Path | None) -> dict[str, str]:
@@ -286,7 +351,8 @@ def main() -> int:
               file=sys.stderr)
         return 2
     expected = read_expected_failures(args.expected_failures)
-    runners = {"npy-valid": run_valid, "npy-invalid": run_invalid, "heads": run_heads}
+    runners = {"npy-valid": run_valid, "npy-invalid": run_invalid, "heads": run_heads,
+               "heads-invalid": run_heads_invalid}
     passed = failed = xfails = 0
     names = set()
     if manifest["numpy"] != np.__version__:

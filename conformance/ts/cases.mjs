@@ -32,7 +32,7 @@ import { discoverProjections, loadProjection, loadProjectionSync } from "@ldakit
 /**
  * @typedef {object} Case
  * @property {string} name
- * @property {"npy-valid" | "npy-invalid" | "heads" | "model-name"} kind
+ * @property {"npy-valid" | "npy-invalid" | "heads" | "heads-invalid" | "model-name"} kind
  * @property {string} [path]
  * @property {string} [descr]
  * @property {number[]} [shape]
@@ -61,6 +61,10 @@ import { discoverProjections, loadProjection, loadProjectionSync } from "@ldakit
  * @property {number} [tolerance]
  * @property {Array<{ mh_id: number; model: string; model_folder: string }>} [discover]
  * @property {Record<string, string>} [files]
+ * @property {string} [format] heads with an adapter or a blend: "ldakit.mh/2"
+ * @property {string | null} [adapter_descr] the W file's dtype, or null for no adapter
+ * @property {number} [blend] β (absent: 1)
+ * @property {string} [why] heads-invalid: what is wrong with the tree
  * @property {boolean} [error] model-name cases: the name must be refused
  */
 
@@ -385,6 +389,23 @@ async function runHeads(fixtures, _manifest, c) {
         `projection.${name} is ${JSON.stringify(value)}, expected ${JSON.stringify(expected)}`,
       );
   }
+  if (c.format !== undefined) {
+    // edition-2 fields (docs/FORMAT.md §4); read through a cast so that this file type-checks
+    // against a search package of either edition
+    const v2 = /** @type {{ adapter?: Float32Array | null; blend?: number }} */ (
+      /** @type {unknown} */ (projection)
+    );
+    const d = /** @type {number} */ (c.dimensions);
+    const wantAdapter = c.adapter_descr !== null && c.adapter_descr !== undefined;
+    if (!(v2.adapter instanceof Float32Array) && wantAdapter)
+      problems.push(`projection.adapter is ${String(v2.adapter)}, expected a ${d}×${d} matrix`);
+    else if (v2.adapter instanceof Float32Array && v2.adapter.length !== d * d)
+      problems.push(`projection.adapter has ${v2.adapter.length} elements, expected ${d * d}`);
+    else if (!wantAdapter && v2.adapter !== null)
+      problems.push(`projection.adapter is ${String(v2.adapter)}, expected null`);
+    if (v2.blend !== (c.blend ?? 1))
+      problems.push(`projection.blend is ${v2.blend}, expected ${c.blend ?? 1}`);
+  }
   if (projection.warnings.length > 0) problems.push(`warnings: ${projection.warnings.join("; ")}`);
   const strict = loadProjectionSync({ dir, mhProjectionId: mhId, strict: true });
   if (!same([...strict.clusterIds], meta.cluster_ids))
@@ -503,10 +524,39 @@ async function runModelName(_fixtures, _manifest, c) {
   );
 }
 
+/**
+ * A tree whose projection must be refused: both loaders throw, with a message.
+ * @param {string} fixtures @param {Manifest} _manifest @param {Case} c
+ */
+async function runHeadsInvalid(fixtures, _manifest, c) {
+  const root = join(fixtures, /** @type {string} */ (c.root));
+  const dir = join(root, "embeddings", /** @type {string} */ (c.model_folder));
+  const mhProjectionId = /** @type {number} */ (c.mh_id);
+  /** @type {Array<[string, () => Promise<unknown>]>} */
+  const loaders = [
+    ["loadProjection", () => loadProjection({ dir, mhProjectionId })],
+    ["loadProjectionSync", async () => loadProjectionSync({ dir, mhProjectionId, strict: true })],
+  ];
+  for (const [how, load] of loaders) {
+    let loaded = false;
+    try {
+      await load();
+      loaded = true;
+    } catch (error) {
+      check(
+        error instanceof Error && error.message !== "",
+        `${how} refused it without a message; say what is wrong and where`,
+      );
+    }
+    check(!loaded, `${how} loaded it; expected it to be refused: ${c.why}`);
+  }
+}
+
 const RUNNERS = {
   "npy-valid": runValid,
   "npy-invalid": runInvalid,
   heads: runHeads,
+  "heads-invalid": runHeadsInvalid,
   "model-name": runModelName,
 };
 

@@ -13,8 +13,10 @@ import (
 	"unicode/utf8"
 )
 
-// MetaFormat is the "format" of an mh_<id>.json file this package reads.
-const MetaFormat = "ldakit.mh/1"
+// MetaFormats are the "format" values of the mh_<id>.json files this package reads. Edition 2
+// adds the query adapter and the blend (docs/FORMAT.md §4); an edition-1 file is read as a
+// projection with neither.
+var MetaFormats = []string{"ldakit.mh/1", "ldakit.mh/2"}
 
 // Meta is the content of embeddings/<model folder>/mh_<id>.json.
 type Meta struct {
@@ -25,6 +27,15 @@ type Meta struct {
 	Temperature    float64 `json:"temperature"`
 	NumHeads       int     `json:"num_heads"`
 	ClusterIDs     []int64 `json:"cluster_ids"`
+	// Adapter is the file name of the query adapter W, always "mh_<id>_W.npy", or "" for none
+	// ("adapter" absent or null).
+	Adapter string `json:"-"`
+	// Blend is β, from 0 to 1; 1 when "blend" is absent (no blending).
+	Blend float64 `json:"-"`
+	// RawAdapter and RawBlend hold the JSON values as written, so that absent, null and a value
+	// of the wrong type stay apart; readMeta resolves them into Adapter and Blend.
+	RawAdapter json.RawMessage `json:"adapter"`
+	RawBlend   json.RawMessage `json:"blend"`
 }
 
 // ProjectionInfo is a projection found under a store root.
@@ -49,6 +60,11 @@ type Projection struct {
 	ClusterIDs []int64
 	Centroids  [][]float64
 	Answers    [][]float64
+	// Adapter is the query adapter W as d rows of d (Adapter[i][j] = W[i, j]), routing by
+	// normalize(W q̂); nil when the projection has none.
+	Adapter [][]float64
+	// Blend is β: the searched vector is normalize(β p + (1 − β) q̂); 1 searches with p itself.
+	Blend float64
 }
 
 // Hit is one ranked cluster.
@@ -183,8 +199,9 @@ func readMeta(path string) (*Meta, error) {
 	}
 	problem := ""
 	switch {
-	case meta.Format != MetaFormat:
-		problem = fmt.Sprintf("format is %q, expected %q", meta.Format, MetaFormat)
+	case meta.Format != MetaFormats[0] && meta.Format != MetaFormats[1]:
+		problem = fmt.Sprintf("format is %q; this reader knows %q and %q", meta.Format,
+			MetaFormats[0], MetaFormats[1])
 	case meta.Dimensions <= 0:
 		problem = fmt.Sprintf("dimensions is %d", meta.Dimensions)
 	case !(meta.Temperature > 0) || math.IsInf(meta.Temperature, 0):
@@ -194,6 +211,9 @@ func readMeta(path string) (*Meta, error) {
 			len(meta.ClusterIDs))
 	case meta.NumHeads == 0:
 		problem = "no heads"
+	}
+	if problem == "" {
+		problem = resolveAdapterAndBlend(&meta)
 	}
 	if problem != "" {
 		return nil, fmt.Errorf("ldakit: %s: %s", path, problem)
@@ -206,6 +226,37 @@ func readMeta(path string) (*Meta, error) {
 		seen[id] = true
 	}
 	return &meta, nil
+}
+
+// resolveAdapterAndBlend checks "adapter" and "blend" and sets Meta.Adapter and Meta.Blend, or
+// says what is wrong. The adapter can only be this projection's own W file, never a path, so a
+// json cannot point a reader elsewhere. An edition-1 file must not carry either with a
+// non-default value: an edition-1 reader would ignore them and rank differently.
+func resolveAdapterAndBlend(meta *Meta) string {
+	isNull := func(raw json.RawMessage) bool { return len(raw) == 0 || string(raw) == "null" }
+	want := fmt.Sprintf("mh_%d_W.npy", meta.MhProjectionID)
+	if !isNull(meta.RawAdapter) {
+		var name string
+		if err := json.Unmarshal(meta.RawAdapter, &name); err != nil || name != want {
+			return fmt.Sprintf("adapter is %s; it must be %q or null", meta.RawAdapter, want)
+		}
+		meta.Adapter = name
+	}
+	meta.Blend = 1
+	if len(meta.RawBlend) != 0 {
+		var blend float64
+		// a JSON number only: null, a string or a bool is refused by Unmarshal or the check
+		if string(meta.RawBlend) == "null" || json.Unmarshal(meta.RawBlend, &blend) != nil ||
+			!(blend >= 0 && blend <= 1) {
+			return fmt.Sprintf("blend is %s; it must be a number from 0 to 1", meta.RawBlend)
+		}
+		meta.Blend = blend
+	}
+	if meta.Format == MetaFormats[0] && (meta.Adapter != "" || meta.Blend != 1) {
+		return fmt.Sprintf("an %s file carries an adapter or a blend; those need %s",
+			MetaFormats[0], MetaFormats[1])
+	}
+	return ""
 }
 
 // LoadProjection loads projection mhID from a store root, reading every head's
@@ -232,7 +283,15 @@ func LoadProjection(root string, mhID int64) (*Projection, error) {
 	info := found[0]
 	m := info.Meta
 	p := &Projection{ID: mhID, Model: m.Model, Dimensions: m.Dimensions,
-		Temperature: m.Temperature, ClusterIDs: append([]int64(nil), m.ClusterIDs...)}
+		Temperature: m.Temperature, ClusterIDs: append([]int64(nil), m.ClusterIDs...),
+		Blend: m.Blend}
+	if m.Adapter != "" {
+		w, err := readAdapter(filepath.Join(info.Dir, m.Adapter), m.Dimensions)
+		if err != nil {
+			return nil, err
+		}
+		p.Adapter = w
+	}
 	for _, cid := range m.ClusterIDs {
 		c, err := readVector(info.Dir, mhID, cid, "centroid", m.Dimensions)
 		if err != nil {
@@ -265,6 +324,34 @@ func readVector(dir string, mhID, clusterID int64, role string, d int) ([]float6
 		return nil, fmt.Errorf("ldakit: %s: the vector has zero length or non-finite values", path)
 	}
 	return v, nil
+}
+
+// readAdapter reads W: (d, d), f4 or f8 in either byte order, every element finite.
+func readAdapter(path string, d int) ([][]float64, error) {
+	arr, err := ReadNpy(path)
+	if err != nil {
+		return nil, fmt.Errorf("ldakit: the adapter named in mh_<id>.json: %v", err)
+	}
+	if arr.Dtype.Kind != 'f' || arr.Dtype.ItemSize < 4 {
+		return nil, fmt.Errorf("ldakit: %s: dtype %s; an adapter is '<f4' or '<f8'", path,
+			arr.Descr)
+	}
+	if len(arr.Shape) != 2 || arr.Shape[0] != d || arr.Shape[1] != d {
+		return nil, fmt.Errorf("ldakit: %s: shape %s; expected (%d, %d)", path,
+			shapeString(arr.Shape), d, d)
+	}
+	values := arr.Float64s()
+	w := make([][]float64, d)
+	for i := range w {
+		w[i] = values[i*d : (i+1)*d]
+		for j, x := range w[i] {
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				return nil, fmt.Errorf("ldakit: %s: W[%d, %d] is %v; an adapter must be finite",
+					path, i, j, x)
+			}
+		}
+	}
+	return w, nil
 }
 
 func unit(v []float64) ([]float64, bool) {
@@ -303,20 +390,42 @@ func (p *Projection) query(q []float64) ([]float64, error) {
 	return u, nil
 }
 
-// Weights are the routing weights softmax(cos(q, c_k) / temperature), in ClusterIDs order.
+// Weights are the routing weights softmax(cos(r, c_k) / temperature), in ClusterIDs order,
+// where r is W q̂ with an adapter and q̂ without.
 func (p *Projection) Weights(q []float64) ([]float64, error) {
 	u, err := p.query(q)
 	if err != nil {
 		return nil, err
 	}
-	return p.weights(u), nil
+	return p.weights(u)
 }
 
-func (p *Projection) weights(u []float64) []float64 {
+// route is the unit routing vector: normalize(W u) (r_i = Σ_j W[i, j] u_j), or u itself.
+func (p *Projection) route(u []float64) ([]float64, error) {
+	if p.Adapter == nil {
+		return u, nil
+	}
+	r := make([]float64, len(p.Adapter))
+	for i, row := range p.Adapter {
+		r[i] = dot(row, u)
+	}
+	v, ok := unit(r)
+	if !ok {
+		return nil, fmt.Errorf("ldakit: the adapter of projection %d maps the query to a zero "+
+			"or non-finite vector", p.ID)
+	}
+	return v, nil
+}
+
+func (p *Projection) weights(u []float64) ([]float64, error) {
+	r, err := p.route(u)
+	if err != nil {
+		return nil, err
+	}
 	w := make([]float64, len(p.Centroids))
 	max := math.Inf(-1)
 	for k, c := range p.Centroids {
-		w[k] = dot(u, c) / p.Temperature
+		w[k] = dot(r, c) / p.Temperature
 		if w[k] > max {
 			max = w[k]
 		}
@@ -329,10 +438,11 @@ func (p *Projection) weights(u []float64) []float64 {
 	for k := range w {
 		w[k] /= sum
 	}
-	return w
+	return w, nil
 }
 
-// Project moves a query into answer space: normalize(sum_k w_k a_k).
+// Project moves a query into answer space: p = normalize(sum_k w_k a_k), then, when Blend is
+// below 1, normalize(β p + (1 − β) q̂): the vector the answers are ranked against.
 func (p *Projection) Project(q []float64) ([]float64, error) {
 	u, err := p.query(q)
 	if err != nil {
@@ -342,7 +452,10 @@ func (p *Projection) Project(q []float64) ([]float64, error) {
 }
 
 func (p *Projection) project(u []float64) ([]float64, error) {
-	w := p.weights(u)
+	w, err := p.weights(u)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]float64, p.Dimensions)
 	for k, a := range p.Answers {
 		for i, x := range a {
@@ -353,7 +466,17 @@ func (p *Projection) project(u []float64) ([]float64, error) {
 	if !ok {
 		return nil, fmt.Errorf("ldakit: the projected query has zero length")
 	}
-	return v, nil
+	if p.Blend == 1 {
+		return v, nil
+	}
+	for i := range v {
+		v[i] = p.Blend*v[i] + (1-p.Blend)*u[i]
+	}
+	if b, ok := unit(v); ok {
+		return b, nil
+	}
+	// p = −q̂ at β = ½ cancels: every score is 0 and the ranking falls to the cluster ids.
+	return make([]float64, p.Dimensions), nil
 }
 
 // Search ranks every head's answer by cosine similarity to the projected query and returns the

@@ -322,7 +322,7 @@ func TestLoadProjectionErrors(t *testing.T) {
 	if _, err = ldakit.DiscoverProjections(root); err == nil || !strings.Contains(err.Error(), "folder") {
 		t.Fatalf("model in the wrong folder: %v", err)
 	}
-	write("mh_1.json", `{"format": "ldakit.mh/2", "mh_projection_id": 1, "model": "m",
+	write("mh_1.json", `{"format": "ldakit.mh/3", "mh_projection_id": 1, "model": "m",
 		"dimensions": 3, "temperature": 0.1, "num_heads": 1, "cluster_ids": [5]}`)
 	if _, err = ldakit.DiscoverProjections(root); err == nil || !strings.Contains(err.Error(), "format") {
 		t.Fatalf("unknown format: %v", err)
@@ -346,5 +346,136 @@ func TestDiscoverRefusesABadModelName(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "mh_1.json") ||
 		!strings.Contains(err.Error(), `invalid model name "a//b": "//" at position 2`) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// adapterStore writes a two-head projection of d = 2 (c = a = the axes, τ = 0.01) whose
+// mh_1.json ends with extraJSON, and W as '<f8' when w is not nil.
+func adapterStore(t *testing.T, format, extraJSON string, w []float64) string {
+	t.Helper()
+	root := t.TempDir()
+	dir := filepath.Join(root, "embeddings", "m")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, data []byte) {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vec := func(x, y float32) []byte {
+		return npyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", f4(x, y), 1)
+	}
+	write("mh_1.json", []byte(`{"format": "`+format+`", "mh_projection_id": 1, "model": "m",
+		"dimensions": 2, "temperature": 0.01, "num_heads": 2, "cluster_ids": [1, 2]`+extraJSON+`}`))
+	write("mh_1_cluster_1_centroid.npy", vec(1, 0))
+	write("mh_1_cluster_1_answer.npy", vec(1, 0))
+	write("mh_1_cluster_2_centroid.npy", vec(0, 1))
+	write("mh_1_cluster_2_answer.npy", vec(0, 1))
+	if w != nil {
+		data := make([]byte, 8*len(w))
+		for i, x := range w {
+			binary.LittleEndian.PutUint64(data[8*i:], math.Float64bits(x))
+		}
+		write("mh_1_W.npy", npyBytes("{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), }",
+			data, 1))
+	}
+	return root
+}
+
+// W = [[0, 0], [1, 0]] (row-major, W[1, 0] = 1) sends q = (1, 0) to r = (0, 1): routing goes to
+// head 2, where q itself (or Wᵀ q = 0) would go to head 1 (or be refused). β = 0.5 then blends
+// p ≈ (0, 1) with q̂ = (1, 0).
+func TestAdapterOrientationAndBlend(t *testing.T) {
+	root := adapterStore(t, "ldakit.mh/2", `, "adapter": "mh_1_W.npy", "blend": 0.5`,
+		[]float64{0, 0, 1, 0})
+	p, err := ldakit.LoadProjection(root, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Blend != 0.5 || len(p.Adapter) != 2 || p.Adapter[1][0] != 1 || p.Adapter[0][1] != 0 {
+		t.Fatalf("adapter %v, blend %v", p.Adapter, p.Blend)
+	}
+	w, err := p.Weights([]float64{3, 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w[1] != 1 || !(w[0] < 1e-40) {
+		t.Fatalf("weights %v: the adapter should route to head 2", w)
+	}
+	b, err := p.Project([]float64{3, 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := math.Sqrt(0.5); math.Abs(b[0]-h) > 1e-15 || math.Abs(b[1]-h) > 1e-15 {
+		t.Fatalf("blended vector %v, expected (√½, √½)", b)
+	}
+	hits, err := p.Search([]float64{3, 0}, 2)
+	if err != nil || len(hits) != 2 || hits[0].ClusterID != 1 || math.Abs(hits[0].Score-hits[1].Score) > 1e-15 {
+		t.Fatalf("hits %v (%v): equal scores, ties to the smaller id", hits, err)
+	}
+	// q = (0, 1): W q = 0, the adapter maps the query to nothing
+	if _, err := p.Search([]float64{0, 1}, 2); err == nil || !strings.Contains(err.Error(), "adapter") {
+		t.Fatalf("a query the adapter sends to zero: %v", err)
+	}
+}
+
+// β = ½ with p = −q̂ cancels: b = 0, every score is 0 and the ranking is by cluster id.
+func TestBlendCancels(t *testing.T) {
+	root := adapterStore(t, "ldakit.mh/2", `, "blend": 0.5`, nil)
+	// answers swapped against the centroids and negated: q = (1, 0) routes to head 1, whose
+	// answer is (−1, 0)
+	dir := filepath.Join(root, "embeddings", "m")
+	neg := npyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", f4(-1, 0), 1)
+	if err := os.WriteFile(filepath.Join(dir, "mh_1_cluster_1_answer.npy"), neg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// τ = 0.001 makes the routing exactly one-hot (e^-1000 underflows to 0), so p = −q̂ exactly
+	meta := `{"format": "ldakit.mh/2", "mh_projection_id": 1, "model": "m", "dimensions": 2,
+		"temperature": 0.001, "num_heads": 2, "cluster_ids": [1, 2], "blend": 0.5}`
+	if err := os.WriteFile(filepath.Join(dir, "mh_1.json"), []byte(meta), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := ldakit.LoadProjection(root, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := p.Project([]float64{1, 0})
+	if err != nil || b[0] != 0 || b[1] != 0 {
+		t.Fatalf("blended vector %v (%v), expected 0", b, err)
+	}
+	hits, err := p.Search([]float64{1, 0}, 2)
+	if err != nil || hits[0].ClusterID != 1 || hits[0].Score != 0 || hits[1].Score != 0 {
+		t.Fatalf("hits %v (%v)", hits, err)
+	}
+}
+
+func TestAdapterAndBlendKeys(t *testing.T) {
+	for _, c := range []struct {
+		format, extra string
+		w             []float64
+		problem       string // "" = loads
+	}{
+		{"ldakit.mh/1", `, "blend": 1, "adapter": null`, nil, ""},
+		{"ldakit.mh/2", `, "adapter": null`, nil, ""},
+		{"ldakit.mh/2", `, "blend": 0`, nil, ""},
+		{"ldakit.mh/2", `, "adapter": "mh_1_W.npy"`, []float64{1, 0, 0, 1}, ""},
+		{"ldakit.mh/1", `, "blend": 0.5`, nil, "ldakit.mh/2"},
+		{"ldakit.mh/1", `, "adapter": "mh_1_W.npy"`, []float64{1, 0, 0, 1}, "ldakit.mh/2"},
+		{"ldakit.mh/2", `, "blend": null`, nil, "blend is null"},
+		{"ldakit.mh/2", `, "blend": true`, nil, "blend is true"},
+		{"ldakit.mh/2", `, "blend": 1.0000001`, nil, "blend is 1.0000001"},
+		{"ldakit.mh/2", `, "adapter": "./mh_1_W.npy"`, []float64{1, 0, 0, 1}, "adapter is"},
+		{"ldakit.mh/2", `, "adapter": 1`, nil, "adapter is 1"},
+		{"ldakit.mh/2", `, "adapter": "mh_1_W.npy"`, nil, "mh_1_W.npy"},
+		{"ldakit.mh/2", `, "adapter": "mh_1_W.npy"`, []float64{1, math.NaN(), 0, 1}, "W[0, 1] is NaN"},
+	} {
+		_, err := ldakit.LoadProjection(adapterStore(t, c.format, c.extra, c.w), 1)
+		switch {
+		case c.problem == "" && err != nil:
+			t.Errorf("%s%s: %v", c.format, c.extra, err)
+		case c.problem != "" && (err == nil || !strings.Contains(err.Error(), c.problem)):
+			t.Errorf("%s%s: got %v, expected an error with %q", c.format, c.extra, err, c.problem)
+		}
 	}
 }

@@ -87,7 +87,8 @@ type ModelNameCase struct {
 	Why    string `json:"why"`
 }
 
-// Case is one entry of the manifest (fields by kind: npy-valid, npy-invalid, heads).
+// Case is one entry of the manifest (fields by kind: npy-valid, npy-invalid, heads,
+// heads-invalid).
 type Case struct {
 	Name          string            `json:"name"`
 	Kind          string            `json:"kind"`
@@ -112,6 +113,8 @@ type Case struct {
 	Discover      []Discovered      `json:"-"`
 	RawDiscover   []discoverJSON    `json:"discover"`
 	Files         map[string]string `json:"files"`
+	// Why says what is wrong with a heads-invalid tree, for people.
+	Why string `json:"why"`
 }
 
 type discoverJSON struct {
@@ -289,6 +292,8 @@ func runCase(loader Loader, m *Manifest, c Case, fixtures string) (why string) {
 		return checkInvalid(loader, m, c, fixtures)
 	case "heads":
 		return checkHeads(loader, c, fixtures)
+	case "heads-invalid":
+		return checkHeadsInvalid(loader, c, fixtures)
 	}
 	return fmt.Sprintf("unknown case kind %q", c.Kind)
 }
@@ -580,6 +585,26 @@ func checkHeads(loader Loader, c Case, fixtures string) string {
 		}
 	}
 	return strings.Join(problems, "; ")
+}
+
+// checkHeadsInvalid: the tree's projection must be refused, by discovery or by loading, with a
+// message; which of the two refuses it is the loader's choice.
+func checkHeadsInvalid(loader Loader, c Case, fixtures string) string {
+	root := filepath.Join(fixtures, filepath.FromSlash(c.Root))
+	if _, err := loader.DiscoverProjections(root); err != nil {
+		if err.Error() == "" {
+			return "discovery refused the tree with an empty message; say what is wrong and where"
+		}
+		return ""
+	}
+	_, err := loader.LoadProjection(root, c.MhID)
+	switch {
+	case err == nil:
+		return fmt.Sprintf("projection %d loaded; expected it to be refused: %s", c.MhID, c.Why)
+	case err.Error() == "":
+		return "refused with an empty message; say what is wrong and where"
+	}
+	return ""
 }
 
 func readMetaIDs(root string, c Case) ([]int64, error) {

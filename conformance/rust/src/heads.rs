@@ -1,5 +1,6 @@
 //! Head trees (docs/FORMAT.md §1–§4): discovery from `embeddings/<model folder>/mh_<id>.json`, loading of
-//! `mh_<id>_cluster_<cluster id>_{centroid,answer}.npy`, and the projection math (docs/FORMAT.md §6).
+//! `mh_<id>_cluster_<cluster id>_{centroid,answer}.npy` and of the query adapter `mh_<id>_W.npy`, and the
+//! projection math with the adapter and the blend (docs/FORMAT.md §6).
 
 use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
@@ -8,8 +9,9 @@ use crate::error::Error;
 use crate::json::{self, Json};
 use crate::npy::read_npy;
 
-/// The `format` of the `mh_<id>.json` files this crate reads.
-pub const META_FORMAT: &str = "ldakit.mh/1";
+/// The `format` values of the `mh_<id>.json` files this crate reads. Edition 2 adds the query
+/// adapter and the blend (docs/FORMAT.md §4); an edition-1 file is a projection with neither.
+pub const META_FORMATS: [&str; 2] = ["ldakit.mh/1", "ldakit.mh/2"];
 
 /// The content of `mh_<id>.json`.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,6 +23,11 @@ pub struct Meta {
     pub temperature: f64,
     pub num_heads: usize,
     pub cluster_ids: Vec<i64>,
+    /// The query adapter's file name, always `mh_<id>_W.npy`; `None` when `adapter` is absent or
+    /// null.
+    pub adapter: Option<String>,
+    /// β, from 0 to 1; 1 when `blend` is absent (no blending).
+    pub blend: f64,
 }
 
 /// A projection found under a store root.
@@ -45,6 +52,11 @@ pub struct Projection {
     pub cluster_ids: Vec<i64>,
     pub centroids: Vec<Vec<f64>>,
     pub answers: Vec<Vec<f64>>,
+    /// The query adapter W as `d` rows of `d` (`adapter[i][j]` = `W[i, j]`), routing by
+    /// normalize(W q̂); `None` when the projection has none.
+    pub adapter: Option<Vec<Vec<f64>>>,
+    /// β: the searched vector is normalize(β p + (1 − β) q̂); 1 searches with p itself.
+    pub blend: f64,
 }
 
 /// One ranked cluster.
@@ -179,17 +191,42 @@ pub fn read_meta(path: &Path) -> Result<Meta, Error> {
     let count = |key: &str| -> Result<usize, Error> {
         v.get(key).and_then(Json::as_i64).and_then(|n| usize::try_from(n).ok()).ok_or_else(|| bad(key))
     };
+    let mh_projection_id = v.get("mh_projection_id").and_then(Json::as_i64).ok_or_else(|| bad("mh_projection_id"))?;
+    // The adapter can only be this projection's own W file, never a path, so that a json cannot
+    // point a reader elsewhere; β must be a JSON number (not null, a string or a bool).
+    let own_adapter = format!("mh_{}_W.npy", mh_projection_id);
+    let adapter = match v.get("adapter") {
+        None | Some(Json::Null) => None,
+        Some(Json::String(name)) if *name == own_adapter => Some(name.clone()),
+        Some(other) => {
+            return Err(
+                Error::store(format!("adapter is {}; it must be {:?} or null", show(other), own_adapter)).at(path)
+            )
+        }
+    };
+    let blend = match v.get("blend") {
+        None => 1.0,
+        Some(Json::Number(n)) if n.parse::<f64>().map_or(false, |b| (0.0..=1.0).contains(&b)) => n.parse().unwrap(),
+        Some(other) => {
+            return Err(Error::store(format!("blend is {}; it must be a number from 0 to 1", show(other))).at(path))
+        }
+    };
     let meta = Meta {
         format: v.get("format").and_then(Json::as_str).ok_or_else(|| bad("format"))?.to_string(),
-        mh_projection_id: v.get("mh_projection_id").and_then(Json::as_i64).ok_or_else(|| bad("mh_projection_id"))?,
+        mh_projection_id,
         model: v.get("model").and_then(Json::as_str).ok_or_else(|| bad("model"))?.to_string(),
         dimensions: count("dimensions")?,
         temperature: v.get("temperature").and_then(Json::as_f64).ok_or_else(|| bad("temperature"))?,
         num_heads: count("num_heads")?,
         cluster_ids,
+        adapter,
+        blend,
     };
-    let problem = if meta.format != META_FORMAT {
-        Some(format!("format is {:?}, expected {:?}", meta.format, META_FORMAT))
+    let problem = if !META_FORMATS.contains(&meta.format.as_str()) {
+        Some(format!("format is {:?}; this reader knows {:?} and {:?}", meta.format, META_FORMATS[0], META_FORMATS[1]))
+    } else if meta.format == META_FORMATS[0] && (meta.adapter.is_some() || meta.blend != 1.0) {
+        // an edition-1 reader would ignore them and rank differently
+        Some(format!("an {} file carries an adapter or a blend; those need {}", META_FORMATS[0], META_FORMATS[1]))
     } else if meta.dimensions == 0 {
         Some("dimensions is 0".to_string())
     } else if !(meta.temperature > 0.0 && meta.temperature.is_finite()) {
@@ -206,6 +243,18 @@ pub fn read_meta(path: &Path) -> Result<Meta, Error> {
     match problem {
         Some(p) => Err(Error::store(p).at(path)),
         None => Ok(meta),
+    }
+}
+
+/// A JSON value as its text, for messages.
+fn show(v: &Json) -> String {
+    match v {
+        Json::Null => "null".into(),
+        Json::Bool(b) => b.to_string(),
+        Json::Number(n) => n.clone(),
+        Json::String(s) => format!("{:?}", s),
+        Json::Array(_) => "an array".into(),
+        Json::Object(_) => "an object".into(),
     }
 }
 
@@ -240,6 +289,11 @@ pub fn load_projection(root: impl AsRef<Path>, mh_id: i64) -> Result<Projection,
         cluster_ids: m.cluster_ids.clone(),
         centroids: Vec::with_capacity(m.num_heads),
         answers: Vec::with_capacity(m.num_heads),
+        adapter: match &m.adapter {
+            Some(name) => Some(read_adapter(&info.dir.join(name), m.dimensions)?),
+            None => None,
+        },
+        blend: m.blend,
     };
     for &cid in &m.cluster_ids {
         p.centroids.push(read_vector(&info.dir, mh_id, cid, "centroid", m.dimensions)?);
@@ -258,6 +312,24 @@ fn read_vector(dir: &Path, mh_id: i64, cluster_id: i64, role: &str, d: usize) ->
         return Err(Error::store(format!("shape {:?}; expected ({},)", arr.shape, d)).at(&path));
     }
     unit(&arr.to_f64()).ok_or_else(|| Error::store("the vector has zero length or non-finite values").at(&path))
+}
+
+/// W: `(d, d)`, f4 or f8 in either byte order, every element finite.
+fn read_adapter(path: &Path, d: usize) -> Result<Vec<Vec<f64>>, Error> {
+    let arr = read_npy(path)?;
+    if arr.dtype.kind != b'f' || arr.dtype.item_size < 4 {
+        return Err(Error::store(format!("dtype {}; an adapter is '<f4' or '<f8'", arr.descr)).at(path));
+    }
+    if arr.shape != [d, d] {
+        return Err(Error::store(format!("shape {:?}; expected ({}, {})", arr.shape, d, d)).at(path));
+    }
+    let values = arr.to_f64();
+    if let Some(i) = values.iter().position(|x| !x.is_finite()) {
+        return Err(
+            Error::store(format!("W[{}, {}] is {}; an adapter must be finite", i / d, i % d, values[i])).at(path)
+        );
+    }
+    Ok(values.chunks(d).map(<[f64]>::to_vec).collect())
 }
 
 fn unit(v: &[f64]) -> Option<Vec<f64>> {
@@ -286,33 +358,55 @@ impl Projection {
         unit(q).ok_or_else(|| Error::store("query has zero length or non-finite values"))
     }
 
-    /// The routing weights softmax(cos(q, c_k) / temperature), in `cluster_ids` order.
+    /// The routing weights softmax(cos(r, c_k) / temperature), in `cluster_ids` order, where r
+    /// is W q̂ with an adapter and q̂ without.
     pub fn weights(&self, q: &[f64]) -> Result<Vec<f64>, Error> {
-        Ok(self.weights_of_unit(&self.query(q)?))
+        self.weights_of_unit(&self.query(q)?)
     }
 
-    fn weights_of_unit(&self, u: &[f64]) -> Vec<f64> {
-        let logits: Vec<f64> = self.centroids.iter().map(|c| dot(u, c) / self.temperature).collect();
+    /// The unit routing vector: normalize(W u) (`r_i = Σ_j W[i, j] u_j`), or `u` itself.
+    fn route(&self, u: &[f64]) -> Result<Vec<f64>, Error> {
+        match &self.adapter {
+            None => Ok(u.to_vec()),
+            Some(w) => unit(&w.iter().map(|row| dot(row, u)).collect::<Vec<f64>>()).ok_or_else(|| {
+                Error::store(format!(
+                    "the adapter of projection {} maps the query to a zero or non-finite vector",
+                    self.id
+                ))
+            }),
+        }
+    }
+
+    fn weights_of_unit(&self, u: &[f64]) -> Result<Vec<f64>, Error> {
+        let r = self.route(u)?;
+        let logits: Vec<f64> = self.centroids.iter().map(|c| dot(&r, c) / self.temperature).collect();
         let max = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let exps: Vec<f64> = logits.iter().map(|l| (l - max).exp()).collect();
         let sum: f64 = exps.iter().sum();
-        exps.iter().map(|e| e / sum).collect()
+        Ok(exps.iter().map(|e| e / sum).collect())
     }
 
-    /// The query moved into answer space: normalize(sum_k w_k a_k).
+    /// The query moved into answer space: p = normalize(sum_k w_k a_k), then, when `blend` is
+    /// below 1, normalize(β p + (1 − β) q̂): the vector the answers are ranked against.
     pub fn project(&self, q: &[f64]) -> Result<Vec<f64>, Error> {
         self.project_unit(&self.query(q)?)
     }
 
     fn project_unit(&self, u: &[f64]) -> Result<Vec<f64>, Error> {
-        let w = self.weights_of_unit(u);
+        let w = self.weights_of_unit(u)?;
         let mut out = vec![0.0; self.dimensions];
         for (wk, a) in w.iter().zip(&self.answers) {
             for (o, x) in out.iter_mut().zip(a) {
                 *o += wk * x;
             }
         }
-        unit(&out).ok_or_else(|| Error::store("the projected query has zero length"))
+        let p = unit(&out).ok_or_else(|| Error::store("the projected query has zero length"))?;
+        if self.blend == 1.0 {
+            return Ok(p);
+        }
+        let b: Vec<f64> = p.iter().zip(u).map(|(x, y)| self.blend * x + (1.0 - self.blend) * y).collect();
+        // p = −q̂ at β = ½ cancels: every score is 0 and the ranking falls to the cluster ids.
+        Ok(unit(&b).unwrap_or_else(|| vec![0.0; self.dimensions]))
     }
 
     /// Every head's answer ranked by cosine similarity to the projected query; the best `k`

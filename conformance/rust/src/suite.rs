@@ -248,6 +248,7 @@ fn run_case(loader: &dyn Loader, case: &Json, fixtures: &Path, default_mhs: usiz
         "npy-valid" => check_valid(loader, case, fixtures, mhs),
         "npy-invalid" => check_invalid(loader, case, fixtures, mhs),
         "heads" => check_heads(loader, case, fixtures),
+        "heads-invalid" => check_heads_invalid(loader, case, fixtures),
         other => Err(format!("unknown case kind {:?}", other)),
     }
 }
@@ -362,6 +363,30 @@ fn read_expected(fixtures: &Path, rel: &str) -> Result<Matrix, String> {
         return Err(format!("{}: expected a 2-d array", rel));
     }
     Ok(Matrix { rows: a.shape[0], cols: a.shape[1], f: a.to_f64(), i: a.to_i64().unwrap_or_default() })
+}
+
+/// The tree's projection must be refused, by discovery or by loading, with a message; which of
+/// the two refuses it is the loader's choice.
+fn check_heads_invalid(loader: &dyn Loader, case: &Json, fixtures: &Path) -> Check {
+    let root = fixtures.join(str_field(case, "root")?);
+    let mh_id = field(case, "mh_id")?.as_i64().ok_or("manifest: mh_id")?;
+    let err = match loader.discover_projections(&root) {
+        Err(e) => e,
+        Ok(_) => match loader.load_projection(&root, mh_id) {
+            Err(e) => e,
+            Ok(_) => {
+                return Err(format!(
+                    "projection {} loaded; expected it to be refused: {}",
+                    mh_id,
+                    str_field(case, "why")?
+                ))
+            }
+        },
+    };
+    if err.is_empty() {
+        return Err("refused with an empty message; say what is wrong and where".into());
+    }
+    Ok(())
 }
 
 fn check_heads(loader: &dyn Loader, case: &Json, fixtures: &Path) -> Check {

@@ -293,8 +293,118 @@ fn store_errors() {
     std::fs::write(dir.join("mh_1.json"), meta("ldakit.mh/1", "other")).unwrap();
     let err = discover_projections(&root).unwrap_err().to_string();
     assert!(err.contains("folder"), "{}", err);
-    std::fs::write(dir.join("mh_1.json"), meta("ldakit.mh/2", "m")).unwrap();
+    std::fs::write(dir.join("mh_1.json"), meta("ldakit.mh/3", "m")).unwrap();
     let err = discover_projections(&root).unwrap_err().to_string();
     assert!(err.contains("format"), "{}", err);
     let _ = std::fs::remove_dir_all(&root);
+}
+
+/// A two-head projection of d = 2 (c = a = the axes) with `extra` appended to `mh_1.json`, and W
+/// as '<f8' when given.
+fn adapter_store(tag: &str, format: &str, temperature: f64, extra: &str, w: Option<&[f64]>) -> PathBuf {
+    let root = tempdir(tag);
+    let dir = root.join("embeddings/m");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("mh_1.json"),
+        format!(
+            r#"{{"format": "{}", "mh_projection_id": 1, "model": "m", "dimensions": 2, "temperature": {}, "num_heads": 2, "cluster_ids": [1, 2]{}}}"#,
+            format, temperature, extra
+        ),
+    )
+    .unwrap();
+    let vec = |x: f32, y: f32| npy_f4("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", &[x, y]);
+    std::fs::write(dir.join("mh_1_cluster_1_centroid.npy"), vec(1.0, 0.0)).unwrap();
+    std::fs::write(dir.join("mh_1_cluster_1_answer.npy"), vec(1.0, 0.0)).unwrap();
+    std::fs::write(dir.join("mh_1_cluster_2_centroid.npy"), vec(0.0, 1.0)).unwrap();
+    std::fs::write(dir.join("mh_1_cluster_2_answer.npy"), vec(0.0, 1.0)).unwrap();
+    if let Some(w) = w {
+        let header = "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), }";
+        let text = format!("{}{}\n", header, " ".repeat((64 - (10 + header.len() + 1) % 64) % 64));
+        let mut out = b"\x93NUMPY\x01\x00".to_vec();
+        out.extend_from_slice(&(text.len() as u16).to_le_bytes());
+        out.extend_from_slice(text.as_bytes());
+        for x in w {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+        std::fs::write(dir.join("mh_1_W.npy"), out).unwrap();
+    }
+    root
+}
+
+/// W = [[0, 0], [1, 0]] (W[1, 0] = 1) sends q = (1, 0) to r = (0, 1): routing goes to head 2,
+/// where q itself (or Wᵀ q = 0) would go to head 1 (or be refused); β = ½ then blends p ≈ (0, 1)
+/// with q̂ = (1, 0).
+#[test]
+fn adapter_orientation_and_blend() {
+    let root = adapter_store(
+        "adapter",
+        "ldakit.mh/2",
+        0.01,
+        r#", "adapter": "mh_1_W.npy", "blend": 0.5"#,
+        Some(&[0.0, 0.0, 1.0, 0.0]),
+    );
+    let p = load_projection(&root, 1).unwrap();
+    assert_eq!(p.blend, 0.5);
+    assert_eq!(p.adapter, Some(vec![vec![0.0, 0.0], vec![1.0, 0.0]]));
+    let w = p.weights(&[3.0, 0.0]).unwrap();
+    assert!(w[1] == 1.0 && w[0] < 1e-40, "{:?}", w);
+    let b = p.project(&[3.0, 0.0]).unwrap();
+    let h = 0.5f64.sqrt();
+    assert!((b[0] - h).abs() < 1e-15 && (b[1] - h).abs() < 1e-15, "{:?}", b);
+    let hits = p.search(&[3.0, 0.0], 2).unwrap();
+    assert_eq!(hits[0].cluster_id, 1);
+    assert!((hits[0].score - hits[1].score).abs() < 1e-15, "{:?}", hits);
+    let err = p.search(&[0.0, 1.0], 2).unwrap_err().to_string();
+    assert!(err.contains("adapter"), "{}", err);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// β = ½ with p = −q̂ cancels: b = 0, every score is 0 and the ranking is by cluster id.
+#[test]
+fn blend_cancels() {
+    // τ = 0.001 makes routing exactly one-hot (e^-1000 underflows), so p = −q̂ exactly
+    let root = adapter_store("cancel", "ldakit.mh/2", 0.001, r#", "blend": 0.5"#, None);
+    std::fs::write(
+        root.join("embeddings/m/mh_1_cluster_1_answer.npy"),
+        npy_f4("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", &[-1.0, 0.0]),
+    )
+    .unwrap();
+    let p = load_projection(&root, 1).unwrap();
+    assert_eq!(p.project(&[1.0, 0.0]).unwrap(), vec![0.0, 0.0]);
+    let hits = p.search(&[1.0, 0.0], 2).unwrap();
+    assert_eq!((hits[0].cluster_id, hits[0].score, hits[1].score), (1, 0.0, 0.0), "{:?}", hits);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn adapter_and_blend_keys() {
+    let eye: &[f64] = &[1.0, 0.0, 0.0, 1.0];
+    let nan: &[f64] = &[1.0, f64::NAN, 0.0, 1.0];
+    let cases: &[(&str, &str, Option<&[f64]>, &str)] = &[
+        ("ldakit.mh/1", r#", "blend": 1, "adapter": null"#, None, ""),
+        ("ldakit.mh/2", r#", "adapter": null"#, None, ""),
+        ("ldakit.mh/2", r#", "blend": 0"#, None, ""),
+        ("ldakit.mh/2", r#", "adapter": "mh_1_W.npy""#, Some(eye), ""),
+        ("ldakit.mh/1", r#", "blend": 0.5"#, None, "ldakit.mh/2"),
+        ("ldakit.mh/1", r#", "adapter": "mh_1_W.npy""#, Some(eye), "ldakit.mh/2"),
+        ("ldakit.mh/2", r#", "blend": null"#, None, "blend is null"),
+        ("ldakit.mh/2", r#", "blend": true"#, None, "blend is true"),
+        ("ldakit.mh/2", r#", "blend": 1.0000001"#, None, "blend is 1.0000001"),
+        ("ldakit.mh/2", r#", "adapter": "./mh_1_W.npy""#, Some(eye), "adapter is"),
+        ("ldakit.mh/2", r#", "adapter": 1"#, None, "adapter is 1"),
+        ("ldakit.mh/2", r#", "adapter": "mh_1_W.npy""#, None, "mh_1_W.npy"),
+        ("ldakit.mh/2", r#", "adapter": "mh_1_W.npy""#, Some(nan), "W[0, 1] is NaN"),
+    ];
+    for (i, (format, extra, w, problem)) in cases.iter().enumerate() {
+        let root = adapter_store(&format!("keys{}", i), format, 0.1, extra, *w);
+        let got = load_projection(&root, 1);
+        match (problem.is_empty(), got) {
+            (true, Err(e)) => panic!("{}{}: {}", format, extra, e),
+            (false, Ok(_)) => panic!("{}{}: loaded; expected an error with {:?}", format, extra, problem),
+            (false, Err(e)) => assert!(e.to_string().contains(problem), "{}{}: {}", format, extra, e),
+            (true, Ok(_)) => {}
+        }
+        let _ = std::fs::remove_dir_all(&root);
+    }
 }
