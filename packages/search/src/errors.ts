@@ -2,13 +2,20 @@
 export type SearchErrorCode =
   /** A folder or an `mh_<id>.json` file does not exist. */
   | "NOT_FOUND"
-  /** `mh_<id>.json` is not JSON, or does not match the `ldakit.mh/1` format. */
+  /** `mh_<id>.json` is not JSON, or does not match the `ldakit.mh/1` or `ldakit.mh/2` format. */
   | "BAD_META"
   /** A head file that `mh_<id>.json` lists does not exist. */
   | "HEAD_FILE_MISSING"
   /** A head file is not a readable float `.npy` file of shape `(d,)`. */
   | "BAD_HEAD_FILE"
-  /** In strict loading: a head file whose cluster `mh_<id>.json` does not list. */
+  /** The adapter file `mh_<id>_W.npy` that `mh_<id>.json` names does not exist. */
+  | "ADAPTER_FILE_MISSING"
+  /** The adapter file is not a readable float `.npy` file of shape `(d, d)`. */
+  | "BAD_ADAPTER_FILE"
+  /**
+   * In strict loading: a head file whose cluster `mh_<id>.json` does not list, or an adapter file
+   * `mh_<id>_W.npy` that it does not name.
+   */
   | "EXTRA_HEAD_FILE"
   /** A vector's length is not the projection's dimensions. */
   | "DIMENSION_MISMATCH"

@@ -17,7 +17,10 @@ export type KernelChoice = "auto" | "wasm" | "js";
  */
 export type ThreadsChoice = number | "auto";
 
-/** Operations on the engine's buffers; matrix/source 0 = centroids/queries, 1 = answers/projected. */
+/**
+ * Operations on the engine's buffers; matrix/source 0 = centroids/queries, 1 = answers/projected,
+ * source 2 = the routed queries W q̂ (engines made with an adapter only).
+ */
 export interface Engine {
   readonly kernel: KernelName;
   readonly heads: number;
@@ -32,10 +35,19 @@ export interface Engine {
   readonly queries: Float32Array;
   /** batch × dims */
   readonly projected: Float32Array;
+  /** dims × dims, row-major (adapter[i*dims + j] = W[i, j]); null without an adapter. */
+  readonly adapter: Float32Array | null;
+  /** batch × dims: the routing vectors W q̂ of the queries; null without an adapter. */
+  readonly routed: Float32Array | null;
   /** batch × heads: cosines, then weights, then scores */
   readonly scores: Float32Array;
   /** scores[i*heads + r] = matrix[r,:] . source[i,:] for i < n */
-  dots(matrix: 0 | 1, source: 0 | 1, n: number): void;
+  dots(matrix: 0 | 1, source: 0 | 1 | 2, n: number): void;
+  /**
+   * routed[i, r] = adapter[r,:] . queries[i,:] for i < n: the same row dots as {@link dots}, with
+   * W's d rows in place of the heads (split between threads the same way).
+   */
+  adapt(n: number): void;
   /** scores row i := exp((x - max) * invTau) in place; returns the sum */
   expRow(i: number, invTau: number): number;
   /** scores row i *= s */
@@ -50,10 +62,10 @@ export interface Engine {
   /** projected[i,:] = sum_r scores[i*heads + r] * answers[r,:] for i < n */
   weightedSums(n: number): void;
   /**
-   * Row `row` of queries (0) or projected (1): returns its sum of squares s and, when
-   * 0 < s < ∞, divides it by sqrt(s) in place.
+   * Row `row` of queries (0), projected (1) or routed (2): returns its sum of squares s and,
+   * when 0 < s < ∞, divides it by sqrt(s) in place.
    */
-  normalize(source: 0 | 1, row: number): number;
+  normalize(source: 0 | 1 | 2, row: number): number;
 }
 
 interface KernelExports {
@@ -260,6 +272,8 @@ export interface EngineOptions {
   threads?: ThreadsChoice;
   /** Tests only: the smallest call split between threads, in multiply-adds per thread. */
   minWorkPerThread?: number;
+  /** Whether the projection has a query adapter W (room for a d×d matrix and the routed queries). */
+  adapter?: boolean;
 }
 
 /** Creates an engine for `heads` × `dims` matrices (zero-filled; the caller fills them). */
@@ -276,34 +290,35 @@ export function createEngine(
       `threads must be "auto" or an integer of at least 1, got ${String(threads)}`,
     );
   }
+  const adapter = options.adapter === true;
   if (choice !== "js") {
     const module = kernelModule();
     if (module) {
-      const engine = createWasmEngine(module, heads, dims, threads, options);
+      const engine = createWasmEngine(module, heads, dims, threads, options, adapter);
       if (engine) return engine;
     }
     if (choice === "wasm") {
       throw new SearchError(
         "KERNEL_UNAVAILABLE",
         module
-          ? `a ${heads} x ${dims} projection does not fit in the 4 GiB of WebAssembly memory`
+          ? `a ${heads} x ${dims} projection${adapter ? " with an adapter" : ""} does not fit in the 4 GiB of WebAssembly memory`
           : "WebAssembly SIMD is not available in this runtime (use kernel: 'auto' or 'js')",
       );
     }
   }
-  return createJsEngine(heads, dims);
+  return createJsEngine(heads, dims, adapter);
 }
 
 /** The helper threads an engine of this size may use, with the shared kernel they need. */
 function helpersFor(
-  heads: number,
+  rows: number,
   dims: number,
   threads: ThreadsChoice,
   minWork: number,
 ): { pool: KernelThreadPool; module: WasmModule; count: number } | undefined {
   const wanted = threads === "auto" ? MAX_AUTO_THREADS : threads;
-  // a batch of MAX_BATCH queries is the most work one call does
-  if (wanted < 2 || heads * dims * MAX_BATCH < 2 * minWork) return undefined;
+  // a batch of MAX_BATCH queries against the largest matrix is the most work one call does
+  if (wanted < 2 || rows * dims * MAX_BATCH < 2 * minWork) return undefined;
   const pool = kernelThreads?.();
   if (!pool || pool.size === 0) return undefined;
   const module = sharedKernelModule();
@@ -317,6 +332,7 @@ function createWasmEngine(
   dims: number,
   threads: ThreadsChoice,
   options: EngineOptions,
+  withAdapter: boolean,
 ): Engine | null {
   const batch = batchSize(heads);
   const matrixBytes = heads * dims * 4;
@@ -333,11 +349,13 @@ function createWasmEngine(
   const blocks = Math.ceil(heads / TOP_BLOCK);
   const bOff = align(sOff + batch * heads * 4);
   const partOff = align(bOff + blocks * 4);
-  const total = partOff + (chunks > 1 ? chunks * partBytes : 0);
+  const wOff = align(partOff + (chunks > 1 ? chunks * partBytes : 0));
+  const rOff = align(wOff + (withAdapter ? dims * dims * 4 : 0));
+  const total = rOff + (withAdapter ? batch * dims * 4 : 0);
   if (total > MAX_WASM_BYTES) return null;
   const wasm = wasmApi() as WasmApi;
   const minWork = options.minWorkPerThread ?? MIN_WORK_PER_THREAD;
-  let helpers = helpersFor(heads, dims, threads, minWork);
+  let helpers = helpersFor(withAdapter ? Math.max(heads, dims) : heads, dims, threads, minWork);
   const pages = Math.ceil(total / WASM_PAGE);
   let memory: WasmMemory;
   try {
@@ -373,25 +391,14 @@ function createWasmEngine(
     queries: new Float32Array(buffer, qOff, batch * dims),
     projected: new Float32Array(buffer, pOff, batch * dims),
     scores: new Float32Array(buffer, sOff, batch * heads),
+    adapter: withAdapter ? new Float32Array(buffer, wOff, dims * dims) : null,
+    routed: withAdapter ? new Float32Array(buffer, rOff, batch * dims) : null,
     dots(matrix, source, n) {
-      const mat = matrix === 0 ? cOff : aOff;
-      const src = source === 0 ? qOff : pOff;
-      const parts = partsFor(heads * dims * n, Math.ceil(heads / 8));
-      if (parts === 1) {
-        if (n === 1) k.dot_rows(mat, heads, dims, src, sOff);
-        else k.gemm_nt(src, n, mat, heads, dims, sOff, heads);
-        return;
-      }
-      // rows split between threads: every score is computed alone, so no bit changes
-      const calls: number[][] = [];
-      const step = Math.ceil(heads / parts / 8) * 8;
-      for (let r0 = 0; r0 < heads; r0 += step) {
-        const rows = Math.min(step, heads - r0);
-        const m = mat + r0 * dims * 4;
-        const o = sOff + r0 * 4;
-        calls.push(n === 1 ? [m, rows, dims, src, o] : [src, n, m, rows, dims, o, heads]);
-      }
-      runSplit(n === 1 ? KernelOp.DotRows : KernelOp.GemmNT, calls, parts);
+      rowDots(matrix === 0 ? cOff : aOff, heads, sourceOffset(source), n, sOff);
+    },
+    adapt(n) {
+      if (!withAdapter) throw new Error("adapt() on an engine made without an adapter");
+      rowDots(wOff, dims, qOff, n, rOff);
     },
     expRow(i, invTau) {
       return k.softmax_exp(sOff + i * rowBytes, heads, invTau);
@@ -443,9 +450,36 @@ function createWasmEngine(
       }
     },
     normalize(source, row) {
-      return k.normalize((source === 0 ? qOff : pOff) + row * dims * 4, dims);
+      return k.normalize(sourceOffset(source) + row * dims * 4, dims);
     },
   };
+
+  function sourceOffset(source: 0 | 1 | 2): number {
+    if (source === 2 && !withAdapter) throw new Error("no routed queries without an adapter");
+    return source === 0 ? qOff : source === 1 ? pOff : rOff;
+  }
+
+  /**
+   * out[i*rows + r] = (matrix row r) . (source row i) for i < n, r < rows. Rows are split between
+   * threads: every value is computed alone, so the bits do not depend on the number of threads.
+   */
+  function rowDots(mat: number, rows: number, src: number, n: number, out: number): void {
+    const parts = partsFor(rows * dims * n, Math.ceil(rows / 8));
+    if (parts === 1) {
+      if (n === 1) k.dot_rows(mat, rows, dims, src, out);
+      else k.gemm_nt(src, n, mat, rows, dims, out, rows);
+      return;
+    }
+    const calls: number[][] = [];
+    const step = Math.ceil(rows / parts / 8) * 8;
+    for (let r0 = 0; r0 < rows; r0 += step) {
+      const part = Math.min(step, rows - r0);
+      const m = mat + r0 * dims * 4;
+      const o = out + r0 * 4;
+      calls.push(n === 1 ? [m, part, dims, src, o] : [src, n, m, part, dims, o, rows]);
+    }
+    runSplit(n === 1 ? KernelOp.DotRows : KernelOp.GemmNT, calls, parts);
+  }
 
   /** Into how many parts (threads) to split `work` multiply-adds with at most `maxParts` parts. */
   function partsFor(work: number, maxParts: number): number {
@@ -478,15 +512,51 @@ function createWasmEngine(
 }
 
 /** The pure-JavaScript engine: float64 accumulation, one query at a time. */
-function createJsEngine(heads: number, dims: number): Engine {
+function createJsEngine(heads: number, dims: number, withAdapter: boolean): Engine {
   const batch = batchSize(heads);
   const centroids = new Float32Array(heads * dims);
   const answers = new Float32Array(heads * dims);
   const queries = new Float32Array(batch * dims);
   const projected = new Float32Array(batch * dims);
   const scores = new Float32Array(batch * heads);
+  const adapter = withAdapter ? new Float32Array(dims * dims) : null;
+  const routed = withAdapter ? new Float32Array(batch * dims) : null;
   const acc = new Float64Array(dims);
   const d = dims;
+  const sourceRows = (source: 0 | 1 | 2): Float32Array => {
+    if (source === 0) return queries;
+    if (source === 1) return projected;
+    if (!routed) throw new Error("no routed queries without an adapter");
+    return routed;
+  };
+  /** out[i*rows + r] = m[r,:] . src[i,:] for i < n, r < rows */
+  const rowDots = (
+    m: Float32Array,
+    rows: number,
+    src: Float32Array,
+    n: number,
+    out: Float32Array,
+  ) => {
+    for (let i = 0; i < n; i++) {
+      const x = i * d;
+      const o = i * rows;
+      for (let r = 0, row = 0; r < rows; r++, row += d) {
+        let s0 = 0;
+        let s1 = 0;
+        let s2 = 0;
+        let s3 = 0;
+        let j = 0;
+        for (; j + 4 <= d; j += 4) {
+          s0 += (m[row + j] as number) * (src[x + j] as number);
+          s1 += (m[row + j + 1] as number) * (src[x + j + 1] as number);
+          s2 += (m[row + j + 2] as number) * (src[x + j + 2] as number);
+          s3 += (m[row + j + 3] as number) * (src[x + j + 3] as number);
+        }
+        for (; j < d; j++) s0 += (m[row + j] as number) * (src[x + j] as number);
+        out[o + r] = s0 + s1 + (s2 + s3);
+      }
+    }
+  };
   return {
     kernel: "js",
     heads,
@@ -498,28 +568,14 @@ function createJsEngine(heads: number, dims: number): Engine {
     queries,
     projected,
     scores,
+    adapter,
+    routed,
     dots(matrix, source, n) {
-      const m = matrix === 0 ? centroids : answers;
-      const src = source === 0 ? queries : projected;
-      for (let i = 0; i < n; i++) {
-        const x = i * d;
-        const o = i * heads;
-        for (let r = 0, row = 0; r < heads; r++, row += d) {
-          let s0 = 0;
-          let s1 = 0;
-          let s2 = 0;
-          let s3 = 0;
-          let j = 0;
-          for (; j + 4 <= d; j += 4) {
-            s0 += (m[row + j] as number) * (src[x + j] as number);
-            s1 += (m[row + j + 1] as number) * (src[x + j + 1] as number);
-            s2 += (m[row + j + 2] as number) * (src[x + j + 2] as number);
-            s3 += (m[row + j + 3] as number) * (src[x + j + 3] as number);
-          }
-          for (; j < d; j++) s0 += (m[row + j] as number) * (src[x + j] as number);
-          scores[o + r] = s0 + s1 + (s2 + s3);
-        }
-      }
+      rowDots(matrix === 0 ? centroids : answers, heads, sourceRows(source), n, scores);
+    },
+    adapt(n) {
+      if (!adapter || !routed) throw new Error("adapt() on an engine made without an adapter");
+      rowDots(adapter, d, queries, n, routed);
     },
     expRow(i, invTau) {
       const o = i * heads;
@@ -557,7 +613,7 @@ function createJsEngine(heads: number, dims: number): Engine {
       }
     },
     normalize(source, row) {
-      const x = source === 0 ? queries : projected;
+      const x = sourceRows(source);
       const o = row * d;
       let s = 0;
       for (let j = 0; j < d; j++) s += (x[o + j] as number) ** 2;

@@ -1,12 +1,14 @@
 /**
  * Loading a projection from files alone (docs/FORMAT.md §2, §4): `<dir>/mh_<id>.json` plus
- * `<dir>/mh_<id>_cluster_<cid>_centroid.npy` and `..._answer.npy` for every listed cluster id.
- * The names and the metadata's rules are `@ldakit/format`'s.
+ * `<dir>/mh_<id>_cluster_<cid>_centroid.npy` and `..._answer.npy` for every listed cluster id,
+ * and `<dir>/mh_<id>_W.npy` when the metadata names an adapter. The names and the metadata's
+ * rules are `@ldakit/format`'s.
  */
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import { join } from "node:path";
 import {
+  adapterFileName,
   FormatError,
   headFileName,
   type ProjectionMeta,
@@ -14,10 +16,16 @@ import {
   projectionMetaFileName,
   validateProjectionMeta,
 } from "@ldakit/format";
-import { decodeNpy, encodeNpy, type NpyArray, NpyError, readNpySync } from "@ldakit/npy";
+import { decodeNpy, encodeNpy, type NpyArray, NpyError, readNpySync, toCOrder } from "@ldakit/npy";
 import { SearchError } from "./errors.js";
 import { createEngine, type Engine, type KernelChoice, type ThreadsChoice } from "./kernel.js";
-import { checkProjectionFields, Projection, writeNormalized } from "./projection.js";
+import {
+  checkBlend,
+  checkProjectionFields,
+  fillAdapter,
+  Projection,
+  writeNormalized,
+} from "./projection.js";
 
 export interface LoadProjectionOptions {
   /** The model folder `…/embeddings/<model folder>/` that holds the projection's files. */
@@ -120,7 +128,24 @@ function extraHeadFiles(dir: string, names: string[], meta: ProjectionMeta): str
   return extra.sort();
 }
 
-function extraWarnings(extra: string[], metaPath: string, strict: boolean): string[] {
+/** The adapter file of the projection when its metadata names none (an edition-1 reader's view). */
+function unnamedAdapter(dir: string, names: string[], meta: ProjectionMeta): string | null {
+  if (meta.adapter !== undefined && meta.adapter !== null) return null;
+  const name = adapterFileName(meta.mh_projection_id);
+  return names.includes(name) ? join(dir, name) : null;
+}
+
+function extraWarnings(
+  extra: string[],
+  adapter: string | null,
+  metaPath: string,
+  strict: boolean,
+): string[] {
+  if (adapter !== null) {
+    const message = `${adapter} is an adapter file but ${metaPath} names no adapter`;
+    if (strict) throw new SearchError("EXTRA_HEAD_FILE", message);
+    return [`${message}; ignored`, ...extraWarnings(extra, null, metaPath, strict)];
+  }
   if (extra.length === 0) return [];
   const shown =
     extra.slice(0, 5).join(", ") + (extra.length > 5 ? `, … (${extra.length} in all)` : "");
@@ -247,6 +272,55 @@ function readHeads(
   }
 }
 
+/**
+ * Reads W from the adapter file into the engine: float32 or float64, either byte order, shape
+ * (d, d); a Fortran-order file is read as NumPy reads it (the same matrix, bytes by column).
+ */
+function readAdapter(dir: string, meta: ProjectionMeta, engine: Engine): void {
+  if (engine.adapter === null) return;
+  const d = meta.dimensions;
+  const path = join(dir, adapterFileName(meta.mh_projection_id));
+  let array: NpyArray;
+  try {
+    array = readNpySync(path);
+  } catch (error) {
+    if (isMissing(error)) {
+      throw new SearchError(
+        "ADAPTER_FILE_MISSING",
+        `${path}: adapter file not found (mh_${meta.mh_projection_id}.json names it)`,
+        { cause: error },
+      );
+    }
+    const message = (error as Error).message;
+    throw new SearchError(
+      "BAD_ADAPTER_FILE",
+      message.startsWith(path) ? message : `${path}: ${message}`,
+      { cause: error },
+    );
+  }
+  const { shape } = array;
+  if (!(array.data instanceof Float32Array || array.data instanceof Float64Array)) {
+    throw new SearchError(
+      "BAD_ADAPTER_FILE",
+      `${path}: dtype ${array.dtype} is not a float32 or float64 ('<f4', '<f8', '>f4', '>f8')`,
+    );
+  }
+  if (shape.length !== 2) {
+    throw new SearchError(
+      "BAD_ADAPTER_FILE",
+      `${path}: shape (${shape.join(", ")}${shape.length === 1 ? "," : ""}) is not a matrix (${d}, ${d})`,
+    );
+  }
+  if (shape[0] !== d || shape[1] !== d) {
+    throw new SearchError(
+      "DIMENSION_MISMATCH",
+      `${path}: shape (${shape.join(", ")}) but the adapter of a projection with ${d} dimensions is (${d}, ${d})`,
+    );
+  }
+  const data = toCOrder(array).data as Float32Array | Float64Array;
+  fillAdapter(engine.adapter, data, d, path);
+}
+
 function newProjection(meta: ProjectionMeta, engine: Engine, warnings: string[]): Projection {
   return Projection.fromParts({
     mhProjectionId: meta.mh_projection_id,
@@ -254,6 +328,7 @@ function newProjection(meta: ProjectionMeta, engine: Engine, warnings: string[])
     temperature: meta.temperature,
     clusterIds: meta.cluster_ids,
     engine,
+    blend: meta.blend,
     warnings,
   });
 }
@@ -266,13 +341,16 @@ function prepare(options: LoadProjectionOptions, text: string, names: string[], 
     temperature: meta.temperature,
     clusterIds: meta.cluster_ids,
   });
+  checkBlend(meta.blend);
   const warnings = extraWarnings(
     extraHeadFiles(options.dir, names, meta),
+    unnamedAdapter(options.dir, names, meta),
     metaPath,
     !!options.strict,
   );
   const engine = createEngine(meta.num_heads, meta.dimensions, options.kernel ?? "auto", {
     threads: options.threads,
+    adapter: meta.adapter !== undefined && meta.adapter !== null,
   });
   return { meta, warnings, engine };
 }
@@ -280,7 +358,9 @@ function prepare(options: LoadProjectionOptions, text: string, names: string[], 
 /**
  * Loads projection `mhProjectionId` from the model folder `dir`: reads `mh_<id>.json`, then the centroid
  * and answer `.npy` files of every cluster it lists (float32 or float64, either byte order, shape
- * `(d,)`), normalized into contiguous float32 matrices in head order.
+ * `(d,)`), normalized into contiguous float32 matrices in head order, and, for an edition-2
+ * projection with an adapter, `mh_<id>_W.npy` (float32 or float64, either byte order, shape
+ * `(d, d)`, finite; kept as it is, not normalized). β is the metadata's `blend` (absent: 1).
  *
  * Files are read in slices of a few hundred between turns of the event loop: for thousands of
  * small files that is much faster than a thread-pool round trip per file.
@@ -302,6 +382,7 @@ export async function loadProjection(options: LoadProjectionOptions): Promise<Pr
     if (k > 0) await new Promise<void>((resolve) => setImmediate(resolve));
     readHeads(reader, options.dir, meta, engine, k, Math.min(meta.num_heads, k + FILES_PER_TURN));
   }
+  readAdapter(options.dir, meta, engine);
   return newProjection(meta, engine, warnings);
 }
 
@@ -319,12 +400,14 @@ export function loadProjectionSync(options: LoadProjectionOptions): Projection {
   const names = fs.readdirSync(options.dir);
   const { meta, warnings, engine } = prepare(options, text, names, metaPath);
   readHeads(new HeadReader(meta.dimensions), options.dir, meta, engine, 0, meta.num_heads);
+  readAdapter(options.dir, meta, engine);
   return newProjection(meta, engine, warnings);
 }
 
 /**
- * The projection ids in a model folder: every `mh_<id>.json` (plain decimal id), ascending. Head
- * files without their `mh_<id>.json` do not make a loadable projection and are not listed.
+ * The projection ids in a model folder: every `mh_<id>.json` (plain decimal id), ascending, with
+ * or without an adapter. Head and adapter files without their `mh_<id>.json` do not make a
+ * loadable projection and are not listed.
  */
 export function discoverProjections(dir: string): number[] {
   let names: string[];

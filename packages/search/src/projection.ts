@@ -1,9 +1,11 @@
 /**
  * A multi-head projection in memory and the search math of docs/FORMAT.md §6:
  *
- *   w = softmax(cos(q, c_k) / τ)      routing weights over the heads (max subtracted first)
- *   p = normalize(Σ_k w_k a_k)         the query projected into answer space
- *   score_j = cos(p, a_j)              projected search      (direct search: cos(q, a_j))
+ *   r = normalize(W q̂)                 the routing vector (r = q̂ without an adapter W)
+ *   w = softmax(cos(r, c_k) / τ)        routing weights over the heads (max subtracted first)
+ *   p = normalize(Σ_k w_k a_k)          the query projected into answer space
+ *   b = normalize(β p + (1 − β) q̂)      the blend (b = p when β = 1, the edition-1 math)
+ *   score_j = cos(b, a_j)               projected search      (direct search: cos(q, a_j))
  */
 import { SearchError } from "./errors.js";
 import {
@@ -35,6 +37,14 @@ export interface ProjectionArrays {
   answers: MatrixInput;
   /** Optional check: the vectors' length d (a mismatch is a DIMENSION_MISMATCH error). */
   dimensions?: number;
+  /**
+   * The query adapter W, d×d: `adapter[i][j]` (or `adapter[i*d + j]`) = W[i, j], so that the
+   * routing vector is r = W q̂. Kept as given (rounded to float32), not normalized. Absent or
+   * null: routing uses q̂ itself.
+   */
+  adapter?: MatrixInput | null;
+  /** The blend β, 0 ≤ β ≤ 1 (default 1: the projected vector alone; 0: direct search). */
+  blend?: number;
   /** The compute kernel: `auto` (default) picks WebAssembly SIMD when the runtime has it. */
   kernel?: KernelChoice;
   /** Threads one large call may use (default `auto`; see {@link ThreadsChoice}). */
@@ -80,9 +90,12 @@ export interface DirectSearchResult {
 }
 
 export interface ProjectResult {
-  /** w: one routing weight per head, in head order; sums to 1. */
+  /** w: one routing weight per head, in head order; sums to 1 (routed by W q̂ with an adapter). */
   weights: Float32Array;
-  /** p: the normalized projected query (length d). */
+  /**
+   * The vector answers are ranked against (length d): the normalized projected query p, blended
+   * with the query when β < 1 — normalize(β p + (1 − β) q̂) — and all zeros when that cancels out.
+   */
   projected: Float32Array;
 }
 
@@ -92,12 +105,27 @@ export interface ProjectionParts {
   model: string;
   temperature: number;
   clusterIds: number[];
+  /** The engine holds W when it was made with an adapter. */
   engine: Engine;
+  /** β (default 1). */
+  blend?: number;
   warnings?: string[];
 }
 
 const DEFAULT_TOP_K = 5;
 const DEFAULT_ROUTING_TOP = 3;
+
+/** Checks a blend β: a finite number from 0 to 1; `undefined` is 1. @internal */
+export function checkBlend(blend: unknown): number {
+  if (blend === undefined) return 1;
+  if (typeof blend !== "number" || !Number.isFinite(blend) || blend < 0 || blend > 1) {
+    throw new SearchError(
+      "BAD_ARGUMENT",
+      `blend must be a finite number from 0 to 1, got ${String(blend)}`,
+    );
+  }
+  return blend;
+}
 
 /** Checks the scalar fields shared by every way of making a projection. @internal */
 export function checkProjectionFields(fields: {
@@ -231,6 +259,10 @@ export class Projection {
   readonly centroids: Float32Array;
   /** H×d, row k = normalized a_k. */
   readonly answers: Float32Array;
+  /** The query adapter W, d×d row-major (`adapter[i*d + j]` = W[i, j], as given); null: none. */
+  readonly adapter: Float32Array | null;
+  /** The blend β: answers are ranked against normalize(β p + (1 − β) q̂); 1 = p alone. */
+  readonly blend: number;
   /** The kernel the math runs on. */
   readonly kernel: KernelName;
   /** How many threads a large call is split between (1: only the caller's). */
@@ -257,6 +289,8 @@ export class Projection {
     this.clusterIds = Object.freeze([...parts.clusterIds]);
     this.centroids = engine.centroids;
     this.answers = engine.answers;
+    this.adapter = engine.adapter;
+    this.blend = checkBlend(parts.blend);
     this.kernel = engine.kernel;
     this.threads = engine.threads;
     this.warnings = Object.freeze([...(parts.warnings ?? [])]);
@@ -285,16 +319,26 @@ export class Projection {
         `centroids have ${dc} dimensions but answers have ${da}`,
       );
     }
+    const blend = checkBlend(init.blend);
+    const hasAdapter = init.adapter !== undefined && init.adapter !== null;
+    if (hasAdapter) checkAdapterShape(init.adapter as MatrixInput, dc);
     const clusterIds = Array.from(init.clusterIds);
-    const engine = createEngine(heads, dc, init.kernel ?? "auto", { threads: init.threads });
+    const engine = createEngine(heads, dc, init.kernel ?? "auto", {
+      threads: init.threads,
+      adapter: hasAdapter,
+    });
     fillMatrix(engine.centroids, init.centroids, heads, dc, "centroids", clusterIds);
     fillMatrix(engine.answers, init.answers, heads, dc, "answers", clusterIds);
+    if (hasAdapter) {
+      fillAdapter(engine.adapter as Float32Array, init.adapter as MatrixInput, dc, "adapter");
+    }
     return new Projection({
       mhProjectionId: init.mhProjectionId,
       model: init.model,
       temperature: init.temperature,
       clusterIds,
       engine,
+      blend,
     });
   }
 
@@ -306,11 +350,14 @@ export class Projection {
     return this.#headOf.get(clusterId);
   }
 
-  /** Routes and projects one query: `{ weights (H), projected (d) }`, fresh arrays. */
+  /**
+   * Routes and projects one query: `{ weights (H), projected (d) }`, fresh arrays; `projected`
+   * is the vector answers are ranked against, blended with the query when β < 1.
+   */
   project(query: ArrayLike<number>): ProjectResult {
     const e = this.#engine;
     this.#writeQuery(0, query, "query");
-    e.dots(0, 0, 1);
+    this.#route(1, () => "query");
     e.softmaxRows(1, this.#invTau);
     const weights = e.scores.slice(0, e.heads);
     e.weightedSums(1);
@@ -324,7 +371,7 @@ export class Projection {
     const routingTop = positiveInteger(options.routingTop, "routingTop", DEFAULT_ROUTING_TOP, 0);
     const e = this.#engine;
     this.#writeQuery(0, query, "query");
-    e.dots(0, 0, 1);
+    this.#route(1, () => "query");
     e.softmaxRows(1, this.#invTau);
     const routing = this.#routing(0, routingTop);
     e.weightedSums(1);
@@ -339,8 +386,8 @@ export class Projection {
     const routingTop = positiveInteger(options.routingTop, "routingTop", DEFAULT_ROUTING_TOP, 0);
     const e = this.#engine;
     const out: SearchResult[] = [];
-    this.#eachChunk(queries, (m) => {
-      e.dots(0, 0, m);
+    this.#eachChunk(queries, (m, start) => {
+      this.#route(m, (i) => `queries[${start + i}]`);
       e.softmaxRows(m, this.#invTau);
       const routings: RoutingWeight[][] = [];
       for (let i = 0; i < m; i++) routings.push(this.#routing(i, routingTop));
@@ -374,7 +421,7 @@ export class Projection {
   }
 
   /** Writes the queries into the engine a chunk at a time and calls `run(m)` for each chunk. */
-  #eachChunk(queries: QueryBatch, run: (m: number) => void): void {
+  #eachChunk(queries: QueryBatch, run: (m: number, start: number) => void): void {
     const d = this.dimensions;
     const batch = this.#engine.batch;
     let n: number;
@@ -416,7 +463,7 @@ export class Projection {
         const { src, offset } = row(start + i);
         this.#setQuery(i, src, offset, () => `queries[${start + i}]`);
       }
-      run(m);
+      run(m, start);
     }
   }
 
@@ -451,9 +498,55 @@ export class Projection {
     }
   }
 
-  /** Projected row i := projected row i / its norm (left at zero when the sum cancelled out). */
+  /**
+   * The routing cosines of query rows 0..m-1 into the score rows: against q̂, or with an adapter
+   * against r̂ = normalize(W q̂), refused (naming `label(i)`) where W maps a query to nothing.
+   */
+  #route(m: number, label: (i: number) => string): void {
+    const e = this.#engine;
+    if (e.routed === null) {
+      e.dots(0, 0, m);
+      return;
+    }
+    e.adapt(m);
+    const d = this.dimensions;
+    for (let i = 0; i < m; i++) {
+      const s = e.normalize(2, i);
+      if (s > 0 && s < Number.POSITIVE_INFINITY) continue;
+      // zero, not finite, or squares past float32's range: the careful path scales or refuses
+      try {
+        writeNormalized(e.routed, i * d, e.routed, i * d, d, () => label(i));
+      } catch (error) {
+        if (!(error instanceof SearchError)) throw error;
+        const what =
+          error.code === "ZERO_VECTOR"
+            ? "the zero vector (W q̂ = 0), so it has no direction to route by"
+            : "a vector that is not finite (W q̂ overflows float32)";
+        throw new SearchError(error.code, `${label(i)}: the adapter W maps it to ${what}`, {
+          cause: error,
+        });
+      }
+    }
+    e.dots(0, 2, m);
+  }
+
+  /**
+   * Projected row i := projected row i / its norm (left at zero when the sum cancelled out), then,
+   * when β < 1, blended with the query row and normalized again (zero when that cancels out).
+   */
   #normalizeProjected(i: number): void {
-    this.#engine.normalize(1, i);
+    const e = this.#engine;
+    e.normalize(1, i);
+    const beta = this.blend;
+    if (beta === 1) return;
+    const d = this.dimensions;
+    const p = e.projected;
+    const q = e.queries;
+    const o = i * d;
+    const alpha = 1 - beta;
+    for (let j = 0; j < d; j++)
+      p[o + j] = beta * (p[o + j] as number) + alpha * (q[o + j] as number);
+    e.normalize(1, i);
   }
 
   #routing(i: number, k: number): RoutingWeight[] {
@@ -523,6 +616,68 @@ function matrixDims(m: MatrixInput, heads: number, name: string, dimensions?: nu
     );
   }
   return d;
+}
+
+/** Refuses an adapter that is not d×d (flat d·d values, or d rows of d values). */
+function checkAdapterShape(m: MatrixInput, d: number): void {
+  if (m instanceof Float32Array || m instanceof Float64Array) {
+    if (m.length !== d * d) {
+      throw new SearchError(
+        "DIMENSION_MISMATCH",
+        `adapter holds ${m.length} values but W must be d × d = ${d * d} (d = ${d}, the heads' dimensions)`,
+      );
+    }
+    return;
+  }
+  if (!Array.isArray(m)) {
+    throw new SearchError(
+      "BAD_ARGUMENT",
+      "adapter must be a Float32Array/Float64Array (d×d, row-major) or an array of d rows",
+    );
+  }
+  if (m.length !== d) {
+    throw new SearchError(
+      "DIMENSION_MISMATCH",
+      `adapter has ${m.length} rows but W must be d × d with d = ${d}, the heads' dimensions`,
+    );
+  }
+  for (let i = 0; i < d; i++) {
+    const row = m[i] as ArrayLike<number> | undefined;
+    if (!row || typeof row !== "object" || typeof row.length !== "number") {
+      throw new SearchError("BAD_ARGUMENT", `adapter[${i}] is not an array of numbers`);
+    }
+    if (row.length !== d) {
+      throw new SearchError(
+        "DIMENSION_MISMATCH",
+        `adapter[${i}] has ${row.length} values but W must be d × d with d = ${d}`,
+      );
+    }
+  }
+}
+
+/**
+ * Copies W, d×d, as given (rounded to float32); refuses NaN and infinities, naming the entry.
+ * @internal
+ */
+export function fillAdapter(target: Float32Array, m: MatrixInput, d: number, name: string): void {
+  const flat = !Array.isArray(m);
+  for (let i = 0; i < d; i++) {
+    const row = flat ? (m as Float32Array) : (m[i] as ArrayLike<number>);
+    const from = flat ? i * d : 0;
+    for (let j = 0; j < d; j++) {
+      const v = row[from + j] as number;
+      const f = Math.fround(v);
+      if (typeof v !== "number" || !Number.isFinite(f)) {
+        const beyond =
+          typeof v === "number" && Number.isFinite(v) ? " (beyond float32's range)" : "";
+        throw new SearchError(
+          "NOT_FINITE",
+          `${name}: W[${i}, ${j}] is ${String(v)}${beyond}; the adapter must be finite`,
+        );
+      }
+      target[i * d + j] = f;
+    }
+  }
 }
 
 function fillMatrix(

@@ -150,7 +150,12 @@ describe("load errors name the file", () => {
   });
 
   it.each([
-    [{ format: "ldakit.mh/2" }, '"format" must be "ldakit.mh/1"'],
+    [{ format: "ldakit.mh/3" }, '"format" must be "ldakit.mh/1" or "ldakit.mh/2"'],
+    [{ adapter: "mh_1_W.npy" }, '"adapter" needs "format": "ldakit.mh/2"'],
+    [{ blend: 0.5 }, '"blend" other than 1 needs "format": "ldakit.mh/2"'],
+    [{ format: "ldakit.mh/2", adapter: "mh_2_W.npy" }, "the adapter of another projection"],
+    [{ format: "ldakit.mh/2", adapter: "../mh_1_W.npy" }, "(no path, no other name)"],
+    [{ format: "ldakit.mh/2", blend: 1.5 }, '"blend" must be a finite number from 0 to 1'],
     [{ format: undefined }, '"format" is missing'],
     [{ dimensions: "384" }, '"dimensions" must be a positive integer'],
     [{ temperature: 0 }, '"temperature" must be a positive finite number'],
@@ -363,5 +368,134 @@ describe("discoverProjections", () => {
     expect(() => discoverProjections(join(tempDir(), "missing"))).toThrow(
       expect.objectContaining({ code: "NOT_FOUND" }),
     );
+  });
+});
+
+describe("the query adapter and the blend (edition 2)", () => {
+  const W = randomMatrix(D, D, 4242);
+  const queriesPath = (dir: string) =>
+    saveMatrix(join(dir, "queries.npy"), randomMatrix(4, D, 77), 4, D);
+
+  it.each([
+    ["<f4", false],
+    ["<f8", false],
+    [">f4", false],
+    [">f8", false],
+    ["<f8", true],
+  ] as const)(
+    "reads a %s adapter (Fortran order: %s) and agrees with NumPy reading the files",
+    async (dtype, fortran) => {
+      const dir = tempDir();
+      writeProjectionFiles(
+        dir,
+        projectionFiles(1, {
+          adapter: W,
+          adapterDtype: dtype,
+          adapterFortran: fortran,
+          blend: 0.25,
+        }),
+      );
+      const q = queriesPath(dir);
+      const [reference] = runReference([{ cmd: "files", dir, mh_id: 1, queries: q, top_k: H }]);
+      const queries = randomMatrix(4, D, 77);
+      for (const p of [
+        await loadProjection({ dir, mhProjectionId: 1 }),
+        loadProjectionSync({ dir, mhProjectionId: 1 }),
+      ]) {
+        expect(p.blend).toBe(0.25);
+        expect(Array.from(p.adapter as Float32Array)).toEqual(Array.from(Float32Array.from(W)));
+        for (let i = 0; i < 4; i++) {
+          const ref = reference?.[i];
+          if (!ref) throw new Error("no reference result");
+          const qi = queries.subarray(i * D, (i + 1) * D);
+          const { weights, projected } = p.project(qi);
+          expect(maxAbsDiff(weights, ref.weights)).toBeLessThan(1e-5);
+          expect(maxAbsDiff(projected, ref.projected)).toBeLessThan(1e-5);
+          const ranked = p.search(qi, { topK: H }).results;
+          for (const hit of ranked) {
+            expect(Math.abs(hit.score - (ref.scores[hit.headIndex] as number))).toBeLessThan(1e-5);
+          }
+        }
+      }
+    },
+  );
+
+  it("β = 1 without an adapter is edition 1, bit for bit (edition-2 file with the defaults, fromArrays)", async () => {
+    const plain = validFolder();
+    const defaults = tempDir();
+    writeProjectionFiles(
+      defaults,
+      projectionFiles(1, { metaOverrides: { format: "ldakit.mh/2", adapter: null, blend: 1 } }),
+    );
+    const a = loadProjectionSync({ dir: plain.dir, mhProjectionId: 1 });
+    const b = await loadProjection({ dir: defaults, mhProjectionId: 1 });
+    expect(a.adapter).toBeNull();
+    expect(b.adapter).toBeNull();
+    expect(b.blend).toBe(1);
+    const queries = randomMatrix(40, D, 5);
+    const opts = { topK: H, routingTop: H };
+    expect(b.searchBatch(queries, opts)).toEqual(a.searchBatch(queries, opts));
+    for (let i = 0; i < 40; i++) {
+      const q = queries.subarray(i * D, (i + 1) * D);
+      expect(b.project(q)).toEqual(a.project(q));
+    }
+  });
+
+  it.each([
+    ["the adapter file is missing", "missing", "ADAPTER_FILE_MISSING", "adapter file not found"],
+    ["W is (d, d + 1)", "wide", "DIMENSION_MISMATCH", `shape (${D}, ${D + 1}) but the adapter`],
+    ["W is a vector", "vector", "BAD_ADAPTER_FILE", `is not a matrix (${D}, ${D})`],
+    ["W holds integers", "ints", "BAD_ADAPTER_FILE", "is not a float32 or float64"],
+    ["W is not NPY", "junk", "BAD_ADAPTER_FILE", "mh_1_W.npy"],
+    ["W holds NaN", "nan", "NOT_FINITE", "W[2, 3] is NaN; the adapter must be finite"],
+    ["W holds -Infinity", "inf", "NOT_FINITE", "W[2, 3] is -Infinity"],
+    ["W holds a float64 past float32", "huge", "NOT_FINITE", "(beyond float32's range)"],
+  ] as const)("refuses a projection where %s", async (_, how, code, message) => {
+    const dir = tempDir();
+    writeProjectionFiles(dir, projectionFiles(1, { adapter: W }));
+    const path = join(dir, "mh_1_W.npy");
+    const bad = Float64Array.from(W);
+    bad[2 * D + 3] = how === "nan" ? Number.NaN : how === "inf" ? Number.NEGATIVE_INFINITY : 1e300;
+    if (how === "missing") rmSync(path);
+    if (how === "wide")
+      writeFileSync(path, encodeNpy({ data: new Float32Array(D * (D + 1)), shape: [D, D + 1] }));
+    if (how === "vector") writeFileSync(path, encodeNpy({ data: new Float32Array(D) }));
+    if (how === "ints")
+      writeFileSync(path, encodeNpy({ data: new Int32Array(D * D), shape: [D, D] }));
+    if (how === "junk") writeFileSync(path, "not an npy file");
+    if (how === "nan" || how === "inf" || how === "huge") {
+      writeFileSync(path, encodeNpy({ data: bad, shape: [D, D] }));
+    }
+    await expectLoadError(dir, 1, code, path, message);
+  });
+
+  it("an adapter file that the metadata does not name is reported and ignored; strict refuses it", async () => {
+    const { dir } = validFolder();
+    writeFileSync(
+      join(dir, "mh_1_W.npy"),
+      encodeNpy({ data: new Float32Array(D * D), shape: [D, D] }),
+    );
+    const p = loadProjectionSync({ dir, mhProjectionId: 1 });
+    expect(p.adapter).toBeNull();
+    expect(p.warnings).toEqual([
+      `${join(dir, "mh_1_W.npy")} is an adapter file but ${join(dir, "mh_1.json")} names no adapter; ignored`,
+    ]);
+    await expect(loadProjection({ dir, mhProjectionId: 1, strict: true })).rejects.toMatchObject({
+      code: "EXTRA_HEAD_FILE",
+    });
+  });
+
+  it("discoverProjections lists a projection with an adapter once, and not an adapter alone", () => {
+    const dir = tempDir();
+    writeProjectionFiles(dir, projectionFiles(1, { adapter: W }));
+    writeProjectionFiles(dir, projectionFiles(3, { mhProjectionId: 3, blend: 0 }));
+    writeFileSync(join(dir, "mh_5_W.npy"), "an adapter without metadata");
+    expect(discoverProjections(dir)).toEqual([1, 3]);
+    const [one, three] = discoverProjections(dir).map((mhProjectionId) =>
+      loadProjectionSync({ dir, mhProjectionId }),
+    );
+    expect(one?.adapter).toHaveLength(D * D);
+    expect(three?.adapter).toBeNull();
+    expect(three?.blend).toBe(0);
   });
 });

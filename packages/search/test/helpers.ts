@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { projectionMetaFormatFor } from "@ldakit/format";
 import { encodeNpy, writeNpySync } from "@ldakit/npy";
 import { afterAll, expect } from "vitest";
 
@@ -73,6 +74,14 @@ export interface ProjectionFiles {
   centroids: Float64Array;
   answers: Float64Array;
   dtype?: HeadDtype;
+  /** W, d×d row-major: written as mh_<id>_W.npy and named in the json (edition 2). */
+  adapter?: Float64Array;
+  /** The dtype of the adapter file (default `<f4`, what ldakit writes). */
+  adapterDtype?: HeadDtype;
+  /** Write the adapter file in Fortran order (the same matrix, bytes by column). */
+  adapterFortran?: boolean;
+  /** β, written when given (edition 2 unless 1). */
+  blend?: number;
   /** Fields to put in (or, when undefined, drop from) the json. */
   metaOverrides?: Record<string, unknown>;
 }
@@ -81,7 +90,7 @@ export interface ProjectionFiles {
 export function writeProjectionFiles(dir: string, p: ProjectionFiles): void {
   const dtype = p.dtype ?? "<f4";
   const meta: Record<string, unknown> = {
-    format: "ldakit.mh/1",
+    format: projectionMetaFormatFor({ adapter: p.adapter, blend: p.blend }),
     mh_projection_id: p.mhProjectionId,
     model: p.model ?? "test-model",
     dimensions: p.dims,
@@ -89,12 +98,28 @@ export function writeProjectionFiles(dir: string, p: ProjectionFiles): void {
     num_heads: p.clusterIds.length,
     cluster_ids: p.clusterIds,
   };
+  if (p.adapter !== undefined) meta.adapter = `mh_${p.mhProjectionId}_W.npy`;
+  if (p.blend !== undefined) meta.blend = p.blend;
   for (const [key, value] of Object.entries(p.metaOverrides ?? {})) {
     if (value === undefined) delete meta[key];
     else meta[key] = value;
   }
   writeFileSync(join(dir, `mh_${p.mhProjectionId}.json`), JSON.stringify(meta));
   const d = p.dims;
+  if (p.adapter !== undefined) {
+    const w = p.adapter;
+    const adapterDtype = p.adapterDtype ?? "<f4";
+    const values = p.adapterFortran
+      ? Float64Array.from({ length: d * d }, (_, x) => w[(x % d) * d + Math.floor(x / d)] as number)
+      : w;
+    const data = adapterDtype.endsWith("f4")
+      ? Float32Array.from(values)
+      : Float64Array.from(values);
+    writeFileSync(
+      join(dir, `mh_${p.mhProjectionId}_W.npy`),
+      encodeNpy({ data, dtype: adapterDtype, shape: [d, d], fortranOrder: !!p.adapterFortran }),
+    );
+  }
   p.clusterIds.forEach((cid, k) => {
     for (const [kind, m] of [
       ["centroid", p.centroids],

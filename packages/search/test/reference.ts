@@ -13,6 +13,7 @@ export const PYTHON = process.env.LDAKIT_PYTHON || "python3";
 
 export interface ReferenceResult {
   weights: number[];
+  /** the vector answers are ranked against: p, blended with q when β < 1 */
   projected: number[];
   scores: number[];
   /** top-k cluster ids, ties by the smaller id */
@@ -30,6 +31,10 @@ export type ReferenceRequest =
       temperature: number;
       queries: string;
       top_k: number;
+      /** W, a (d, d) .npy file */
+      adapter?: string;
+      /** β (default 1) */
+      blend?: number;
     }
   | { cmd: "files"; dir: string; mh_id: number; queries: string; top_k: number };
 

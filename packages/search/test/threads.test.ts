@@ -18,7 +18,13 @@ beforeAll(async () => {
   await initKernel();
 });
 
-function pair(heads: number, dims: number, seed: number, temperature = 0.1) {
+function pair(
+  heads: number,
+  dims: number,
+  seed: number,
+  temperature = 0.1,
+  withAdapter?: { blend: number },
+) {
   const init = {
     mhProjectionId: 1,
     model: "m",
@@ -26,6 +32,8 @@ function pair(heads: number, dims: number, seed: number, temperature = 0.1) {
     clusterIds: scrambledIds(heads, seed),
     centroids: randomMatrix(heads, dims, seed + 1),
     answers: randomMatrix(heads, dims, seed + 2),
+    adapter: withAdapter ? randomMatrix(dims, dims, seed + 3) : undefined,
+    blend: withAdapter?.blend,
   };
   return {
     one: Projection.fromArrays({ ...init, threads: 1 }),
@@ -61,14 +69,19 @@ describe("helper threads", () => {
 
   // sizes around the kernel's steps: rows % 8, the weighted-sum chunks (128 rows, at most 8), the
   // top-k blocks (64 values), d % 4; single queries split from 2 × 2^17 multiply-adds on
-  for (const [heads, dims] of [
-    [2000, 384],
-    [4099, 131],
-    [1025, 257],
-    [30_011, 64],
+  for (const [heads, dims, adapter] of [
+    [2000, 384, undefined],
+    [4099, 131, undefined],
+    [1025, 257, undefined],
+    [30_011, 64, undefined],
+    [2000, 384, { blend: 0.3 }],
+    [1025, 257, { blend: 1 }],
+    [4099, 131, { blend: 0 }],
   ] as const) {
-    it(`${heads} heads × ${dims}: project, search and direct search give the same bits on 1 and ${cores} threads`, () => {
-      const { one, many } = pair(heads, dims, heads);
+    const what = adapter ? ` with W and β = ${adapter.blend}` : "";
+    it(`${heads} heads × ${dims}${what}: project, search and direct search give the same bits on 1 and ${cores} threads`, () => {
+      const { one, many } = pair(heads, dims, heads, 0.1, adapter);
+      expect(many.adapter === null).toBe(adapter === undefined);
       const queries = randomMatrix(5, dims, 99);
       for (let i = 0; i < 5; i++) {
         const q = queries.subarray(i * dims, (i + 1) * dims);
@@ -84,14 +97,18 @@ describe("helper threads", () => {
     });
   }
 
-  for (const [heads, dims, n] of [
-    [100, 384, 32],
-    [1000, 384, 45],
-    [777, 33, 32],
-    [12_345, 96, 7],
+  for (const [heads, dims, n, adapter] of [
+    [100, 384, 32, undefined],
+    [1000, 384, 45, undefined],
+    [777, 33, 32, undefined],
+    [12_345, 96, 7, undefined],
+    [100, 384, 32, { blend: 0.5 }],
+    [1000, 384, 45, { blend: 0.8 }],
+    [777, 33, 32, { blend: 1 }],
   ] as const) {
-    it(`${heads} heads × ${dims}: a batch of ${n} gives the same results on 1 and ${cores} threads, and as its queries one by one`, () => {
-      const { one, many } = pair(heads, dims, heads + 7, 0.05);
+    const what = adapter ? ` with W and β = ${adapter.blend}` : "";
+    it(`${heads} heads × ${dims}${what}: a batch of ${n} gives the same results on 1 and ${cores} threads, and as its queries one by one`, () => {
+      const { one, many } = pair(heads, dims, heads + 7, 0.05, adapter);
       const queries = randomMatrix(n, dims, 5);
       const expected = one.searchBatch(queries, { topK: 5, routingTop: 3 });
       expect(many.searchBatch(queries, { topK: 5, routingTop: 3 })).toEqual(expected);
@@ -114,24 +131,38 @@ describe("helper threads", () => {
       [130, 12, 2],
       [257, 4, 5],
       [1031, 9, 4],
+      [20, 67, 3],
     ] as const) {
       const engines = [1, 2, 3, 8].map((threads) =>
-        createEngine(heads, dims, "wasm", { threads, minWorkPerThread: 1 }),
+        createEngine(heads, dims, "wasm", { threads, minWorkPerThread: 1, adapter: true }),
       );
       const c = Float32Array.from({ length: heads * dims }, () => u() - 0.5);
       const a = Float32Array.from({ length: heads * dims }, () => u() - 0.5);
       const q = Float32Array.from({ length: n * dims }, () => u() - 0.5);
+      const w = Float32Array.from({ length: dims * dims }, () => u() - 0.5);
       const results = engines.map((e) => {
         e.centroids.set(c);
         e.answers.set(a);
         e.queries.set(q);
+        (e.adapter as Float32Array).set(w);
+        // W q, the routing cosines of W q, then the cosines of q for the rest
+        e.adapt(n);
+        const routed = bits((e.routed as Float32Array).slice(0, n * dims));
+        e.dots(0, 2, n);
+        const routing = bits(e.scores.slice(0, n * heads));
         e.dots(0, 0, n);
         e.softmaxRows(n, 7.5);
         const weights = e.scores.slice(0, n * heads);
         e.weightedSums(n);
         const projected = e.projected.slice(0, n * dims);
         e.dots(1, 1, n);
-        return [bits(weights), bits(projected), bits(e.scores.slice(0, n * heads))];
+        return [
+          routed,
+          routing,
+          bits(weights),
+          bits(projected),
+          bits(e.scores.slice(0, n * heads)),
+        ];
       });
       for (const r of results.slice(1)) expect(r).toEqual(results[0]);
     }
