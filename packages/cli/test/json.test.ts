@@ -101,6 +101,9 @@ describe("--json", () => {
         model: "hash-32",
         direct: false,
         mh_projection_id: 1,
+        // trained without an adapter, so routed by the query itself and not blended
+        adapter_path: null,
+        blend: 1,
         results: api.results.map((h) => ({
           cluster_id: h.clusterId,
           answer_record_id: h.answerRecordId,
@@ -110,7 +113,13 @@ describe("--json", () => {
         routing: api.routing.map((r) => ({ cluster_id: r.clusterId, weight: r.weight })),
       });
       expect(apiDirect.mhProjectionId).toBeNull();
-      expect(direct).toMatchObject({ direct: true, mh_projection_id: 1, routing: [] });
+      expect(direct).toMatchObject({
+        direct: true,
+        mh_projection_id: 1,
+        adapter_path: null,
+        blend: null,
+        routing: [],
+      });
       expect((direct.results as Array<{ cluster_id: number }>).map((h) => h.cluster_id)).toEqual(
         apiDirect.results.map((h) => h.clusterId),
       );
@@ -130,7 +139,7 @@ describe("--json", () => {
     expectSnakeCase(stats);
     expect(stats).toMatchObject({
       models: [{ model_id: 1, name: "hash-32", dimensions: 32, clusters: 4, vectors: 16 }],
-      projection_list: [{ id: 1, num_heads: 4 }],
+      projection_list: [{ id: 1, num_heads: 4, adapter_path: null, blend: 1 }],
     });
     expectSnakeCase(ldakitJson(["verify"]));
   });

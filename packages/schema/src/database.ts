@@ -9,6 +9,8 @@
  *   unless they have a constant default.
  * - Migration `003_upstream` adds what upstream's Python `LDAProjectionDB` reads and ldakit
  *   does not use: `cluster_heads.W_path` and the view `answers` (docs/FORMAT.md §7).
+ * - Migration `004_adapter` adds a projection's query adapter and blend, both nullable: a row
+ *   without them is a projection without an adapter and with β = 1 (docs/FORMAT.md §6).
  */
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from "kysely";
 import type { BatchStatus } from "./batch-status.js";
@@ -84,6 +86,16 @@ export interface MultiHeadProjectionsTable {
   mrr: number | null;
   /** + */
   centroid_method: CentroidMethod | null;
+  /**
+   * + POSIX path relative to the store root of the query adapter `W` (`mh_<id>_W.npy`, a
+   * (d, d) matrix, routing with `normalize(W q)`); `null` when the projection has none.
+   */
+  adapter_path: string | null;
+  /**
+   * + The blend β in [0, 1] of the projected vector with the query (1: the projected vector
+   * alone, 0: direct search); `null` means 1.
+   */
+  blend: number | null;
 }
 
 export interface ClusterHeadsTable {

@@ -11,6 +11,10 @@
  *   nullable `cluster_heads.W_path` it selects (ldakit's heads have no per-head matrix, so
  *   always NULL) and the read-only `answers` view over `clusters` it ranks answers from
  *   (docs/FORMAT.md §7).
+ * - `004_adapter` records a projection's learned query adapter and blend (docs/FORMAT.md §4,
+ *   §6): `multi_head_projections.adapter_path`, the store-relative path of `mh_<id>_W.npy`
+ *   (NULL: no adapter), and `multi_head_projections.blend`, β in [0, 1] (NULL: 1, no blend), so
+ *   every row written before it reads as the projection it was.
  *
  * Migrations are forward-only (SQLite cannot drop a column that has a foreign key).
  * Foreign keys never cascade: deleting a parent that still has children fails, so the store
@@ -250,6 +254,19 @@ const migration003Upstream: Migration = {
   },
 };
 
+const migration004Adapter: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema
+      .alterTable("multi_head_projections")
+      .addColumn("adapter_path", "text")
+      .execute();
+    await db.schema
+      .alterTable("multi_head_projections")
+      .addColumn("blend", "real", (c) => c.check(sql`blend BETWEEN 0 AND 1`))
+      .execute();
+  },
+};
+
 /**
  * Upstream's `LDAProjectionDB` creates its own (empty) `answers` table in a database that has
  * none, so a store it opened before `003_upstream` has one. That table holds nothing and the
@@ -277,17 +294,18 @@ async function dropEmptyAnswersTable(db: Kysely<unknown>): Promise<void> {
 }
 
 /** Names of all migrations, oldest first. */
-export const MIGRATION_NAMES = ["001_seed", "002_ldakit", "003_upstream"] as const;
+export const MIGRATION_NAMES = ["001_seed", "002_ldakit", "003_upstream", "004_adapter"] as const;
 export type MigrationName = (typeof MIGRATION_NAMES)[number];
 
 /** The name of the newest migration. */
-export const LATEST_MIGRATION: MigrationName = "003_upstream";
+export const LATEST_MIGRATION: MigrationName = "004_adapter";
 
 /** Every migration by name, for a `MigrationProvider`. */
 export const ldakitMigrations: Readonly<Record<MigrationName, Migration>> = Object.freeze({
   "001_seed": migration001Seed,
   "002_ldakit": migration002Ldakit,
   "003_upstream": migration003Upstream,
+  "004_adapter": migration004Adapter,
 });
 
 /** A `MigrationProvider` for Kysely's `Migrator` that serves {@link ldakitMigrations}. */

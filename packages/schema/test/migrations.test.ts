@@ -56,6 +56,11 @@ const ADDED_COLUMNS: Record<string, string[]> = {
 /** What `003_upstream` adds for upstream's Python `LDAProjectionDB`. */
 const UPSTREAM_COLUMNS: Record<string, string[]> = { cluster_heads: ["W_path"] };
 
+/** What `004_adapter` adds: a projection's query adapter and blend. */
+const ADAPTER_COLUMNS: Record<string, string[]> = {
+  multi_head_projections: ["adapter_path", "blend"],
+};
+
 /** The column names of upstream's own `answers` table, in its order. */
 const UPSTREAM_ANSWER_COLUMNS = [
   "answer_id",
@@ -74,8 +79,11 @@ function latestColumns(table: string): string[] {
     ...(SEED_COLUMNS[table] ?? []),
     ...(ADDED_COLUMNS[table] ?? []),
     ...(UPSTREAM_COLUMNS[table] ?? []),
+    ...(ADAPTER_COLUMNS[table] ?? []),
   ];
 }
+
+const ALL_MIGRATIONS = ["001_seed", "002_ldakit", "003_upstream", "004_adapter"];
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
@@ -133,8 +141,8 @@ afterEach(async () => {
 
 describe("migration names", () => {
   it("are exported in order, the last one being the latest", async () => {
-    expect(MIGRATION_NAMES).toEqual(["001_seed", "002_ldakit", "003_upstream"]);
-    expect(LATEST_MIGRATION).toBe("003_upstream");
+    expect(MIGRATION_NAMES).toEqual(ALL_MIGRATIONS);
+    expect(LATEST_MIGRATION).toBe("004_adapter");
     const provided = Object.keys(await new LdakitMigrationProvider().getMigrations());
     expect(provided.sort()).toEqual([...MIGRATION_NAMES]);
   });
@@ -144,8 +152,8 @@ describe("a new database", () => {
   it("migrates to the latest version and then has nothing left to do", async () => {
     const t = open();
     expect(await appliedMigrationNames(t.db)).toEqual([]);
-    expect(await migrateLdakitDatabase(t.db)).toEqual(["001_seed", "002_ldakit", "003_upstream"]);
-    expect(await appliedMigrationNames(t.db)).toEqual(["001_seed", "002_ldakit", "003_upstream"]);
+    expect(await migrateLdakitDatabase(t.db)).toEqual(ALL_MIGRATIONS);
+    expect(await appliedMigrationNames(t.db)).toEqual(ALL_MIGRATIONS);
     expect(await migrateLdakitDatabase(t.db)).toEqual([]);
     expect(t.raw.inTransaction).toBe(false);
   });
@@ -209,6 +217,8 @@ describe("a new database", () => {
     fails("UPDATE embeddings SET entity_type = 'vector'", /CHECK/);
     fails("UPDATE multi_head_projections SET centroid_method = 'median'", /CHECK/);
     fails("UPDATE multi_head_projections SET recall_at_1 = 1.5", /CHECK/);
+    fails("UPDATE multi_head_projections SET blend = 1.5", /CHECK/);
+    fails("UPDATE multi_head_projections SET blend = -0.25", /CHECK/);
     fails("INSERT INTO models (name, dimensions) VALUES ('all-MiniLM-L6-v2', 384)", /UNIQUE/);
     fails(
       "INSERT INTO embeddings (entity_type, entity_id, model_id, vector_path) VALUES ('question', 1, 1, 'x')",
@@ -319,7 +329,11 @@ describe("an older database", () => {
     ]);
     insertSeedRows(t);
 
-    expect(await migrateLdakitDatabase(t.db)).toEqual(["002_ldakit", "003_upstream"]);
+    expect(await migrateLdakitDatabase(t.db)).toEqual([
+      "002_ldakit",
+      "003_upstream",
+      "004_adapter",
+    ]);
     for (const table of TABLE_NAMES) {
       expect(columns(t, table), table).toEqual(latestColumns(table));
     }
@@ -345,7 +359,7 @@ describe("an older database", () => {
     await migrateLdakitDatabase(t.db, "001_seed");
     t.raw.exec("DROP TABLE kysely_migration; DROP TABLE kysely_migration_lock;");
     insertSeedRows(t);
-    expect(await migrateLdakitDatabase(t.db)).toEqual(["001_seed", "002_ldakit", "003_upstream"]);
+    expect(await migrateLdakitDatabase(t.db)).toEqual(ALL_MIGRATIONS);
     expect(columns(t, "clusters")).toContain("batch_id");
     expect((t.raw.prepare("SELECT count(*) AS n FROM questions").get() as { n: number }).n).toBe(1);
   });
@@ -371,9 +385,9 @@ describe("an older database", () => {
     const t = open();
     await migrateLdakitDatabase(t.db);
     await expect(migrateLdakitDatabase(t.db, "001_seed")).rejects.toThrow(
-      "cannot migrate down from 003_upstream to 001_seed: ldakit migrations are forward-only",
+      "cannot migrate down from 004_adapter to 001_seed: ldakit migrations are forward-only",
     );
-    expect(await appliedMigrationNames(t.db)).toEqual(["001_seed", "002_ldakit", "003_upstream"]);
+    expect(await appliedMigrationNames(t.db)).toEqual(ALL_MIGRATIONS);
   });
 });
 
@@ -604,7 +618,7 @@ describe("what upstream's LDAProjectionDB reads (003_upstream)", () => {
       embeddings: t.raw.prepare("SELECT * FROM embeddings").all(),
     };
 
-    expect(await migrateLdakitDatabase(t.db)).toEqual(["003_upstream"]);
+    expect(await migrateLdakitDatabase(t.db, "003_upstream")).toEqual(["003_upstream"]);
     expect(t.raw.prepare("SELECT * FROM clusters").all()).toEqual(before.clusters);
     expect(t.raw.prepare("SELECT * FROM embeddings").all()).toEqual(before.embeddings);
     expect(t.raw.prepare("SELECT * FROM cluster_heads").all()).toEqual(
@@ -621,7 +635,7 @@ describe("what upstream's LDAProjectionDB reads (003_upstream)", () => {
     await migrateLdakitDatabase(t.db, "002_ldakit");
     insertUpstreamRows(t);
     openedByUpstream(t);
-    expect(await migrateLdakitDatabase(t.db)).toEqual(["003_upstream"]);
+    expect(await migrateLdakitDatabase(t.db, "003_upstream")).toEqual(["003_upstream"]);
     expect(t.raw.prepare("SELECT type FROM sqlite_master WHERE name = 'answers'").get()).toEqual({
       type: "view",
     });
@@ -661,5 +675,155 @@ describe("what upstream's LDAProjectionDB reads (003_upstream)", () => {
       /^database migration 003_upstream failed: the database already has a view named "answers"/,
     );
     expect(await appliedMigrationNames(t.db)).toEqual(["001_seed", "002_ldakit"]);
+  });
+});
+
+describe("a projection's query adapter and blend (004_adapter)", () => {
+  const adapterColumns = (t: TestDb) =>
+    (t.raw.pragma("table_info(multi_head_projections)") as ColumnInfo[])
+      .filter((c) => c.name === "adapter_path" || c.name === "blend")
+      .map(({ name, type, notnull, dflt_value }) => ({ name, type, notnull, dflt_value }));
+
+  it("adds adapter_path (nullable text) and blend (nullable real in [0, 1])", async () => {
+    const t = open();
+    await migrateLdakitDatabase(t.db);
+    expect(adapterColumns(t)).toEqual([
+      { name: "adapter_path", type: "TEXT", notnull: 0, dflt_value: null },
+      { name: "blend", type: "REAL", notnull: 0, dflt_value: null },
+    ]);
+    insertSeedRows(t);
+    // A row written without them is a projection with no adapter and no blend.
+    expect(t.raw.prepare("SELECT adapter_path, blend FROM multi_head_projections").get()).toEqual({
+      adapter_path: null,
+      blend: null,
+    });
+    for (const blend of [0, 0.25, 1]) {
+      t.raw.prepare("UPDATE multi_head_projections SET blend = ?").run(blend);
+      expect(t.raw.prepare("SELECT blend FROM multi_head_projections").get()).toEqual({ blend });
+    }
+    for (const blend of [1.0000001, -1e-9, 2]) {
+      expect(() => t.raw.prepare("UPDATE multi_head_projections SET blend = ?").run(blend)).toThrow(
+        /CHECK constraint failed: blend BETWEEN 0 AND 1/,
+      );
+    }
+    const inserted = await t.db
+      .insertInto("multi_head_projections")
+      .values({
+        model_id: 1,
+        num_heads: 1,
+        temperature: 0.1,
+        adapter_path: "embeddings/all-MiniLM-L6-v2/mh_002_W.npy",
+        blend: 0.375,
+      })
+      .returning(["mh_projection_id", "adapter_path", "blend"])
+      .executeTakeFirstOrThrow();
+    expect(inserted).toEqual({
+      mh_projection_id: 2,
+      adapter_path: "embeddings/all-MiniLM-L6-v2/mh_002_W.npy",
+      blend: 0.375,
+    });
+  });
+
+  it("a database at 003_upstream is migrated in place, its projections keeping their rows", async () => {
+    const t = open();
+    expect(await migrateLdakitDatabase(t.db, "003_upstream")).toEqual([
+      "001_seed",
+      "002_ldakit",
+      "003_upstream",
+    ]);
+    expect(columns(t, "multi_head_projections")).not.toContain("adapter_path");
+    insertSeedRows(t);
+    t.raw.exec(
+      "UPDATE multi_head_projections SET name = 'p1', recall_at_1 = 0.5, mrr = 0.625, centroid_method = 'mean'",
+    );
+    const before = {
+      projections: t.raw.prepare("SELECT * FROM multi_head_projections").all(),
+      heads: t.raw.prepare("SELECT * FROM cluster_heads").all(),
+      answers: t.raw.prepare("SELECT * FROM answers").all(),
+    };
+
+    expect(await migrateLdakitDatabase(t.db)).toEqual(["004_adapter"]);
+    expect(await appliedMigrationNames(t.db)).toEqual(ALL_MIGRATIONS);
+    expect(columns(t, "multi_head_projections")).toEqual(latestColumns("multi_head_projections"));
+    expect(t.raw.prepare("SELECT * FROM multi_head_projections").all()).toEqual(
+      before.projections.map((p) => ({ ...(p as object), adapter_path: null, blend: null })),
+    );
+    expect(t.raw.prepare("SELECT * FROM cluster_heads").all()).toEqual(before.heads);
+    expect(t.raw.prepare("SELECT * FROM answers").all()).toEqual(before.answers);
+    expect(t.raw.pragma("foreign_key_check")).toEqual([]);
+    expect(await migrateLdakitDatabase(t.db)).toEqual([]);
+  });
+
+  it("a failing 004_adapter leaves a 003_upstream database as it was", async () => {
+    const t = open();
+    await migrateLdakitDatabase(t.db, "003_upstream");
+    // make the second ALTER of 004 fail, after the first has run
+    t.raw.exec("ALTER TABLE multi_head_projections ADD COLUMN blend REAL");
+    const before = t.raw.prepare("SELECT sql FROM sqlite_master ORDER BY name").all();
+    const error = await migrateLdakitDatabase(t.db).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(MigrationError);
+    expect((error as Error).message).toMatch(
+      /^database migration 004_adapter failed: .*duplicate column name: blend/,
+    );
+    expect(t.raw.prepare("SELECT sql FROM sqlite_master ORDER BY name").all()).toEqual(before);
+    expect(columns(t, "multi_head_projections")).not.toContain("adapter_path");
+    expect(await appliedMigrationNames(t.db)).toEqual(["001_seed", "002_ldakit", "003_upstream"]);
+  });
+
+  it("reads the same through the sqlite3 shell", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ldakit-schema-"));
+    const file = join(dir, "lda.db");
+    const raw = new Database(file);
+    raw.pragma("foreign_keys = ON");
+    const db = new Kysely<unknown>({ dialect: new SqliteDialect({ database: raw }) });
+    try {
+      await migrateLdakitDatabase(db, "003_upstream");
+      insertUpstreamRows({ raw, db: db as TestDb["db"] });
+      await migrateLdakitDatabase(db);
+      raw.exec(`
+        INSERT INTO multi_head_projections (mh_projection_id, model_id, num_heads, temperature, adapter_path, blend)
+          VALUES (2, 1, 1, 0.1, 'embeddings/hash-384/mh_002_W.npy', 0.625);
+      `);
+      await db.destroy();
+      const run = spawnSync(
+        "sqlite3",
+        [
+          "-json",
+          file,
+          `SELECT mh_projection_id, adapter_path, blend, typeof(blend) AS blend_type
+             FROM multi_head_projections ORDER BY mh_projection_id`,
+        ],
+        { encoding: "utf8" },
+      );
+      if (run.error)
+        throw new Error(
+          `sqlite3 is needed for this test (apt-get install sqlite3): ${run.error.message}`,
+        );
+      expect(run.status, run.stderr).toBe(0);
+      expect(JSON.parse(run.stdout)).toEqual([
+        { mh_projection_id: 1, adapter_path: null, blend: null, blend_type: "null" },
+        {
+          mh_projection_id: 2,
+          adapter_path: "embeddings/hash-384/mh_002_W.npy",
+          blend: 0.625,
+          blend_type: "real",
+        },
+      ]);
+      const shellColumns = spawnSync(
+        "sqlite3",
+        [
+          "-json",
+          file,
+          "SELECT name, type, \"notnull\" FROM pragma_table_info('multi_head_projections') WHERE name IN ('adapter_path', 'blend')",
+        ],
+        { encoding: "utf8" },
+      );
+      expect(JSON.parse(shellColumns.stdout)).toEqual([
+        { name: "adapter_path", type: "TEXT", notnull: 0 },
+        { name: "blend", type: "REAL", notnull: 0 },
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

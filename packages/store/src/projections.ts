@@ -1,9 +1,11 @@
 import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import {
+  adapterFileName,
   headAnswerPath,
   headCentroidPath,
-  PROJECTION_META_FORMAT,
+  projectionAdapterPath,
+  projectionMetaFormatFor,
   projectionMetaPath,
 } from "@ldakit/format";
 import type { CentroidMethod } from "@ldakit/schema";
@@ -132,13 +134,25 @@ export interface NewProjection {
     answer: Float32Array;
     numQuestions: number;
   }>;
+  /**
+   * The learned query adapter W: d×d values, row-major (`adapter[i * d + j]` = W[i, j]); search
+   * routes with `normalize(W q)` (docs/FORMAT.md §6). Written as `mh_<id>_W.npy`. Absent or
+   * `null`: no adapter.
+   */
+  adapter?: Float32Array | null;
+  /**
+   * The blend β in [0, 1] of the projected vector with the query (docs/FORMAT.md §6): 1 (the
+   * default) ranks against the projected vector alone, 0 is direct search.
+   */
+  blend?: number;
 }
 
 /**
  * Records a new multi-head projection (never overwriting an older one): its row, a
- * `cluster_heads` row per head, the head files and `mh_<id>.json` (docs/FORMAT.md §4). The row
- * and the heads commit together after every file is in place; on failure the files written go
- * again.
+ * `cluster_heads` row per head, the head files, the adapter file `mh_<id>_W.npy` when there is
+ * an adapter, and `mh_<id>.json` (docs/FORMAT.md §4). The row and the heads commit together
+ * after every file is in place; on failure the files written go again. The arguments are checked
+ * before anything is written.
  */
 export function createProjection(ctx: StoreContext, projection: NewProjection): number {
   const { sql, kysely } = ctx;
@@ -151,6 +165,8 @@ export function createProjection(ctx: StoreContext, projection: NewProjection): 
   }
   if (projection.heads.length === 0)
     throw new StoreError("BAD_ARGUMENT", "a projection needs at least one head");
+  const adapter = checkAdapter(projection.adapter ?? null, model.dimensions);
+  const blend = checkBlend(projection.blend);
   const written: string[] = [];
   try {
     return sql.immediate(() => {
@@ -164,6 +180,8 @@ export function createProjection(ctx: StoreContext, projection: NewProjection): 
           recall_at_1: projection.recallAt1 ?? null,
           mrr: projection.mrr ?? null,
           centroid_method: projection.centroidMethod,
+          adapter_path: null,
+          blend: projection.blend === undefined ? null : blend,
         }),
       ).lastInsertRowid;
       const insertHead = sql.statement(
@@ -189,16 +207,33 @@ export function createProjection(ctx: StoreContext, projection: NewProjection): 
         ctx.vectors.write(answerPath, head.answer);
         insertHead.run(mhProjectionId, head.clusterId, centroidPath, answerPath, head.numQuestions);
       }
+      let adapterName: string | null = null;
+      if (adapter !== null) {
+        const adapterPath = projectionAdapterPath(model.name, mhProjectionId);
+        adapterName = adapterFileName(mhProjectionId);
+        written.push(adapterPath);
+        ctx.vectors.writeMatrix(adapterPath, adapter, model.dimensions, model.dimensions);
+        sql.run(
+          kysely
+            .updateTable("multi_head_projections")
+            .set({ adapter_path: adapterPath })
+            .where("mh_projection_id", "=", mhProjectionId),
+        );
+      }
       const metaPath = projectionMetaPath(model.name, mhProjectionId);
       written.push(metaPath);
+      const format = projectionMetaFormatFor({ adapter: adapterName, blend });
       writeJsonAtomically(ctx.vectors.absolute(metaPath), {
-        format: PROJECTION_META_FORMAT,
+        format,
         mh_projection_id: mhProjectionId,
         model: model.name,
         dimensions: model.dimensions,
         temperature: projection.temperature,
         num_heads: projection.heads.length,
         cluster_ids: projection.heads.map((h) => h.clusterId),
+        // Edition 1 has neither key: a projection without an adapter and blend stays readable
+        // by readers that predate them (docs/FORMAT.md §7).
+        ...(format === "ldakit.mh/1" ? {} : { adapter: adapterName, blend }),
       });
       return mhProjectionId;
     });
@@ -206,6 +241,56 @@ export function createProjection(ctx: StoreContext, projection: NewProjection): 
     for (const path of written) ctx.vectors.remove(path);
     throw error;
   }
+}
+
+/** The adapter as d×d finite float32 values, or `null`; a `BAD_ARGUMENT` error otherwise. */
+function checkAdapter(adapter: Float32Array | null, d: number): Float32Array | null {
+  if (adapter === null) return null;
+  if (!(adapter instanceof Float32Array)) {
+    throw new StoreError(
+      "BAD_ARGUMENT",
+      "a projection's adapter must be a Float32Array of d×d values (row-major) or null",
+    );
+  }
+  if (adapter.length !== d * d) {
+    throw new StoreError(
+      "DIMENSION_MISMATCH",
+      `a projection's adapter must hold d×d = ${d}×${d} = ${d * d} values for this model, not ${adapter.length}`,
+    );
+  }
+  let nonZero = false;
+  for (let i = 0; i < adapter.length; i++) {
+    const x = adapter[i] as number;
+    if (!Number.isFinite(x)) {
+      const row = Math.floor(i / d);
+      throw new StoreError(
+        "BAD_ARGUMENT",
+        `a projection's adapter must be finite, but W[${row}, ${i - row * d}] (value ${i}) is ${x}`,
+      );
+    }
+    if (x !== 0) nonZero = true;
+  }
+  // Every query would route to the zero vector, which search refuses: such a projection could
+  // answer nothing.
+  if (!nonZero) {
+    throw new StoreError(
+      "BAD_ARGUMENT",
+      "a projection's adapter is all zeros: it would map every query to nothing",
+    );
+  }
+  return adapter;
+}
+
+/** β, 1 when absent; a `BAD_ARGUMENT` error unless it is a finite number in [0, 1]. */
+function checkBlend(blend: number | undefined): number {
+  if (blend === undefined) return 1;
+  if (typeof blend !== "number" || !Number.isFinite(blend) || blend < 0 || blend > 1) {
+    throw new StoreError(
+      "BAD_ARGUMENT",
+      `a projection's blend must be a number from 0 to 1, not ${String(blend)}`,
+    );
+  }
+  return blend;
 }
 
 function writeJsonAtomically(path: string, value: unknown): void {

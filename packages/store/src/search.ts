@@ -7,11 +7,18 @@ export interface StoreSearchHit {
   clusterId: number;
   answerRecordId: string | null;
   answerText: string;
-  /** cos(p, a_j) for a projected search, cos(q, a_j) for a direct one (docs/FORMAT.md §6). */
+  /**
+   * cos(b̂, a_j) for a projected search, b̂ being the projected vector blended with the query by
+   * the projection's β (the projected vector itself when β = 1); cos(q, a_j) for a direct one
+   * (docs/FORMAT.md §6).
+   */
   score: number;
 }
 
-/** The routing weight of one head, as `@ldakit/search` gives it (without the head index). */
+/**
+ * The routing weight of one head, as `@ldakit/search` gives it (without the head index): computed
+ * from the adapted query `normalize(W q)` when the projection has an adapter.
+ */
 export interface StoreRoutingWeight {
   clusterId: number;
   weight: number;
@@ -24,6 +31,13 @@ export interface StoreSearchResult {
   results: StoreSearchHit[];
   /** The strongest routing weights, largest first (empty for a direct search). */
   routing: StoreRoutingWeight[];
+  /**
+   * The store-relative path of the query adapter W that routed the query (`mh_<id>_W.npy`);
+   * `null` when the projection has none, and for a direct search.
+   */
+  adapterPath: string | null;
+  /** The β the projected vector was blended with the query (1: not blended); `null` for a direct search. */
+  blend: number | null;
 }
 
 export interface StoreSearchOptions {
@@ -32,10 +46,22 @@ export interface StoreSearchOptions {
 }
 
 /** Projections loaded from the database, per store, by id: they never change once written. */
-const loaded = new WeakMap<StoreContext, Map<number, Projection>>();
+const loaded = new WeakMap<StoreContext, Map<number, StoredProjection>>();
 
-/** Loads a projection from the database: its row, its heads and their vector files. */
+interface StoredProjection {
+  projection: Projection;
+  adapterPath: string | null;
+}
+
+/**
+ * Loads a projection from the database: its row, its heads and their vector files, and its
+ * adapter file and blend when the row records them (docs/FORMAT.md §6).
+ */
 export function loadStoredProjection(ctx: StoreContext, mhProjectionId: number): Projection {
+  return loadStored(ctx, mhProjectionId).projection;
+}
+
+function loadStored(ctx: StoreContext, mhProjectionId: number): StoredProjection {
   let cache = loaded.get(ctx);
   if (!cache) {
     cache = new Map();
@@ -47,7 +73,13 @@ export function loadStoredProjection(ctx: StoreContext, mhProjectionId: number):
     ctx.kysely
       .selectFrom("multi_head_projections")
       .innerJoin("models", "models.model_id", "multi_head_projections.model_id")
-      .select(["multi_head_projections.temperature", "models.name", "models.dimensions"])
+      .select([
+        "multi_head_projections.temperature",
+        "multi_head_projections.adapter_path",
+        "multi_head_projections.blend",
+        "models.name",
+        "models.dimensions",
+      ])
       .where("mh_projection_id", "=", mhProjectionId),
   );
   if (!row)
@@ -70,9 +102,20 @@ export function loadStoredProjection(ctx: StoreContext, mhProjectionId: number):
     clusterIds: heads.map((h) => h.cluster_id),
     centroids: heads.map((h) => ctx.vectors.read(h.centroid_path, row.dimensions)),
     answers: heads.map((h) => ctx.vectors.read(h.answer_emb_path, row.dimensions)),
+    adapter:
+      row.adapter_path === null
+        ? null
+        : ctx.vectors.readMatrix(
+            row.adapter_path,
+            row.dimensions,
+            row.dimensions,
+            `query adapter of projection ${mhProjectionId}`,
+          ),
+    blend: row.blend ?? 1,
   });
-  cache.set(mhProjectionId, projection);
-  return projection;
+  const stored = { projection, adapterPath: row.adapter_path };
+  cache.set(mhProjectionId, stored);
+  return stored;
 }
 
 /** The newest projection, of one model or of any; undefined when there is none. */
@@ -89,7 +132,7 @@ export function latestProjectionId(ctx: StoreContext, model?: string): number | 
 
 function withAnswers(
   ctx: StoreContext,
-  mhProjectionId: number | null,
+  used: { mhProjectionId: number; adapterPath: string | null; blend: number } | null,
   hits: Array<{ clusterId: number; score: number }>,
   routing: Array<{ clusterId: number; weight: number }>,
 ): StoreSearchResult {
@@ -107,7 +150,7 @@ function withAnswers(
           .map((c) => [c.cluster_id, c] as const),
   );
   return {
-    mhProjectionId,
+    mhProjectionId: used?.mhProjectionId ?? null,
     results: hits.map((h) => ({
       clusterId: h.clusterId,
       answerRecordId: clusters.get(h.clusterId)?.answer_record_id ?? null,
@@ -115,6 +158,8 @@ function withAnswers(
       score: h.score,
     })),
     routing: routing.map((r) => ({ clusterId: r.clusterId, weight: r.weight })),
+    adapterPath: used?.adapterPath ?? null,
+    blend: used?.blend ?? null,
   };
 }
 
@@ -125,10 +170,14 @@ export function searchWithProjection(
   mhProjectionId: number,
   options: StoreSearchOptions = {},
 ): StoreSearchResult {
-  const { results, routing } = loadStoredProjection(ctx, mhProjectionId).search(queryEmbedding, {
-    topK: options.topK ?? 5,
-  });
-  return withAnswers(ctx, mhProjectionId, results, routing);
+  const { projection, adapterPath } = loadStored(ctx, mhProjectionId);
+  const { results, routing } = projection.search(queryEmbedding, { topK: options.topK ?? 5 });
+  return withAnswers(
+    ctx,
+    { mhProjectionId, adapterPath, blend: projection.blend },
+    results,
+    routing,
+  );
 }
 
 /** Direct cosine search against the same answers, without the projection: for comparison. */

@@ -1,6 +1,6 @@
 import { mkdirSync, readdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { readNpySync, writeNpySync } from "@ldakit/npy";
+import { readNpySync, toCOrder, writeNpySync } from "@ldakit/npy";
 import { StoreError } from "./errors.js";
 
 /**
@@ -24,15 +24,23 @@ export class VectorFiles {
     this.writeAbsolute(this.absolute(relativePath), vector);
   }
 
+  /**
+   * Writes a `rows`×`cols` `<f4` matrix in C order (`values` row-major); the file appears whole
+   * or not at all. Throws a {@link StoreError} `WRITE_FAILED` naming the file when the system refuses.
+   */
+  writeMatrix(relativePath: string, values: Float32Array, rows: number, cols: number): void {
+    this.writeAbsolute(this.absolute(relativePath), values, [rows, cols]);
+  }
+
   /** {@link write} for a path already made absolute. */
-  writeAbsolute(path: string, vector: Float32Array): void {
+  writeAbsolute(path: string, vector: Float32Array, shape?: number[]): void {
     try {
       const dir = dirname(path);
       if (!this.knownDirs.has(dir)) {
         mkdirSync(dir, { recursive: true });
         this.knownDirs.add(dir);
       }
-      writeNpySync(path, { data: vector });
+      writeNpySync(path, shape === undefined ? { data: vector } : { data: vector, shape });
     } catch (cause) {
       throw new StoreError(
         "WRITE_FAILED",
@@ -74,6 +82,50 @@ export class VectorFiles {
       );
     }
     return data instanceof Float32Array ? data : Float32Array.from(data);
+  }
+
+  /**
+   * Reads a `rows`×`cols` matrix file as row-major float32: `<f4` or `<f8`, either byte order, in
+   * C or Fortran order (a Fortran-order file is transposed into C order, so element (i, j) is
+   * always the file's row i, column j). Throws a {@link StoreError}: `VECTOR_FILE_MISSING`, or
+   * `BAD_VECTOR_FILE` for a file of another shape or dtype, or with a NaN or infinite value.
+   */
+  readMatrix(relativePath: string, rows: number, cols: number, what = "matrix"): Float32Array {
+    const path = this.absolute(relativePath);
+    let array: ReturnType<typeof readNpySync>;
+    try {
+      array = readNpySync(path);
+    } catch (cause) {
+      const missing = (cause as NodeJS.ErrnoException).code === "ENOENT";
+      throw new StoreError(
+        missing ? "VECTOR_FILE_MISSING" : "BAD_VECTOR_FILE",
+        `cannot read ${what} file ${relativePath}: ${(cause as Error).message}`,
+        { cause },
+      );
+    }
+    const { data, shape } = array;
+    if (
+      !(data instanceof Float32Array || data instanceof Float64Array) ||
+      shape.length !== 2 ||
+      shape[0] !== rows ||
+      shape[1] !== cols
+    ) {
+      throw new StoreError(
+        "BAD_VECTOR_FILE",
+        `${relativePath}: the ${what} must be a (${rows}, ${cols}) float32 or float64 matrix, found ${array.dtype} of shape (${shape.join(", ")}${shape.length === 1 ? "," : ""})`,
+      );
+    }
+    const ordered = toCOrder(array).data as Float32Array | Float64Array;
+    for (let i = 0; i < ordered.length; i++) {
+      if (!Number.isFinite(ordered[i] as number)) {
+        const row = Math.floor(i / cols);
+        throw new StoreError(
+          "BAD_VECTOR_FILE",
+          `${relativePath}: the ${what}'s element (${row}, ${i - row * cols}) is ${ordered[i]}`,
+        );
+      }
+    }
+    return ordered instanceof Float32Array ? ordered : Float32Array.from(ordered);
   }
 
   /**

@@ -12,9 +12,10 @@ import {
   headCentroidPath,
   isTemporaryFileName,
   modelEmbeddingsDir,
-  PROJECTION_META_FORMAT,
+  PROJECTION_META_FORMATS,
   type ProjectionMeta,
   parseEmbeddingFileName,
+  projectionAdapterPath,
   projectionMetaPath,
   projectionMetaProblems,
 } from "@ldakit/format";
@@ -52,10 +53,12 @@ export interface VerifyResult {
  *   or `<f8` vector of the model's dimensions with no NaN or infinity;
  * - under `embeddings/`: files that no row names (orphans), leftover temporary files (`*.tmp`),
  *   folders that belong to no model, and anything else that is not part of the format;
- * - for each projection: `mh_<id>.json` exists, is JSON in the `ldakit.mh/1` format, and its
- *   model, dimensions, temperature, num_heads and cluster_ids agree with the
- *   `multi_head_projections` and `cluster_heads` rows; every head's centroid and answer file
- *   has its canonical name in `cluster_heads`, exists, and is a sound vector as above.
+ * - for each projection: `mh_<id>.json` exists, is JSON in the `ldakit.mh/1` or `ldakit.mh/2`
+ *   format, and its model, dimensions, temperature, num_heads, cluster_ids, adapter and blend
+ *   agree with the `multi_head_projections` and `cluster_heads` rows; every head's centroid and
+ *   answer file has its canonical name in `cluster_heads`, exists, and is a sound vector as above;
+ *   the query adapter, when the row or the json names one, is `mh_<id>_W.npy`, exists, and is a
+ *   complete `(d, d)` `<f4` or `<f8` matrix with no NaN or infinity.
  */
 export async function verifyStore(
   ctx: StoreContext,
@@ -98,13 +101,7 @@ export async function verifyStore(
   for (const projection of projections) {
     const model = modelsById.get(projection.model_id);
     if (!model) continue; // the foreign key makes this impossible
-    v.checkProjection(
-      projection.mh_projection_id,
-      model,
-      projection.temperature,
-      projection.num_heads,
-      headsByProjection.get(projection.mh_projection_id) ?? [],
-    );
+    v.checkProjection(projection, model, headsByProjection.get(projection.mh_projection_id) ?? []);
   }
 
   if (mhId === undefined) {
@@ -127,6 +124,7 @@ export async function verifyStore(
       const model = modelsById.get(p.model_id);
       const folder = model ? v.modelFolder(model) : null;
       if (model && folder !== null) named.add(projectionMetaPath(model.name, p.mh_projection_id));
+      if (p.adapter_path !== null) named.add(p.adapter_path);
     }
     v.scanFolders(folders, named);
   }
@@ -182,10 +180,8 @@ class Verifier {
   }
 
   checkProjection(
-    mhId: number,
+    row: StoredProjectionRow,
     model: Model,
-    temperature: number,
-    numHeads: number,
     heads: Array<{
       cluster_id: number;
       centroid_path: string;
@@ -193,6 +189,8 @@ class Verifier {
     }>,
   ): void {
     if (this.modelFolder(model) === null) return;
+    const mhId = row.mh_projection_id;
+    const numHeads = row.num_heads;
     const what = `projection ${mhId}`;
     if (heads.length !== numHeads) {
       this.report(
@@ -200,7 +198,8 @@ class Verifier {
         `${what}: num_heads is ${numHeads} but cluster_heads has ${heads.length} rows`,
       );
     }
-    this.checkMeta(mhId, model, temperature, numHeads, heads);
+    const meta = this.checkMeta(row, model, heads);
+    this.checkAdapter(row, model, meta);
     for (const head of heads) {
       const canonical = {
         centroid: headCentroidPath(model.name, mhId, head.cluster_id),
@@ -223,18 +222,56 @@ class Verifier {
     }
   }
 
+  /**
+   * The query adapter: the row's `adapter_path` and the json's `adapter` must name the same file
+   * (or both none), the canonical `mh_<id>_W.npy`, and that file must be a sound (d, d) matrix.
+   * `meta` is the json when it was valid.
+   */
+  private checkAdapter(row: StoredProjectionRow, model: Model, meta: ProjectionMeta | null): void {
+    const mhId = row.mh_projection_id;
+    const canonical = projectionAdapterPath(model.name, mhId);
+    const what = `query adapter of projection ${mhId}`;
+    const metaPath = projectionMetaPath(model.name, mhId);
+    const inJson = meta === null ? undefined : (meta.adapter ?? null);
+    if (inJson !== undefined && (inJson === null) !== (row.adapter_path === null)) {
+      this.report(
+        metaPath,
+        inJson === null
+          ? `adapter is ${JSON.stringify(meta?.adapter ?? null)} but multi_head_projections.adapter_path says ${JSON.stringify(row.adapter_path)}`
+          : `adapter is ${JSON.stringify(inJson)} but multi_head_projections.adapter_path is NULL (no adapter)`,
+      );
+    }
+    let path: string;
+    if (row.adapter_path !== null) {
+      if (!this.checkStoredPath(row.adapter_path, `multi_head_projections: ${what}`)) return;
+      if (row.adapter_path !== canonical) {
+        this.report(
+          row.adapter_path,
+          `multi_head_projections names this file as the ${what}; the canonical name is ${canonical}`,
+        );
+      }
+      path = row.adapter_path;
+    } else if (inJson !== undefined && inJson !== null) {
+      path = canonical;
+    } else {
+      return;
+    }
+    this.checkMatrix(path, model.dimensions, what);
+  }
+
+  /** Checks `mh_<id>.json` against the rows; returns it when it is a valid file, else `null`. */
   private checkMeta(
-    mhId: number,
+    row: StoredProjectionRow,
     model: Model,
-    temperature: number,
-    numHeads: number,
     heads: Array<{ cluster_id: number }>,
-  ): void {
+  ): ProjectionMeta | null {
+    const mhId = row.mh_projection_id;
+    const { temperature, num_heads: numHeads } = row;
     const path = projectionMetaPath(model.name, mhId);
     const absolute = this.ctx.vectors.absolute(path);
     if (!existsSync(absolute)) {
       this.report(path, `missing: projection ${mhId} has no metadata file`);
-      return;
+      return null;
     }
     this.files++;
     let json: unknown;
@@ -242,12 +279,15 @@ class Verifier {
       json = JSON.parse(readFileSync(absolute, "utf8"));
     } catch (error) {
       this.report(path, `not valid JSON: ${(error as Error).message}`);
-      return;
+      return null;
     }
     const problems = projectionMetaProblems(json);
     if (problems.length > 0) {
-      this.report(path, `not the ${PROJECTION_META_FORMAT} format: ${problems.join("; ")}`);
-      return;
+      this.report(
+        path,
+        `not the ${PROJECTION_META_FORMATS.join(" or ")} format: ${problems.join("; ")}`,
+      );
+      return null;
     }
     const meta = json as ProjectionMeta;
     const disagree = (field: string, inFile: unknown, inDb: unknown, where: string) =>
@@ -281,6 +321,18 @@ class Verifier {
       if (onlyDb.length > 0) parts.push(`lacks ${listIds(onlyDb)} of cluster_heads`);
       this.report(path, `cluster_ids disagree with the database: ${parts.join("; ")}`);
     }
+    // Absent or NULL both mean β = 1 (docs/FORMAT.md §4, §5).
+    const blendInFile = meta.blend ?? 1;
+    const blendInDb = row.blend ?? 1;
+    if (blendInFile !== blendInDb) {
+      disagree("blend", blendInFile, blendInDb, "multi_head_projections");
+    }
+    return meta;
+  }
+
+  /** A complete `(d, d)` `<f4`/`<f8` matrix with finite values. */
+  private checkMatrix(path: string, d: number, what: string): void {
+    this.checkNpy(path, [d, d], what);
   }
 
   /** A path stored in the database must be a relative POSIX path inside the store. */
@@ -303,6 +355,14 @@ class Verifier {
 
   /** A complete `(d,)` `<f4`/`<f8` vector with finite values. */
   private checkVector(path: string, dimensions: number, what: string): void {
+    this.checkNpy(path, [dimensions], what);
+  }
+
+  /** A complete `<f4`/`<f8` array of this shape with finite values. */
+  private checkNpy(path: string, expectedShape: number[], what: string): void {
+    const showShape = (shape: readonly number[]) =>
+      `(${shape.join(", ")}${shape.length === 1 ? "," : ""})`;
+    const count = expectedShape.reduce((a, b) => a * b, 1);
     const absolute = this.ctx.vectors.absolute(path);
     let size: number;
     try {
@@ -323,20 +383,21 @@ class Verifier {
       if (header.dtype !== "<f4" && header.dtype !== "<f8") {
         problems.push(`dtype ${header.dtype}, expected '<f4' (or '<f8')`);
       }
-      if (header.shape.length !== 1 || header.shape[0] !== dimensions) {
-        problems.push(
-          `shape (${header.shape.join(", ")}${header.shape.length === 1 ? "," : ""}), expected (${dimensions},)`,
-        );
+      if (
+        header.shape.length !== expectedShape.length ||
+        header.shape.some((n, i) => n !== expectedShape[i])
+      ) {
+        problems.push(`shape ${showShape(header.shape)}, expected ${showShape(expectedShape)}`);
       }
       if (problems.length > 0) {
         this.report(path, `${problems.join("; ")} (${what})`);
         return;
       }
-      const expectedSize = header.dataOffset + dimensions * (header.dtype === "<f4" ? 4 : 8);
+      const expectedSize = header.dataOffset + count * (header.dtype === "<f4" ? 4 : 8);
       if (size !== expectedSize) {
         this.report(
           path,
-          `${size < expectedSize ? "truncated" : "too long"}: ${size} bytes, a (${dimensions},) ${header.dtype} file has ${expectedSize} (${what})`,
+          `${size < expectedSize ? "truncated" : "too long"}: ${size} bytes, a ${showShape(expectedShape)} ${header.dtype} file has ${expectedSize} (${what})`,
         );
         return;
       }
@@ -433,9 +494,24 @@ class Verifier {
             `orphan: the database has no projection ${parsed.mhProjectionId} of model ${model.name}`,
           );
           break;
+        case "projection-adapter":
+          this.report(
+            path,
+            `orphan: no multi_head_projections row names this file as its adapter (projection ${parsed.mhProjectionId} of model ${model.name})`,
+          );
+          break;
       }
     }
   }
+}
+
+/** The columns of a `multi_head_projections` row that verify compares with the files. */
+interface StoredProjectionRow {
+  mh_projection_id: number;
+  temperature: number;
+  num_heads: number;
+  adapter_path: string | null;
+  blend: number | null;
 }
 
 function listIds(ids: number[]): string {

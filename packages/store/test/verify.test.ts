@@ -9,8 +9,22 @@ import { formA, tempDir, writeFiles } from "./helpers.js";
 const MODEL = "hash-32";
 const DIR = `embeddings/${MODEL}`;
 
-/** A store of 4 clusters × 3 questions embedded with hash-32, and one projection over them. */
-async function cleanStore(): Promise<{ db: LDAProjectionDB; mhId: number }> {
+/** A non-symmetric d×d adapter near the identity, row-major: W[i, j] = δ_ij + (i − 2j)/(8d). */
+function nonSymmetricAdapter(d: number): Float32Array {
+  const w = new Float32Array(d * d);
+  for (let i = 0; i < d; i++) {
+    for (let j = 0; j < d; j++) w[i * d + j] = (i === j ? 1 : 0) + (i - 2 * j) / (8 * d);
+  }
+  return w;
+}
+
+/**
+ * A store of 4 clusters × 3 questions embedded with hash-32, and one projection over them (with
+ * a query adapter and a blend when asked).
+ */
+async function cleanStore(
+  extra: { adapter?: Float32Array; blend?: number } = {},
+): Promise<{ db: LDAProjectionDB; mhId: number }> {
   const root = tempDir("ldakit-verify-");
   writeFiles(join(root, "raw"), { "data.json": formA(4, 3) });
   const db = await LDAProjectionDB.open(join(root, "lda.db"));
@@ -40,6 +54,7 @@ async function cleanStore(): Promise<{ db: LDAProjectionDB; mhId: number }> {
     temperature: 0.1,
     centroidMethod: "mean",
     heads,
+    ...extra,
   });
   return { db, mhId };
 }
@@ -187,7 +202,7 @@ describe("LDAProjectionDB.verify", () => {
       {
         path,
         problem: expect.stringMatching(
-          /^not the ldakit\.mh\/1 format: "format" must be "ldakit\.mh\/1", got the string "ldakit\.mh\/0"; "dimensions" must be a positive integer, got the number -1$/,
+          /^not the ldakit\.mh\/1 or ldakit\.mh\/2 format: "format" must be "ldakit\.mh\/1" or "ldakit\.mh\/2", got the string "ldakit\.mh\/0"; "dimensions" must be a positive integer, got the number -1$/,
         ),
       },
     ]);
@@ -197,7 +212,7 @@ describe("LDAProjectionDB.verify", () => {
       {
         path,
         problem:
-          'not the ldakit.mh/1 format: "cluster_ids" lists cluster 3 more than once; each head has its own cluster',
+          'not the ldakit.mh/1 or ldakit.mh/2 format: "cluster_ids" lists cluster 3 more than once; each head has its own cluster',
       },
     ]);
     rmSync(at(db, path));
@@ -280,5 +295,165 @@ describe("LDAProjectionDB.verify", () => {
       checked: { files: 0, projections: 0 },
     });
     await db.close();
+  });
+
+  describe("a projection with a query adapter and a blend", () => {
+    const adapted = () => cleanStore({ adapter: nonSymmetricAdapter(32), blend: 0.625 });
+
+    it("finds nothing wrong, and counts the adapter file", async () => {
+      const { db, mhId } = await adapted();
+      expect(await db.verify()).toEqual({
+        problems: [],
+        checked: { files: 16 + 8 + 1 + 1, projections: 1 },
+      });
+      expect(await db.verify({ mhProjectionId: mhId })).toEqual({
+        problems: [],
+        checked: { files: 10, projections: 1 },
+      });
+      await db.close();
+    });
+
+    it("reports a missing adapter file", async () => {
+      const { db, mhId } = await adapted();
+      const w = `${DIR}/mh_${mhId}_W.npy`;
+      rmSync(at(db, w));
+      expect(await problemsOf(db)).toEqual([
+        { path: w, problem: `missing (query adapter of projection ${mhId})` },
+      ]);
+      await db.close();
+    });
+
+    it("reports an adapter of the wrong shape, dtype or length, and non-finite values", async () => {
+      const { db, mhId } = await adapted();
+      const w = `${DIR}/mh_${mhId}_W.npy`;
+      const what = `query adapter of projection ${mhId}`;
+      writeNpySync(at(db, w), { data: new Float32Array(32 * 31), shape: [32, 31] });
+      expect(await problemsOf(db)).toEqual([
+        { path: w, problem: `shape (32, 31), expected (32, 32) (${what})` },
+      ]);
+      writeNpySync(at(db, w), { data: new Float32Array(32) });
+      expect(await problemsOf(db, { mhProjectionId: mhId })).toEqual([
+        { path: w, problem: `shape (32,), expected (32, 32) (${what})` },
+      ]);
+      writeNpySync(at(db, w), { data: new Int32Array(32 * 32), shape: [32, 32] });
+      expect(await problemsOf(db)).toEqual([
+        { path: w, problem: `dtype <i4, expected '<f4' (or '<f8') (${what})` },
+      ]);
+      const values = nonSymmetricAdapter(32);
+      values[3 * 32 + 5] = Number.POSITIVE_INFINITY;
+      writeNpySync(at(db, w), { data: values, shape: [32, 32] });
+      expect(await problemsOf(db)).toEqual([
+        { path: w, problem: `value ${3 * 32 + 5} is Infinity (${what})` },
+      ]);
+      values[3 * 32 + 5] = Number.NaN;
+      writeNpySync(at(db, w), { data: values, shape: [32, 32] });
+      truncateSync(at(db, w), 128 + 32 * 32 * 4 - 4);
+      expect(await problemsOf(db)).toEqual([
+        {
+          path: w,
+          problem: `truncated: ${128 + 32 * 32 * 4 - 4} bytes, a (32, 32) <f4 file has ${128 + 32 * 32 * 4} (${what})`,
+        },
+      ]);
+      // float64, as NumPy writes by default, is a sound adapter
+      writeNpySync(at(db, w), {
+        data: Float64Array.from(nonSymmetricAdapter(32)),
+        shape: [32, 32],
+      });
+      expect(await problemsOf(db)).toEqual([]);
+      await db.close();
+    });
+
+    it("reports the row and mh_<id>.json disagreeing on the adapter or the blend", async () => {
+      const { db, mhId } = await adapted();
+      const meta = `${DIR}/mh_${mhId}.json`;
+      const w = `${DIR}/mh_${mhId}_W.npy`;
+      const json = JSON.parse(readFileSync(at(db, meta), "utf8"));
+      expect(json).toMatchObject({
+        format: "ldakit.mh/2",
+        adapter: `mh_${mhId}_W.npy`,
+        blend: 0.625,
+      });
+
+      db.sqlite.prepare("update multi_head_projections set blend = 0.5").run();
+      expect(await problemsOf(db)).toEqual([
+        { path: meta, problem: "blend is 0.625 but multi_head_projections says 0.5" },
+      ]);
+      // NULL stands for 1
+      db.sqlite.prepare("update multi_head_projections set blend = NULL").run();
+      expect(await problemsOf(db)).toEqual([
+        { path: meta, problem: "blend is 0.625 but multi_head_projections says 1" },
+      ]);
+      db.sqlite.prepare("update multi_head_projections set blend = 0.625").run();
+
+      // The row has no adapter, the json names one: the file is also nobody's in the database.
+      db.sqlite.prepare("update multi_head_projections set adapter_path = NULL").run();
+      expect(await problemsOf(db)).toEqual([
+        {
+          path: meta,
+          problem: `adapter is "mh_${mhId}_W.npy" but multi_head_projections.adapter_path is NULL (no adapter)`,
+        },
+        {
+          path: w,
+          problem: expect.stringMatching(/^orphan: no multi_head_projections row names this file/),
+        },
+      ]);
+      db.sqlite.prepare("update multi_head_projections set adapter_path = ?").run(w);
+
+      // The json has no adapter, the row names one.
+      writeFileSync(at(db, meta), JSON.stringify({ ...json, adapter: null }));
+      expect(await problemsOf(db)).toEqual([
+        {
+          path: meta,
+          problem: `adapter is null but multi_head_projections.adapter_path says ${JSON.stringify(w)}`,
+        },
+      ]);
+      // An edition-1 file says: no adapter, β = 1.
+      const { adapter: _a, blend: _b, ...edition1 } = json;
+      writeFileSync(at(db, meta), JSON.stringify({ ...edition1, format: "ldakit.mh/1" }));
+      expect(await problemsOf(db)).toEqual([
+        { path: meta, problem: "blend is 1 but multi_head_projections says 0.625" },
+        {
+          path: meta,
+          problem: `adapter is null but multi_head_projections.adapter_path says ${JSON.stringify(w)}`,
+        },
+      ]);
+      await db.close();
+    });
+
+    it("reports an adapter path in the row that is not the canonical name", async () => {
+      const { db, mhId } = await adapted();
+      const w = `${DIR}/mh_${mhId}_W.npy`;
+      db.sqlite.prepare("update multi_head_projections set adapter_path = ?").run(`${DIR}/W.npy`);
+      expect(await problemsOf(db)).toEqual([
+        {
+          path: `${DIR}/W.npy`,
+          problem: `multi_head_projections names this file as the query adapter of projection ${mhId}; the canonical name is ${w}`,
+        },
+        { path: `${DIR}/W.npy`, problem: `missing (query adapter of projection ${mhId})` },
+        {
+          path: w,
+          problem: expect.stringMatching(/^orphan: no multi_head_projections row names this file/),
+        },
+      ]);
+      db.sqlite.prepare("update multi_head_projections set adapter_path = ?").run("../W.npy");
+      expect((await problemsOf(db))[0]).toEqual({
+        path: "../W.npy",
+        problem: `multi_head_projections: query adapter of projection ${mhId}: "../W.npy" is not a relative POSIX path inside the store`,
+      });
+      await db.close();
+    });
+
+    it("reports an adapter file of a projection that has none as an orphan", async () => {
+      const { db, mhId } = await cleanStore();
+      const w = `${DIR}/mh_${mhId}_W.npy`;
+      writeNpySync(at(db, w), { data: nonSymmetricAdapter(32), shape: [32, 32] });
+      expect(await problemsOf(db)).toEqual([
+        {
+          path: w,
+          problem: `orphan: no multi_head_projections row names this file as its adapter (projection ${mhId} of model ${MODEL})`,
+        },
+      ]);
+      await db.close();
+    });
   });
 });

@@ -65,12 +65,14 @@ export function registerSearch(program: Command): void {
             : await db.searchWithProjection(query as Float32Array, mhProjectionId, { topK });
           if (all.json) {
             // snake_case like the database (see the README); a direct search names the
-            // projection whose answers it ranked.
+            // projection whose answers it ranked, and used no adapter and no blend (null).
             printJson({
               query: text,
               model,
               direct: Boolean(all.direct),
               mh_projection_id: mhProjectionId,
+              adapter_path: result.adapterPath,
+              blend: result.blend,
               results: result.results.map((hit) => ({
                 cluster_id: hit.clusterId,
                 answer_record_id: hit.answerRecordId,
@@ -81,8 +83,12 @@ export function registerSearch(program: Command): void {
             });
             return;
           }
+          const adapted = [
+            ...(result.adapterPath === null ? [] : [`adapter ${result.adapterPath}`]),
+            ...(result.blend === null || result.blend === 1 ? [] : [`blend β = ${result.blend}`]),
+          ];
           console.log(
-            `${all.direct ? "direct search" : `projection ${mhProjectionId}`} (${model}): "${text}"`,
+            `${all.direct ? "direct search" : `projection ${mhProjectionId}`} (${[model, ...adapted].join(", ")}): "${text}"`,
           );
           for (const [i, hit] of result.results.entries()) {
             const id = hit.answerRecordId ? ` [${hit.answerRecordId}]` : "";

@@ -11,7 +11,7 @@ export function registerStats(program: Command): void {
         const stats = await db.stats();
         const projections = db.sqlite
           .prepare(
-            `select p.mh_projection_id as id, m.name as model, p.name, p.num_heads, p.temperature, p.centroid_method, p.recall_at_1, p.mrr, p.created_at
+            `select p.mh_projection_id as id, m.name as model, p.name, p.num_heads, p.temperature, p.centroid_method, p.recall_at_1, p.mrr, p.created_at, p.adapter_path, coalesce(p.blend, 1.0) as blend
              from multi_head_projections p join models m on m.model_id = p.model_id order by p.mh_projection_id`,
           )
           .all() as Array<Record<string, string | number | null>>;
@@ -69,6 +69,8 @@ export function registerStats(program: Command): void {
               "centroids",
               "Recall@1",
               "MRR",
+              "adapter",
+              "blend",
               "created",
             ],
             projections.map((p) => [
@@ -80,6 +82,8 @@ export function registerStats(program: Command): void {
               p.centroid_method ?? null,
               typeof p.recall_at_1 === "number" ? `${(100 * p.recall_at_1).toFixed(1)}%` : null,
               typeof p.mrr === "number" ? p.mrr.toFixed(3) : null,
+              p.adapter_path === null ? "no" : "yes",
+              p.blend ?? null,
               p.created_at ?? null,
             ]),
           );
