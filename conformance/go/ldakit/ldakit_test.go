@@ -420,6 +420,62 @@ func TestAdapterOrientationAndBlend(t *testing.T) {
 	}
 }
 
+// A W file with fortran_order True holds W column by column; the adapter is the matrix np.load
+// returns, not the bytes read row by row (which would be Wᵀ). Checked in both byte orders, since
+// the swap and the transposition must compose.
+func TestAdapterFortranOrder(t *testing.T) {
+	f8be := func(values ...float64) []byte {
+		out := make([]byte, 8*len(values))
+		for i, v := range values {
+			binary.BigEndian.PutUint64(out[8*i:], math.Float64bits(v))
+		}
+		return out
+	}
+	for _, c := range []struct {
+		descr  string
+		encode func(values ...float64) []byte
+	}{
+		{"<f4", func(v ...float64) []byte {
+			out := make([]float32, len(v))
+			for i, x := range v {
+				out[i] = float32(x)
+			}
+			return f4(out...)
+		}},
+		{">f8", f8be},
+	} {
+		write := func(root string, columns ...float64) {
+			header := "{'descr': '" + c.descr + "', 'fortran_order': True, 'shape': (2, 2), }"
+			path := filepath.Join(root, "embeddings", "m", "mh_1_W.npy")
+			if err := os.WriteFile(path, npyBytes(header, c.encode(columns...), 1), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		load := func(root string) *ldakit.Projection {
+			p, err := ldakit.LoadProjection(root, 1)
+			if err != nil {
+				t.Fatalf("%s: %v", c.descr, err)
+			}
+			return p
+		}
+		extra := `, "adapter": "mh_1_W.npy", "blend": 0.5`
+		// W = [[1, 2], [3, 4]]: by column the file holds 1, 3, 2, 4
+		root := adapterStore(t, "ldakit.mh/2", extra, nil)
+		write(root, 1, 3, 2, 4)
+		if w := load(root).Adapter; !reflect.DeepEqual(w, [][]float64{{1, 2}, {3, 4}}) {
+			t.Errorf("%s: adapter %v, expected [[1 2] [3 4]]", c.descr, w)
+		}
+		// W = [[0, 0], [1, 0]] sends q = (1, 0) to (0, 1), head 2; the bytes read row by row
+		// (Wᵀ) would send it to zero and refuse the query
+		root = adapterStore(t, "ldakit.mh/2", extra, nil)
+		write(root, 0, 1, 0, 0)
+		weights, err := load(root).Weights([]float64{3, 0})
+		if err != nil || weights[1] != 1 || !(weights[0] < 1e-40) {
+			t.Errorf("%s: weights %v (%v): the adapter should route to head 2", c.descr, weights, err)
+		}
+	}
+}
+
 // β = ½ with p = −q̂ cancels: b = 0, every score is 0 and the ranking is by cluster id.
 func TestBlendCancels(t *testing.T) {
 	root := adapterStore(t, "ldakit.mh/2", `, "blend": 0.5`, nil)

@@ -2,12 +2,16 @@ package suite
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"ldakit/conformance/ldakit"
 )
 
 // brokenBigEndian is the reference loader with a classic bug: it ignores '>' byte order.
@@ -93,5 +97,63 @@ func TestModelNamesCatchEmptyParts(t *testing.T) {
 	}
 	if !strings.Contains(out, `FAIL model-name/double-slash: "a//b" is accepted as the folder "a____b"; expected it to be refused`) {
 		t.Errorf("the line does not say what was wrong:\n%s", out)
+	}
+}
+
+// fortranBlind is the reference loader with the bug heads/adapter_fortran is there to catch: it
+// takes the W file's data bytes row by row whatever its header's fortran_order says.
+type fortranBlind struct{ Reference }
+
+func (fortranBlind) LoadProjection(root string, mhID int64) (Projection, error) {
+	p, err := ldakit.LoadProjection(root, mhID)
+	if err != nil || p.Adapter == nil {
+		return referenceProjection{p}, err
+	}
+	all, err := ldakit.DiscoverProjections(root)
+	if err != nil {
+		return nil, err
+	}
+	for _, info := range all {
+		if info.MhID != mhID {
+			continue
+		}
+		path := filepath.Join(info.Dir, info.Meta.Adapter)
+		arr, err := ldakit.ReadNpy(path)
+		if err != nil {
+			return nil, err
+		}
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		var order binary.ByteOrder = binary.LittleEndian
+		if strings.HasPrefix(arr.Descr, ">") {
+			order = binary.BigEndian
+		}
+		size, d := arr.Dtype.ItemSize, p.Dimensions
+		data := raw[len(raw)-d*d*size:] // the loader has checked there is nothing after the data
+		for i := range p.Adapter {
+			for j := range p.Adapter[i] {
+				at := data[(i*d+j)*size:]
+				if size == 4 {
+					p.Adapter[i][j] = float64(math.Float32frombits(order.Uint32(at)))
+				} else {
+					p.Adapter[i][j] = math.Float64frombits(order.Uint64(at))
+				}
+			}
+		}
+	}
+	return referenceProjection{p}, nil
+}
+
+func TestFortranAdapterCaught(t *testing.T) {
+	// every adapter case but the Fortran-ordered one is unaffected by the bug
+	out, passed, failed := runWith(t, fortranBlind{}, "", "heads/adapter_")
+	if failed != 1 || passed != 4 || !strings.Contains(out, "FAIL heads/adapter_fortran/mh_26: ") {
+		t.Fatalf("%d passed, %d failed:\n%s", passed, failed, out)
+	}
+	out, passed, failed = runWith(t, Reference{}, "", "heads/adapter_")
+	if failed != 0 || passed != 5 {
+		t.Fatalf("%d passed, %d failed:\n%s", passed, failed, out)
 	}
 }

@@ -360,6 +360,105 @@ fn adapter_orientation_and_blend() {
     let _ = std::fs::remove_dir_all(&root);
 }
 
+/// A W file with `fortran_order` True holds W column by column; the adapter is the matrix np.load
+/// returns, not the bytes read row by row (which would be Wᵀ). Checked in both byte orders, since
+/// the swap and the transposition must compose.
+#[test]
+fn adapter_fortran_order() {
+    type Encode = fn(f64) -> Vec<u8>;
+    let encodings: [(&str, Encode); 2] =
+        [("<f4", |x| (x as f32).to_le_bytes().to_vec()), (">f8", |x| x.to_be_bytes().to_vec())];
+    for (n, (descr, encode)) in encodings.iter().enumerate() {
+        let header = format!("{{'descr': '{}', 'fortran_order': True, 'shape': (2, 2), }}", descr);
+        let text = format!("{}{}\n", header, " ".repeat((64 - (10 + header.len() + 1) % 64) % 64));
+        let store = |tag: &str, columns: [f64; 4]| {
+            let root = adapter_store(
+                &format!("fortran{}{}", tag, n),
+                "ldakit.mh/2",
+                0.01,
+                r#", "adapter": "mh_1_W.npy", "blend": 0.5"#,
+                None,
+            );
+            let mut out = b"\x93NUMPY\x01\x00".to_vec();
+            out.extend_from_slice(&(text.len() as u16).to_le_bytes());
+            out.extend_from_slice(text.as_bytes());
+            for x in columns {
+                out.extend(encode(x));
+            }
+            std::fs::write(root.join("embeddings/m/mh_1_W.npy"), out).unwrap();
+            root
+        };
+        // W = [[1, 2], [3, 4]]: by column the file holds 1, 3, 2, 4
+        let root = store("values", [1.0, 3.0, 2.0, 4.0]);
+        let p = load_projection(&root, 1).unwrap();
+        assert_eq!(p.adapter, Some(vec![vec![1.0, 2.0], vec![3.0, 4.0]]), "{}", descr);
+        let _ = std::fs::remove_dir_all(&root);
+        // W = [[0, 0], [1, 0]] sends q = (1, 0) to (0, 1), head 2; the bytes read row by row (Wᵀ)
+        // would send it to zero and refuse the query
+        let root = store("route", [0.0, 1.0, 0.0, 0.0]);
+        let w = load_projection(&root, 1).unwrap().weights(&[3.0, 0.0]);
+        assert!(matches!(&w, Ok(w) if w[1] == 1.0 && w[0] < 1e-40), "{}: {:?}", descr, w);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}
+
+/// The reference loader with the bug heads/adapter_fortran is there to catch: it takes the W
+/// file's data bytes row by row whatever its header's fortran_order says.
+struct FortranBlind;
+
+impl Loader for FortranBlind {
+    fn read_npy(&self, path: &Path, max_header_size: usize) -> Result<NpyResult, LoaderError> {
+        Reference.read_npy(path, max_header_size)
+    }
+    fn discover_projections(&self, root: &Path) -> Result<Vec<(i64, String)>, String> {
+        Reference.discover_projections(root)
+    }
+    fn load_projection(&self, root: &Path, mh_id: i64) -> Result<Box<dyn ProjectionApi>, String> {
+        let mut p = load_projection(root, mh_id).map_err(|e| e.to_string())?;
+        let info = discover_projections(root)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .find(|i| i.mh_id == mh_id)
+            .ok_or("no such projection")?;
+        if let (Some(name), Some(w)) = (&info.meta.adapter, &mut p.adapter) {
+            let path = info.dir.join(name);
+            let arr = read_npy(&path).map_err(|e| e.to_string())?;
+            let raw = std::fs::read(&path).map_err(|e| e.to_string())?;
+            let (size, d) = (arr.dtype.item_size, p.dimensions);
+            // the loader has checked that nothing follows the data
+            let data = &raw[raw.len() - d * d * size..];
+            let big = arr.descr.starts_with('>');
+            for (i, row) in w.iter_mut().enumerate() {
+                for (j, x) in row.iter_mut().enumerate() {
+                    let at = &data[(i * d + j) * size..(i * d + j + 1) * size];
+                    *x = match (size, big) {
+                        (4, false) => f32::from_le_bytes(at.try_into().unwrap()) as f64,
+                        (4, true) => f32::from_be_bytes(at.try_into().unwrap()) as f64,
+                        (_, false) => f64::from_le_bytes(at.try_into().unwrap()),
+                        (_, true) => f64::from_be_bytes(at.try_into().unwrap()),
+                    };
+                }
+            }
+        }
+        Ok(Box::new(p))
+    }
+    fn model_folder(&self, model: &str) -> Result<String, String> {
+        Reference.model_folder(model)
+    }
+}
+
+#[test]
+fn the_suite_catches_a_fortran_blind_adapter() {
+    let opts = Options { fixtures: fixtures(), expected_failures: None, filter: "heads/adapter_".into() };
+    let mut out = Vec::new();
+    // every adapter case but the Fortran-ordered one is unaffected by the bug
+    let (passed, failed) = run(&FortranBlind, &opts, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(passed == 4 && failed == 1 && text.contains("FAIL heads/adapter_fortran/mh_26: "), "{}", text);
+    let mut out = Vec::new();
+    assert_eq!(run(&Reference, &opts, &mut out).unwrap(), (5, 0));
+}
+
 /// β = ½ with p = −q̂ cancels: b = 0, every score is 0 and the ranking is by cluster id.
 #[test]
 fn blend_cancels() {
