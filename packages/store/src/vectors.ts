@@ -56,18 +56,7 @@ export class VectorFiles {
    * that is not a `(d,)` float vector of `expectedDimensions`.
    */
   read(relativePath: string, expectedDimensions?: number): Float32Array {
-    const path = this.absolute(relativePath);
-    let array: ReturnType<typeof readNpySync>;
-    try {
-      array = readNpySync(path);
-    } catch (cause) {
-      const missing = (cause as NodeJS.ErrnoException).code === "ENOENT";
-      throw new StoreError(
-        missing ? "VECTOR_FILE_MISSING" : "BAD_VECTOR_FILE",
-        `cannot read vector file ${relativePath}: ${(cause as Error).message}`,
-        { cause },
-      );
-    }
+    const array = this.readNpy(relativePath, "vector");
     const { data, shape } = array;
     if (!(data instanceof Float32Array || data instanceof Float64Array) || shape.length !== 1) {
       throw new StoreError(
@@ -91,18 +80,7 @@ export class VectorFiles {
    * `BAD_VECTOR_FILE` for a file of another shape or dtype, or with a NaN or infinite value.
    */
   readMatrix(relativePath: string, rows: number, cols: number, what = "matrix"): Float32Array {
-    const path = this.absolute(relativePath);
-    let array: ReturnType<typeof readNpySync>;
-    try {
-      array = readNpySync(path);
-    } catch (cause) {
-      const missing = (cause as NodeJS.ErrnoException).code === "ENOENT";
-      throw new StoreError(
-        missing ? "VECTOR_FILE_MISSING" : "BAD_VECTOR_FILE",
-        `cannot read ${what} file ${relativePath}: ${(cause as Error).message}`,
-        { cause },
-      );
-    }
+    const array = this.readNpy(relativePath, what);
     const { data, shape } = array;
     if (
       !(data instanceof Float32Array || data instanceof Float64Array) ||
@@ -126,6 +104,20 @@ export class VectorFiles {
       }
     }
     return ordered instanceof Float32Array ? ordered : Float32Array.from(ordered);
+  }
+
+  /** Reads an NPY file of the store; a missing file and an unreadable one get their own codes. */
+  private readNpy(relativePath: string, what: string): ReturnType<typeof readNpySync> {
+    try {
+      return readNpySync(this.absolute(relativePath));
+    } catch (cause) {
+      const missing = (cause as NodeJS.ErrnoException).code === "ENOENT";
+      throw new StoreError(
+        missing ? "VECTOR_FILE_MISSING" : "BAD_VECTOR_FILE",
+        `cannot read ${what} file ${relativePath}: ${(cause as Error).message}`,
+        { cause },
+      );
+    }
   }
 
   /**
