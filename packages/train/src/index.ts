@@ -1,3 +1,11 @@
+export {
+  type AdapterTrainingOptions,
+  type AdapterTrainingResult,
+  adapterObjective,
+  DEFAULT_ADAPTER_LEARNING_RATE,
+  type LabelledQuestions,
+  trainAdapter,
+} from "./adapter.js";
 export { TrainError, type TrainErrorCode } from "./errors.js";
 export {
   assignFolds,

@@ -91,7 +91,7 @@ export function computeCentroids(
 }
 
 /** Rows scaled to unit length (an all-zero row stays zero). */
-function normalizeRows(tf: TfCore, m: AnyTensor): Tensor2D {
+export function normalizeRows(tf: TfCore, m: AnyTensor): Tensor2D {
   return tf.div(m, tf.maximum(tf.norm(m, "euclidean", 1, true), 1e-12)) as Tensor2D;
 }
 
@@ -110,7 +110,7 @@ function flushSubnormal(tf: TfCore, weights: AnyTensor): AnyTensor {
 }
 
 /** mulberry32: a small seeded PRNG, so folds and samples are the same on every run. */
-function random(seed: number): () => number {
+export function random(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -121,7 +121,7 @@ function random(seed: number): () => number {
   };
 }
 
-function shuffle<T>(items: T[], rand: () => number): T[] {
+export function shuffle<T>(items: T[], rand: () => number): T[] {
   for (let i = items.length - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));
     [items[i], items[j]] = [items[j] as T, items[i] as T];
