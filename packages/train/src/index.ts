@@ -24,8 +24,23 @@ export {
   type QueryEvaluation,
 } from "./queries.js";
 export {
+  type AdapterKind,
+  type AdapterTarget,
+  adapterUnavailable,
+  type Choice,
+  type ChoicePoint,
+  DEFAULT_ADAPTER_TARGETS,
+  DEFAULT_BLEND_GRID,
+  DEFAULT_LAMBDA_GRID,
+  evaluateSelection,
+  pickChoice,
+  type SelectionOptions,
+  type SelectionResult,
+} from "./selection.js";
+export {
   DEFAULT_TEMPERATURE_GRID,
   pickTemperature,
+  type Selection,
   type TrainOptions,
   type TrainResult,
   trainProjection,

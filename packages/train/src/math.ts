@@ -105,7 +105,7 @@ const FLOAT32_MIN_NORMAL = 2 ** -126;
  * Dropping them moves each component of Σ w_k a_k by less than H · 2^-126, far below the float32
  * resolution of p (its largest weight is at least 1/H).
  */
-function flushSubnormal(tf: TfCore, weights: AnyTensor): AnyTensor {
+export function flushSubnormal(tf: TfCore, weights: AnyTensor): AnyTensor {
   return tf.mul(weights, tf.cast(tf.greaterEqual(weights, FLOAT32_MIN_NORMAL), "float32"));
 }
 
@@ -299,7 +299,7 @@ export async function evaluateHeldOut(
 }
 
 /** The transpose of a row-major rows×cols matrix. */
-function transpose(m: Float32Array, rows: number, cols: number): Float32Array {
+export function transpose(m: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(m.length);
   for (let r = 0; r < rows; r++)
     for (let c = 0; c < cols; c++) out[c * rows + r] = m[r * cols + c] as number;
@@ -319,7 +319,7 @@ async function scoresOf(
 }
 
 /** For tie-breaking by cluster id: position of each head when heads are sorted by cluster id. */
-function rankOrder(clusterIds: number[]): Int32Array {
+export function rankOrder(clusterIds: number[]): Int32Array {
   const order = clusterIds.map((id, i) => [id, i] as const).sort((a, b) => a[0] - b[0]);
   const position = new Int32Array(clusterIds.length);
   order.forEach(([, i], p) => {
@@ -329,7 +329,7 @@ function rankOrder(clusterIds: number[]): Int32Array {
 }
 
 /** Adds up ranks of the true cluster; a tie goes to the smaller cluster id, as search does. */
-class RankTotals {
+export class RankTotals {
   private readonly ranks: number[] = [];
 
   add(
