@@ -89,6 +89,8 @@ export interface TrainResult {
   direct: Metrics;
   /** Held-out metrics of every setting tried (adapter, λ, target, τ, β), simplest first. */
   curve: ChoicePoint[];
+  /** The point of `curve` that won (its adapter is dropped when `selection.adapterFallback` says so). */
+  chosen: ChoicePoint;
   /** The TensorFlow.js backend the math ran on. */
   backend: string;
   seconds: number;
@@ -279,6 +281,7 @@ export async function trainProjection(
     heldOut,
     direct: evaluation.direct,
     curve: evaluation.curve,
+    chosen,
     backend: description,
     seconds: (performance.now() - started) / 1000,
   };
