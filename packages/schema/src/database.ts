@@ -98,7 +98,7 @@ export interface MultiHeadProjectionsTable {
   blend: number | null;
   /**
    * + How training chose this projection on held-out questions, a JSON object (adapter, lambda,
-   * target, steps, temperature, blend, folds, heldOut, direct, adapterFallback); `null` when
+   * target, steps, temperature, blend, folds, held_out, direct, adapter_fallback); `null` when
    * it was not chosen that way (migration `005_selection`).
    */
   selection: string | null;

@@ -41,6 +41,7 @@ export {
   DEFAULT_TEMPERATURE_GRID,
   pickTemperature,
   type Selection,
+  selectionRecord,
   type TrainOptions,
   type TrainResult,
   trainProjection,

@@ -111,6 +111,29 @@ export function pickTemperature(curve: Array<Metrics & { temperature: number }>)
   return best.temperature;
 }
 
+const metricsRecord = (m: Metrics) => ({
+  recall_at_1: m.recallAt1,
+  recall_at_5: m.recallAt5,
+  mrr: m.mrr,
+  queries: m.queries,
+});
+
+/** The selection as `multi_head_projections.selection` holds it: snake_case, like the database's columns. */
+export function selectionRecord(s: Selection) {
+  return {
+    adapter: s.adapter,
+    lambda: s.lambda,
+    target: s.target,
+    steps: s.steps,
+    temperature: s.temperature,
+    blend: s.blend,
+    folds: s.folds,
+    held_out: metricsRecord(s.heldOut),
+    direct: metricsRecord(s.direct),
+    adapter_fallback: s.adapterFallback,
+  };
+}
+
 function defaultModel(db: LDAProjectionDB, models: Array<{ name: string }>): string {
   if (models.length === 1) return (models[0] as { name: string }).name;
   if (models.length === 0) {
@@ -260,7 +283,7 @@ export async function trainProjection(
     mrr: heldOut.mrr,
     adapter,
     blend,
-    selection: JSON.stringify(selection),
+    selection: JSON.stringify(selectionRecord(selection)),
     heads: set.clusters.map((c, i) => ({
       clusterId: c.clusterId,
       centroid: centroids.subarray(i * d, (i + 1) * d),

@@ -7,7 +7,7 @@ import { readNpySync } from "@ldakit/npy";
 import { LDAProjectionDB } from "@ldakit/store";
 import { getTf } from "@ldakit/tf";
 import { afterEach, describe, expect, it } from "vitest";
-import { pickChoice, trainProjection } from "../src/index.js";
+import { pickChoice, selectionRecord, trainProjection } from "../src/index.js";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -80,7 +80,7 @@ describe("trainProjection", () => {
       adapter_path: null,
       blend: 1,
     });
-    expect(JSON.parse(row.selection as string)).toEqual(result.selection);
+    expect(JSON.parse(row.selection as string)).toEqual(selectionRecord(result.selection));
     const heads = db.sqlite
       .prepare("select * from cluster_heads where mh_projection_id = ? order by cluster_id")
       .all(result.mhProjectionId) as Array<Record<string, string | number>>;
@@ -176,7 +176,28 @@ describe("trainProjection", () => {
     const row = db.sqlite
       .prepare("select adapter_path, blend, selection from multi_head_projections")
       .get() as { adapter_path: string | null; blend: number; selection: string };
-    expect(JSON.parse(row.selection)).toEqual(result.selection);
+    expect(JSON.parse(row.selection)).toEqual({
+      adapter: result.selection.adapter,
+      lambda: result.selection.lambda,
+      target: result.selection.target,
+      steps: result.selection.steps,
+      temperature: result.temperature,
+      blend: result.blend,
+      folds: 5,
+      held_out: {
+        recall_at_1: result.heldOut.recallAt1,
+        recall_at_5: result.heldOut.recallAt5,
+        mrr: result.heldOut.mrr,
+        queries: result.heldOut.queries,
+      },
+      direct: {
+        recall_at_1: result.direct.recallAt1,
+        recall_at_5: result.direct.recallAt5,
+        mrr: result.direct.mrr,
+        queries: result.direct.queries,
+      },
+      adapter_fallback: null,
+    });
     expect(row.blend).toBe(result.blend);
     expect(row.adapter_path === null).toBe(result.adapter === "none");
 
