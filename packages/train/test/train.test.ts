@@ -282,9 +282,27 @@ describe("trainProjection", () => {
     await db.close();
   });
 
-  it("refuses a temperature that is not a positive number", async () => {
+  it("refuses a temperature that is not a positive number, and a selection that is not a JSON object", async () => {
     const { db } = await storeWithClusters();
     await expect(trainProjection(db, { temperature: 0 })).rejects.toThrow(/positive number/);
+    await expect(trainProjection(db, { blend: 2 })).rejects.toThrow(
+      /blend must be a number from 0 to 1, not 2/,
+    );
+    const [model] = await db.listModels();
+    const head = new Float32Array(64).fill(1);
+    const projection = (selection: string) => ({
+      modelId: (model as { model_id: number }).model_id,
+      temperature: 0.1,
+      centroidMethod: "mean" as const,
+      selection,
+      heads: [{ clusterId: 1, centroid: head, answer: head, numQuestions: 1 }],
+    });
+    await expect(async () => db.createProjection(projection("adapter: none"))).rejects.toThrow(
+      /selection must be the JSON text of an object: /,
+    );
+    await expect(async () => db.createProjection(projection("[1]"))).rejects.toThrow(
+      /selection must be the JSON text of an object, or null/,
+    );
     await db.close();
   });
 });
