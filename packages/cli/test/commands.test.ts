@@ -22,25 +22,53 @@ beforeAll(() => {
 afterAll(() => rmSync(cwd, { recursive: true, force: true }));
 
 describe("train, search, eval, stats", () => {
-  it("trains with the temperature chosen on held-out questions, and prints the curve", () => {
+  it("chooses adapter, τ and β on held-out questions, and prints the curve beside direct search", () => {
     const r = ldakit(["train"]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(
       /^projection 1: 28 heads from 224 questions \(hash-384, weighted centroids\)/m,
     );
-    expect(r.stdout).toMatch(/← chosen/);
+    // hash-384 vectors, seeded folds and a seeded adapter on one backend: deterministic figures.
+    expect(r.stdout).toMatch(/^direct\s+-\s+-\s+-\s+-\s+-\s+38\.4%\s+67\.9%\s+0\.527$/m);
+    expect(r.stdout).toMatch(
+      /^linear\s+0\.01\s+centroids\s+2\s+0\.1\s+0\.25\s+37\.1%\s+71\.4%\s+0\.529\s+← chosen$/m,
+    );
+    // none × 7 τ × 5 β + linear × 2 λ × 2 targets × 7 τ × 5 β, and the direct row.
+    expect(r.stdout.match(/^(none|linear) /gm)).toHaveLength(175);
+    expect(r.stdout).toMatch(
+      /^adapter linear \(λ = 0\.01, target centroids, 2 steps on all questions\), temperature 0\.1, blend 0\.25$/m,
+    );
     expect(r.stderr).toMatch(/TensorFlow\.js backend: /);
     const fixed = JSON.parse(
-      ldakit(["train", "--temperature", "0.1", "--centroid", "mean", "--json"]).stdout,
+      ldakit([
+        "train",
+        "--temperature",
+        "0.1",
+        "--centroid",
+        "mean",
+        "--adapter",
+        "none",
+        "--blend",
+        "1",
+        "--json",
+      ]).stdout,
     );
     expect(fixed).toMatchObject({
       mh_projection_id: 2,
       temperature: 0.1,
       centroid: "mean",
       num_heads: 28,
+      adapter: "none",
+      blend: 1,
+      selection: { adapter: "none", blend: 1, temperature: 0.1, adapter_fallback: null },
     });
+    expect(fixed.curve).toHaveLength(1);
     expect(ldakit(["train", "--temperature", "hot"]).code).toBe(2);
     expect(ldakit(["train", "--centroid", "median"]).code).toBe(2);
+    expect(ldakit(["train", "--adapter", "quadratic"]).stderr).toMatch(
+      /--adapter must be linear, none or auto, not "quadratic"/,
+    );
+    expect(ldakit(["train", "--blend", "1.5"]).code).toBe(2);
   });
 
   it("searches the newest projection by default, a chosen one with --mh-id, or directly", () => {
@@ -82,10 +110,39 @@ describe("train, search, eval, stats", () => {
     expect(report.projected.recall_at_1).toBe(36 / 56);
     expect(report.projected.recall_at_5).toBe(48 / 56);
     expect(report.projected.mrr).toBeCloseTo(0.737, 3);
+    // Projection 2 has no adapter and β = 1: it is the book's projection.
+    expect(report.projected_without_adapter).toEqual(report.projected);
     const text = ldakit(["eval", "--queries", join(EXAMPLES, "eval-queries.json")]).stdout;
-    expect(text).toMatch(/^projection 2 \(hash-384\), τ = 0\.1: 56 queries from /m);
+    expect(text).toMatch(
+      /^projection 2 \(hash-384\), τ = 0\.1, no adapter, β = 1: 56 queries from /m,
+    );
     expect(text).toMatch(/^direct\s+42\.9%\s+71\.4%\s+0\.573$/m);
-    expect(text).toMatch(/^projected\s+64\.3%\s+85\.7%\s+0\.737$/m);
+    expect(text).toMatch(/^book \(no adapter, β = 1\)\s+64\.3%\s+85\.7%\s+0\.737$/m);
+    expect(text).toMatch(/^trained\s+64\.3%\s+85\.7%\s+0\.737$/m);
+
+    // Projection 1, chosen by default: an adapter and β = 0.25, beside the same heads without them.
+    const chosen = JSON.parse(
+      ldakit(["eval", "--queries", join(EXAMPLES, "eval-queries.json"), "--mh-id", "1", "--json"])
+        .stdout,
+    );
+    expect(chosen.direct).toEqual(report.direct);
+    expect(chosen.projected_without_adapter.recall_at_1).toBe(35 / 56);
+    expect(chosen.projected_without_adapter.recall_at_5).toBe(47 / 56);
+    expect(chosen.projected_without_adapter.mrr).toBeCloseTo(0.728, 3);
+    expect(chosen.projected.recall_at_1).toBe(37 / 56);
+    expect(chosen.projected.recall_at_5).toBe(46 / 56);
+    expect(chosen.projected.mrr).toBeCloseTo(0.743, 3);
+    const three = ldakit([
+      "eval",
+      "--queries",
+      join(EXAMPLES, "eval-queries.json"),
+      "--mh-id",
+      "1",
+    ]).stdout;
+    expect(three).toMatch(/^projection 1 \(hash-384\), τ = 0\.1, adapter, β = 0\.25: 56 queries/m);
+    expect(three).toMatch(/^direct\s+42\.9%\s+71\.4%\s+0\.573$/m);
+    expect(three).toMatch(/^book \(no adapter, β = 1\)\s+62\.5%\s+83\.9%\s+0\.728$/m);
+    expect(three).toMatch(/^trained\s+66\.1%\s+82\.1%\s+0\.743$/m);
   });
 
   it("names the bad line of a broken query file", () => {

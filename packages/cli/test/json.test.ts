@@ -79,8 +79,12 @@ describe("--json", () => {
       temperature: 0.1,
       centroid: "weighted",
       held_out: { queries: 12 },
-      curve: [{ temperature: 0.1 }],
+      selection: { temperature: 0.1, folds: 3 },
     });
+    // One τ × 5 β × (no adapter + a linear one with 2 λ × 2 targets).
+    const curve = trained.curve as Array<Record<string, unknown>>;
+    expect(curve).toHaveLength(25);
+    expect(curve.every((p) => p.temperature === 0.1)).toBe(true);
 
     const query = "how do I clean my toaster?";
     const projected = ldakitJson(["search", query, "--top-k", "2"]) as Record<string, unknown>;

@@ -96,6 +96,12 @@ export interface MultiHeadProjectionsTable {
    * alone, 0: direct search); `null` means 1.
    */
   blend: number | null;
+  /**
+   * + How training chose this projection on held-out questions, a JSON object (adapter, lambda,
+   * target, steps, temperature, blend, folds, held_out, direct, adapter_fallback); `null` when
+   * it was not chosen that way (migration `005_selection`).
+   */
+  selection: string | null;
 }
 
 export interface ClusterHeadsTable {

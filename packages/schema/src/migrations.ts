@@ -15,6 +15,9 @@
  *   §6): `multi_head_projections.adapter_path`, the store-relative path of `mh_<id>_W.npy`
  *   (NULL: no adapter), and `multi_head_projections.blend`, β in [0, 1] (NULL: 1, no blend), so
  *   every row written before it reads as the projection it was.
+ * - `005_selection` records how training chose a projection's setting on held-out questions:
+ *   `multi_head_projections.selection`, a JSON object (adapter, λ, target, steps, τ, β, the
+ *   held-out figures beside direct search); NULL for projections not chosen that way.
  *
  * Migrations are forward-only (SQLite cannot drop a column that has a foreign key).
  * Foreign keys never cascade: deleting a parent that still has children fails, so the store
@@ -267,6 +270,17 @@ const migration004Adapter: Migration = {
   },
 };
 
+const migration005Selection: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema
+      .alterTable("multi_head_projections")
+      .addColumn("selection", "text", (c) =>
+        c.check(sql`selection IS NULL OR json_valid(selection)`),
+      )
+      .execute();
+  },
+};
+
 /**
  * Upstream's `LDAProjectionDB` creates its own (empty) `answers` table in a database that has
  * none, so a store it opened before `003_upstream` has one. That table holds nothing and the
@@ -294,11 +308,17 @@ async function dropEmptyAnswersTable(db: Kysely<unknown>): Promise<void> {
 }
 
 /** Names of all migrations, oldest first. */
-export const MIGRATION_NAMES = ["001_seed", "002_ldakit", "003_upstream", "004_adapter"] as const;
+export const MIGRATION_NAMES = [
+  "001_seed",
+  "002_ldakit",
+  "003_upstream",
+  "004_adapter",
+  "005_selection",
+] as const;
 export type MigrationName = (typeof MIGRATION_NAMES)[number];
 
 /** The name of the newest migration. */
-export const LATEST_MIGRATION: MigrationName = "004_adapter";
+export const LATEST_MIGRATION: MigrationName = "005_selection";
 
 /** Every migration by name, for a `MigrationProvider`. */
 export const ldakitMigrations: Readonly<Record<MigrationName, Migration>> = Object.freeze({
@@ -306,6 +326,7 @@ export const ldakitMigrations: Readonly<Record<MigrationName, Migration>> = Obje
   "002_ldakit": migration002Ldakit,
   "003_upstream": migration003Upstream,
   "004_adapter": migration004Adapter,
+  "005_selection": migration005Selection,
 });
 
 /** A `MigrationProvider` for Kysely's `Migrator` that serves {@link ldakitMigrations}. */

@@ -61,6 +61,11 @@ const ADAPTER_COLUMNS: Record<string, string[]> = {
   multi_head_projections: ["adapter_path", "blend"],
 };
 
+/** What `005_selection` adds: how training chose a projection. */
+const SELECTION_COLUMNS: Record<string, string[]> = {
+  multi_head_projections: ["selection"],
+};
+
 /** The column names of upstream's own `answers` table, in its order. */
 const UPSTREAM_ANSWER_COLUMNS = [
   "answer_id",
@@ -80,10 +85,11 @@ function latestColumns(table: string): string[] {
     ...(ADDED_COLUMNS[table] ?? []),
     ...(UPSTREAM_COLUMNS[table] ?? []),
     ...(ADAPTER_COLUMNS[table] ?? []),
+    ...(SELECTION_COLUMNS[table] ?? []),
   ];
 }
 
-const ALL_MIGRATIONS = ["001_seed", "002_ldakit", "003_upstream", "004_adapter"];
+const ALL_MIGRATIONS = ["001_seed", "002_ldakit", "003_upstream", "004_adapter", "005_selection"];
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
@@ -142,7 +148,7 @@ afterEach(async () => {
 describe("migration names", () => {
   it("are exported in order, the last one being the latest", async () => {
     expect(MIGRATION_NAMES).toEqual(ALL_MIGRATIONS);
-    expect(LATEST_MIGRATION).toBe("004_adapter");
+    expect(LATEST_MIGRATION).toBe("005_selection");
     const provided = Object.keys(await new LdakitMigrationProvider().getMigrations());
     expect(provided.sort()).toEqual([...MIGRATION_NAMES]);
   });
@@ -333,6 +339,7 @@ describe("an older database", () => {
       "002_ldakit",
       "003_upstream",
       "004_adapter",
+      "005_selection",
     ]);
     for (const table of TABLE_NAMES) {
       expect(columns(t, table), table).toEqual(latestColumns(table));
@@ -385,7 +392,7 @@ describe("an older database", () => {
     const t = open();
     await migrateLdakitDatabase(t.db);
     await expect(migrateLdakitDatabase(t.db, "001_seed")).rejects.toThrow(
-      "cannot migrate down from 004_adapter to 001_seed: ldakit migrations are forward-only",
+      "cannot migrate down from 005_selection to 001_seed: ldakit migrations are forward-only",
     );
     expect(await appliedMigrationNames(t.db)).toEqual(ALL_MIGRATIONS);
   });
@@ -742,11 +749,16 @@ describe("a projection's query adapter and blend (004_adapter)", () => {
       answers: t.raw.prepare("SELECT * FROM answers").all(),
     };
 
-    expect(await migrateLdakitDatabase(t.db)).toEqual(["004_adapter"]);
+    expect(await migrateLdakitDatabase(t.db)).toEqual(["004_adapter", "005_selection"]);
     expect(await appliedMigrationNames(t.db)).toEqual(ALL_MIGRATIONS);
     expect(columns(t, "multi_head_projections")).toEqual(latestColumns("multi_head_projections"));
     expect(t.raw.prepare("SELECT * FROM multi_head_projections").all()).toEqual(
-      before.projections.map((p) => ({ ...(p as object), adapter_path: null, blend: null })),
+      before.projections.map((p) => ({
+        ...(p as object),
+        adapter_path: null,
+        blend: null,
+        selection: null,
+      })),
     );
     expect(t.raw.prepare("SELECT * FROM cluster_heads").all()).toEqual(before.heads);
     expect(t.raw.prepare("SELECT * FROM answers").all()).toEqual(before.answers);
@@ -825,5 +837,24 @@ describe("a projection's query adapter and blend (004_adapter)", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("how training chose a projection (005_selection)", () => {
+  it("adds a nullable JSON column that older rows read as NULL and that refuses text that is not JSON", async () => {
+    const t = open();
+    await migrateLdakitDatabase(t.db, "004_adapter");
+    insertSeedRows(t);
+    expect(await migrateLdakitDatabase(t.db)).toEqual(["005_selection"]);
+    expect(t.raw.prepare("SELECT selection FROM multi_head_projections").all()).toEqual([
+      { selection: null },
+    ]);
+    t.raw.exec(`UPDATE multi_head_projections SET selection = '{"adapter":"none","blend":1}'`);
+    expect(
+      t.raw.prepare("SELECT selection ->> '$.adapter' AS a FROM multi_head_projections").get(),
+    ).toEqual({ a: "none" });
+    expect(() =>
+      t.raw.exec("UPDATE multi_head_projections SET selection = 'adapter: none'"),
+    ).toThrow(/CHECK constraint failed/);
   });
 });

@@ -145,6 +145,11 @@ export interface NewProjection {
    * default) ranks against the projected vector alone, 0 is direct search.
    */
   blend?: number;
+  /**
+   * How training chose the projection, a JSON object (docs/FORMAT.md §5.3); stored as given in
+   * `multi_head_projections.selection`. Absent or `null`: not recorded.
+   */
+  selection?: string | null;
 }
 
 /**
@@ -167,6 +172,7 @@ export function createProjection(ctx: StoreContext, projection: NewProjection): 
     throw new StoreError("BAD_ARGUMENT", "a projection needs at least one head");
   const adapter = checkAdapter(projection.adapter ?? null, model.dimensions);
   const blend = checkBlend(projection.blend);
+  const selection = checkSelection(projection.selection ?? null);
   const written: string[] = [];
   try {
     return sql.immediate(() => {
@@ -182,6 +188,7 @@ export function createProjection(ctx: StoreContext, projection: NewProjection): 
           centroid_method: projection.centroidMethod,
           adapter_path: null,
           blend: projection.blend === undefined ? null : blend,
+          selection,
         }),
       ).lastInsertRowid;
       const insertHead = sql.statement(
@@ -241,6 +248,27 @@ export function createProjection(ctx: StoreContext, projection: NewProjection): 
     for (const path of written) ctx.vectors.remove(path);
     throw error;
   }
+}
+
+/** The selection as JSON text of an object, or `null`; a `BAD_ARGUMENT` error otherwise. */
+function checkSelection(selection: string | null): string | null {
+  if (selection === null) return null;
+  let parsed: unknown;
+  try {
+    parsed = typeof selection === "string" ? JSON.parse(selection) : undefined;
+  } catch (e) {
+    throw new StoreError(
+      "BAD_ARGUMENT",
+      `a projection's selection must be the JSON text of an object: ${(e as Error).message}`,
+    );
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new StoreError(
+      "BAD_ARGUMENT",
+      "a projection's selection must be the JSON text of an object, or null",
+    );
+  }
+  return selection;
 }
 
 /** The adapter as d×d finite float32 values, or `null`; a `BAD_ARGUMENT` error otherwise. */

@@ -91,7 +91,7 @@ export function computeCentroids(
 }
 
 /** Rows scaled to unit length (an all-zero row stays zero). */
-function normalizeRows(tf: TfCore, m: AnyTensor): Tensor2D {
+export function normalizeRows(tf: TfCore, m: AnyTensor): Tensor2D {
   return tf.div(m, tf.maximum(tf.norm(m, "euclidean", 1, true), 1e-12)) as Tensor2D;
 }
 
@@ -105,12 +105,12 @@ const FLOAT32_MIN_NORMAL = 2 ** -126;
  * Dropping them moves each component of Σ w_k a_k by less than H · 2^-126, far below the float32
  * resolution of p (its largest weight is at least 1/H).
  */
-function flushSubnormal(tf: TfCore, weights: AnyTensor): AnyTensor {
+export function flushSubnormal(tf: TfCore, weights: AnyTensor): AnyTensor {
   return tf.mul(weights, tf.cast(tf.greaterEqual(weights, FLOAT32_MIN_NORMAL), "float32"));
 }
 
 /** mulberry32: a small seeded PRNG, so folds and samples are the same on every run. */
-function random(seed: number): () => number {
+export function random(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -121,7 +121,7 @@ function random(seed: number): () => number {
   };
 }
 
-function shuffle<T>(items: T[], rand: () => number): T[] {
+export function shuffle<T>(items: T[], rand: () => number): T[] {
   for (let i = items.length - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));
     [items[i], items[j]] = [items[j] as T, items[i] as T];
@@ -299,7 +299,7 @@ export async function evaluateHeldOut(
 }
 
 /** The transpose of a row-major rows×cols matrix. */
-function transpose(m: Float32Array, rows: number, cols: number): Float32Array {
+export function transpose(m: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(m.length);
   for (let r = 0; r < rows; r++)
     for (let c = 0; c < cols; c++) out[c * rows + r] = m[r * cols + c] as number;
@@ -319,7 +319,7 @@ async function scoresOf(
 }
 
 /** For tie-breaking by cluster id: position of each head when heads are sorted by cluster id. */
-function rankOrder(clusterIds: number[]): Int32Array {
+export function rankOrder(clusterIds: number[]): Int32Array {
   const order = clusterIds.map((id, i) => [id, i] as const).sort((a, b) => a[0] - b[0]);
   const position = new Int32Array(clusterIds.length);
   order.forEach(([, i], p) => {
@@ -329,7 +329,7 @@ function rankOrder(clusterIds: number[]): Int32Array {
 }
 
 /** Adds up ranks of the true cluster; a tie goes to the smaller cluster id, as search does. */
-class RankTotals {
+export class RankTotals {
   private readonly ranks: number[] = [];
 
   add(

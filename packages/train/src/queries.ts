@@ -1,4 +1,5 @@
 import type { Embedder } from "@ldakit/embed";
+import { Projection } from "@ldakit/search";
 import type { LDAProjectionDB } from "@ldakit/store";
 import { TrainError } from "./errors.js";
 import { type Metrics, metricsOfRanks } from "./math.js";
@@ -16,6 +17,14 @@ export interface QueryEvaluation {
   /** Metrics of direct search (cos(q, a_j)) and of projected search, over the same queries. */
   direct: Metrics;
   projected: Metrics;
+  /**
+   * The same heads and τ with no adapter and β = 1 — the book's projection — over the same
+   * queries: what the adapter and the blend add. Equal to `projected` for a projection without them.
+   */
+  projectedWithoutAdapter: Metrics;
+  /** The projection's blend β and whether it has an adapter. */
+  blend: number;
+  hasAdapter: boolean;
   /** Record ids of queries that no head of the projection answers (those queries are skipped). */
   unmatchedIds: string[];
 }
@@ -61,12 +70,32 @@ export async function evaluateQueries(
       const expected = clusterOfRecord.get((labelled[i] as LabelledQueryInput).recordId);
       return r.results.findIndex((h) => h.clusterId === expected) + 1;
     });
+  const projected = metricsOfRanks(ranks(projection.searchBatch(vectors, { topK })));
+  const book =
+    projection.adapter === null && projection.blend === 1
+      ? projected
+      : metricsOfRanks(
+          ranks(
+            Projection.fromArrays({
+              mhProjectionId,
+              model: projection.model,
+              temperature: projection.temperature,
+              clusterIds: projection.clusterIds,
+              centroids: projection.centroids,
+              answers: projection.answers,
+              dimensions: projection.dimensions,
+            }).searchBatch(vectors, { topK }),
+          ),
+        );
   return {
     mhProjectionId,
     model: projection.model,
     temperature: projection.temperature,
     direct: metricsOfRanks(ranks(projection.directSearchBatch(vectors, { topK }))),
-    projected: metricsOfRanks(ranks(projection.searchBatch(vectors, { topK }))),
+    projected,
+    projectedWithoutAdapter: book,
+    blend: projection.blend,
+    hasAdapter: projection.adapter !== null,
     unmatchedIds,
   };
 }

@@ -1,13 +1,22 @@
 import type { LDAProjectionDB } from "@ldakit/store";
 import { getTf } from "@ldakit/tf";
+import { trainAdapter } from "./adapter.js";
 import { TrainError } from "./errors.js";
 import {
   type CentroidMethod,
   checkHeldOutOptions,
   computeCentroids,
-  evaluateHeldOut,
   type Metrics,
 } from "./math.js";
+import {
+  type AdapterKind,
+  type AdapterTarget,
+  type ChoicePoint,
+  DEFAULT_ADAPTER_TARGETS,
+  DEFAULT_BLEND_GRID,
+  DEFAULT_LAMBDA_GRID,
+  evaluateSelection,
+} from "./selection.js";
 
 /** The temperatures `auto` tries: from sharp routing to the original tooling's 1.0. */
 export const DEFAULT_TEMPERATURE_GRID = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0];
@@ -27,8 +36,39 @@ export interface TrainOptions {
   /** At most this many held-out questions are scored (a seeded sample; default 4 000). */
   maxEvalQueries?: number;
   seed?: number;
+  /** `auto` (default): compare no adapter with a linear one on held-out questions; or force one. */
+  adapter?: AdapterKind | "auto";
+  /** A blend β in [0, 1], or `auto` (default) to pick it on held-out questions from `blends`. */
+  blend?: number | "auto";
+  /** The blends `auto` compares (default {@link DEFAULT_BLEND_GRID}). */
+  blends?: number[];
+  /** The adapter's pulls toward the identity compared (default {@link DEFAULT_LAMBDA_GRID}). */
+  lambdas?: number[];
+  /** The adapter training targets compared (default centroids and answers). */
+  adapterTargets?: AdapterTarget[];
+  /** Adapter training: τ of its loss (default 0.05), step limit (500), mini-batch size (256), Adam's rate. */
+  adapterTemperature?: number;
+  adapterMaxSteps?: number;
+  adapterBatchSize?: number;
+  adapterLearningRate?: number;
   /** Progress messages for a person (stage names). */
   onProgress?: (message: string) => void;
+}
+
+/** What the k-fold selection chose, as the projection records it (`multi_head_projections.selection`). */
+export interface Selection {
+  adapter: AdapterKind;
+  lambda: number | null;
+  target: AdapterTarget | null;
+  steps: number;
+  temperature: number;
+  blend: number;
+  folds: number;
+  /** The chosen setting and direct search on the same held-out questions. */
+  heldOut: Metrics;
+  direct: Metrics;
+  /** Why no adapter was tried although one was allowed, else null. */
+  adapterFallback: string | null;
 }
 
 export interface TrainResult {
@@ -38,12 +78,19 @@ export interface TrainResult {
   numQuestions: number;
   temperature: number;
   centroid: CentroidMethod;
-  /** Projected search on held-out questions at the chosen temperature. */
+  /** The adapter stored (`linear`: W trained on all questions with the chosen λ, target, steps). */
+  adapter: AdapterKind;
+  blend: number;
+  /** The whole choice, as recorded with the projection. */
+  selection: Selection;
+  /** Projected search on held-out questions with the chosen setting. */
   heldOut: Metrics;
   /** Direct cosine search on the same held-out questions. */
   direct: Metrics;
-  /** Held-out metrics per temperature tried (one entry for a fixed temperature). */
-  curve: Array<Metrics & { temperature: number }>;
+  /** Held-out metrics of every setting tried (adapter, λ, target, τ, β), simplest first. */
+  curve: ChoicePoint[];
+  /** The point of `curve` that won (its adapter is dropped when `selection.adapterFallback` says so). */
+  chosen: ChoicePoint;
   /** The TensorFlow.js backend the math ran on. */
   backend: string;
   seconds: number;
@@ -62,6 +109,29 @@ export function pickTemperature(curve: Array<Metrics & { temperature: number }>)
   }
   if (!best) throw new TrainError("BAD_ARGUMENT", "no temperature to pick from");
   return best.temperature;
+}
+
+const metricsRecord = (m: Metrics) => ({
+  recall_at_1: m.recallAt1,
+  recall_at_5: m.recallAt5,
+  mrr: m.mrr,
+  queries: m.queries,
+});
+
+/** The selection as `multi_head_projections.selection` holds it: snake_case, like the database's columns. */
+export function selectionRecord(s: Selection) {
+  return {
+    adapter: s.adapter,
+    lambda: s.lambda,
+    target: s.target,
+    steps: s.steps,
+    temperature: s.temperature,
+    blend: s.blend,
+    folds: s.folds,
+    held_out: metricsRecord(s.heldOut),
+    direct: metricsRecord(s.direct),
+    adapter_fallback: s.adapterFallback,
+  };
 }
 
 function defaultModel(db: LDAProjectionDB, models: Array<{ name: string }>): string {
@@ -103,6 +173,20 @@ export async function trainProjection(
     seed: options.seed ?? 0,
   };
   checkHeldOutOptions(heldOutOptions);
+  const adapterOption = options.adapter ?? "auto";
+  if (!["auto", "none", "linear"].includes(adapterOption)) {
+    throw new TrainError(
+      "BAD_ARGUMENT",
+      `adapter must be "auto", "none" or "linear", not ${JSON.stringify(adapterOption)}`,
+    );
+  }
+  const blends =
+    options.blend === undefined || options.blend === "auto"
+      ? (options.blends ?? DEFAULT_BLEND_GRID)
+      : [options.blend];
+  const adapterTemperature = options.adapterTemperature ?? 0.05;
+  const maxSteps = options.adapterMaxSteps ?? 500;
+  const batchSize = options.adapterBatchSize ?? 256;
   const { tf, description } = await getTf();
   const modelName = options.model ?? defaultModel(db, await db.listModels());
   const set = await db.loadTrainingSet(modelName);
@@ -113,23 +197,82 @@ export async function trainProjection(
       `model "${modelName}" has ${numHeads} cluster(s) with vectors; a projection needs at least 2`,
     );
   }
+  const adapters: AdapterKind[] =
+    adapterOption === "auto" ? ["none", "linear"] : [adapterOption as AdapterKind];
   say(
-    `held-out evaluation: ${options.folds ?? 5}-fold, ${temperatures.length} temperature(s), ${numHeads} heads`,
+    `held-out selection: ${heldOutOptions.folds}-fold, adapter ${adapters.join("/")}, ${temperatures.length} temperature(s), ${blends.length} blend(s), ${numHeads} heads`,
   );
-  const evaluation = await evaluateHeldOut(
+  const evaluation = await evaluateSelection(
     tf,
     { ...set, clusterIds: set.clusters.map((c) => c.clusterId) },
-    heldOutOptions,
+    {
+      ...heldOutOptions,
+      blends,
+      adapters,
+      lambdas: options.lambdas ?? DEFAULT_LAMBDA_GRID,
+      targets: options.adapterTargets ?? DEFAULT_ADAPTER_TARGETS,
+      adapterTemperature,
+      maxSteps,
+      batchSize,
+      ...(options.adapterLearningRate === undefined
+        ? {}
+        : { learningRate: options.adapterLearningRate }),
+      onProgress: say,
+    },
   );
-  const temperature =
-    temperatures.length === 1 ? (temperatures[0] as number) : pickTemperature(evaluation.curve);
-  const heldOut = evaluation.curve.find((p) => p.temperature === temperature) as Metrics & {
-    temperature: number;
+  if (evaluation.adapterFallback !== null) say(`no adapter: ${evaluation.adapterFallback}`);
+  const chosen = evaluation.chosen;
+  const { temperature, blend } = chosen;
+  const heldOut: Metrics = {
+    recallAt1: chosen.recallAt1,
+    recallAt5: chosen.recallAt5,
+    mrr: chosen.mrr,
+    queries: chosen.queries,
   };
 
   say(`centroids (${centroid}) from all ${set.questionIds.length} questions`);
   const d = set.dimensions;
   const centroids = computeCentroids(set.questions, d, set.questionCluster, numHeads, centroid);
+  let adapter: Float32Array | null = null;
+  let adapterFallback = evaluation.adapterFallback;
+  if (chosen.adapter === "linear") {
+    if (chosen.steps === 0) {
+      adapterFallback = "early stopping kept the identity in every fold: W = I is no adapter";
+    } else {
+      say(
+        `adapter: λ = ${chosen.lambda}, target ${chosen.target}, ${chosen.steps} steps on all ${set.questionIds.length} questions`,
+      );
+      const trained = await trainAdapter(
+        tf,
+        { questions: set.questions, questionCluster: set.questionCluster },
+        {
+          dimensions: d,
+          targets: chosen.target === "answers" ? set.answers : centroids,
+          temperature: adapterTemperature,
+          lambda: chosen.lambda as number,
+          maxSteps: chosen.steps,
+          batchSize,
+          seed: heldOutOptions.seed,
+          ...(options.adapterLearningRate === undefined
+            ? {}
+            : { learningRate: options.adapterLearningRate }),
+        },
+      );
+      adapter = trained.adapter;
+    }
+  }
+  const selection: Selection = {
+    adapter: adapter === null ? "none" : "linear",
+    lambda: adapter === null ? null : chosen.lambda,
+    target: adapter === null ? null : chosen.target,
+    steps: adapter === null ? 0 : chosen.steps,
+    temperature,
+    blend,
+    folds: heldOutOptions.folds,
+    heldOut,
+    direct: evaluation.direct,
+    adapterFallback,
+  };
   say("writing the projection");
   const mhProjectionId = await db.createProjection({
     modelId: set.modelId,
@@ -138,6 +281,9 @@ export async function trainProjection(
     centroidMethod: centroid,
     recallAt1: heldOut.recallAt1,
     mrr: heldOut.mrr,
+    adapter,
+    blend,
+    selection: JSON.stringify(selectionRecord(selection)),
     heads: set.clusters.map((c, i) => ({
       clusterId: c.clusterId,
       centroid: centroids.subarray(i * d, (i + 1) * d),
@@ -152,14 +298,13 @@ export async function trainProjection(
     numQuestions: set.questionIds.length,
     temperature,
     centroid,
-    heldOut: {
-      recallAt1: heldOut.recallAt1,
-      recallAt5: heldOut.recallAt5,
-      mrr: heldOut.mrr,
-      queries: heldOut.queries,
-    },
+    adapter: selection.adapter,
+    blend,
+    selection,
+    heldOut,
     direct: evaluation.direct,
     curve: evaluation.curve,
+    chosen,
     backend: description,
     seconds: (performance.now() - started) / 1000,
   };

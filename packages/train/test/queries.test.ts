@@ -27,7 +27,12 @@ async function trainedStore() {
   await db.scan(join(root, "raw"));
   const embedder = createHashEmbedder(64);
   await db.processPending({ embedder });
-  const { mhProjectionId } = await trainProjection(db, { temperature: 0.1, folds: 2 });
+  const { mhProjectionId } = await trainProjection(db, {
+    temperature: 0.1,
+    folds: 2,
+    adapter: "none",
+    blend: 1,
+  });
   return { db, mhProjectionId, embedder };
 }
 
@@ -73,6 +78,41 @@ describe("evaluateQueries", () => {
     expect(result.projected).toEqual(metricsOfRanks(projected));
     expect(result.direct).toEqual(metricsOfRanks(direct));
     expect(result.projected.queries).toBe(5);
+    // No adapter and β = 1: the book's projection is the projection itself.
+    expect(result.projectedWithoutAdapter).toEqual(result.projected);
+    expect([result.hasAdapter, result.blend]).toEqual([false, 1]);
+    await db.close();
+  });
+
+  it("scores a projection with an adapter and a blend beside the same heads without them", async () => {
+    const { db, embedder } = await trainedStore();
+    const common = { temperature: 0.1, folds: 2, adapterMaxSteps: 20, adapterBatchSize: 8 };
+    const trained = await trainProjection(db, {
+      ...common,
+      adapter: "linear",
+      blend: 0.5,
+      lambdas: [0.01],
+      adapterTargets: ["answers"],
+    });
+    expect(trained.adapter).toBe("linear");
+    const book = await trainProjection(db, { ...common, adapter: "none", blend: 1 });
+    const queries = plants.map((p) => ({ text: `what does a ${p} need`, recordId: `care-${p}` }));
+    const withAdapter = await evaluateQueries(db, trained.mhProjectionId, queries, embedder);
+    const without = await evaluateQueries(db, book.mhProjectionId, queries, embedder);
+    expect([withAdapter.hasAdapter, withAdapter.blend]).toEqual([true, 0.5]);
+    // The same centroids, answers and τ: the book's figures are those of the projection trained without.
+    expect(withAdapter.projectedWithoutAdapter).toEqual(without.projected);
+    expect(withAdapter.direct).toEqual(without.direct);
+    const projection = await db.loadProjection(trained.mhProjectionId);
+    const vectors = await embedder.embed(queries.map((q) => q.text));
+    const ids = new Map((await db.listClusters()).map((c) => [c.answer_record_id, c.cluster_id]));
+    const ranks = vectors.map(
+      (v, i) =>
+        projection
+          .search(v, { topK: 6 })
+          .results.findIndex((h) => h.clusterId === ids.get(queries[i]?.recordId ?? null)) + 1,
+    );
+    expect(withAdapter.projected).toEqual(metricsOfRanks(ranks));
     await db.close();
   });
 

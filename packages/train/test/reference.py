@@ -72,6 +72,45 @@ def held_out(job):
     }
 
 
+def adapter_objective(job):
+    """Loss and analytic gradient of the adapter objective in float64, checked here against
+    central finite differences so that the reference itself cannot be quietly wrong."""
+    d = job["dimensions"]
+    q = normalize_rows(np.array(job["questions"], dtype=np.float64).reshape(-1, d))
+    y = np.array(job["questionCluster"])
+    t = normalize_rows(np.array(job["targets"], dtype=np.float64).reshape(-1, d))
+    tau, lam = job["temperature"], job["lambda"]
+    w0 = np.array(job["adapter"], dtype=np.float64).reshape(d, d)
+    n = len(y)
+
+    def loss(w):
+        r = q @ w.T
+        z = normalize_rows(r) @ t.T / tau
+        z = z - z.max(1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(1, keepdims=True))
+        return -logp[np.arange(n), y].mean() + lam * ((w - np.eye(d)) ** 2).sum()
+
+    r = q @ w0.T
+    u = np.linalg.norm(r, axis=1, keepdims=True)
+    rh = r / u
+    z = rh @ t.T / tau
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    p[np.arange(n), y] -= 1
+    g = (p @ t) / (tau * n)
+    dr = (g - rh * (rh * g).sum(1, keepdims=True)) / u
+    grad = dr.T @ q + 2 * lam * (w0 - np.eye(d))
+    eps = 1e-6
+    fd = np.zeros_like(w0)
+    for i in range(d):
+        for j in range(d):
+            e = np.zeros_like(w0)
+            e[i, j] = eps
+            fd[i, j] = (loss(w0 + e) - loss(w0 - e)) / (2 * eps)
+    assert np.abs(fd - grad).max() < 1e-6 * max(1, np.abs(grad).max()), "analytic gradient disagrees with finite differences"
+    return {"loss": float(loss(w0)), "gradient": grad.ravel().tolist()}
+
+
 def main():
     job = json.load(sys.stdin)
     if job["kind"] == "centroids":
@@ -79,6 +118,8 @@ def main():
         q = np.array(job["questions"], dtype=np.float64).reshape(-1, d)
         c = centroids(q, np.array(job["questionCluster"]), job["numClusters"], job["method"])
         json.dump({"centroids": c.ravel().tolist()}, sys.stdout)
+    elif job["kind"] == "adapter_objective":
+        json.dump(adapter_objective(job), sys.stdout)
     else:
         json.dump(held_out(job), sys.stdout)
 

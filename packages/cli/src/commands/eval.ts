@@ -16,7 +16,7 @@ export function registerEval(program: Command): void {
   program
     .command("eval")
     .description(
-      "Recall@1, Recall@5 and MRR of direct and projected search on a file of labelled queries",
+      "Recall@1, Recall@5 and MRR of direct search, the book's projection (no adapter, β = 1) and the trained projection on a file of labelled queries",
     )
     .requiredOption(
       "--queries <file>",
@@ -58,6 +58,7 @@ export function registerEval(program: Command): void {
           queries: evaluation.direct.queries,
           direct: snake(evaluation.direct),
           projected: snake(evaluation.projected),
+          projected_without_adapter: snake(evaluation.projectedWithoutAdapter),
         };
         if (all.json) {
           printJson({
@@ -70,7 +71,7 @@ export function registerEval(program: Command): void {
         }
         const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
         console.log(
-          `projection ${mhProjectionId} (${model}), τ = ${evaluation.temperature}: ${report.queries} queries from ${all.queries}`,
+          `projection ${mhProjectionId} (${model}), τ = ${evaluation.temperature}, ${evaluation.hasAdapter ? "adapter" : "no adapter"}, β = ${evaluation.blend}: ${report.queries} queries from ${all.queries}`,
         );
         printTable(
           ["search", "Recall@1", "Recall@5", "MRR"],
@@ -82,7 +83,13 @@ export function registerEval(program: Command): void {
               report.direct.mrr.toFixed(3),
             ],
             [
-              "projected",
+              "book (no adapter, β = 1)",
+              pct(report.projected_without_adapter.recall_at_1),
+              pct(report.projected_without_adapter.recall_at_5),
+              report.projected_without_adapter.mrr.toFixed(3),
+            ],
+            [
+              "trained",
               pct(report.projected.recall_at_1),
               pct(report.projected.recall_at_5),
               report.projected.mrr.toFixed(3),
