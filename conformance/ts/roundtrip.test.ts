@@ -2,8 +2,9 @@
 // train, default hash-384 model) is loaded by the Go and the Rust reference loaders
 // (conformance/go/cmd/project, conformance/rust/src/bin/project.rs) and by @ldakit/search; their
 // routing weights, projections and top-k agree to 1e-5. The same store also holds a projection
-// with a query adapter W and a blend β (issue 12; recorded through the store's createProjection
-// with a fixed non-symmetric W until training learns one), which all three apply alike.
+// whose query adapter W was learned by `ldakit train` with a blend β, and one recorded through the
+// store's createProjection with a fixed non-symmetric W (so that a transposed reading shows), which
+// all three apply alike.
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -20,9 +21,13 @@ const K = 5;
 const D = 384;
 /** β of the adapted projection: strictly between 0 and 1, so both terms of the blend count. */
 const BLEND = 0.4;
-/** The projection `ldakit train` records, and the one with an adapter recorded after it. */
+/**
+ * The projections of the store: `ldakit train` without an adapter, `ldakit train` with a learned
+ * adapter and the blend, and the first one's heads recorded again with a fixed adapter.
+ */
 const TRAINED = 1;
-const ADAPTED = 2;
+const LEARNED = 2;
+const ADAPTED = 3;
 
 /**
  * A fixed non-symmetric d×d adapter, row-major: W[i, j] = δ_ij + sin(0.37 i + 2.1 j) / (2√d)
@@ -100,7 +105,13 @@ beforeAll(async () => {
     [CLI, "migrate", "--scan", "--input", join(work, "raw"), "--process-pending"],
     { cwd: store },
   );
-  await execOk(process.execPath, [CLI, "train", "--temperature", "0.1"], { cwd: store });
+  const train = ["train", "--temperature", "0.1"];
+  await execOk(process.execPath, [CLI, ...train, "--adapter", "none", "--blend", "1"], {
+    cwd: store,
+  });
+  await execOk(process.execPath, [CLI, ...train, "--adapter", "linear", "--blend", String(BLEND)], {
+    cwd: store,
+  });
 
   // The trained heads again, now with a query adapter and a blend.
   const db = await LDAProjectionDB.open(join(store, "lda.db"));
@@ -235,7 +246,29 @@ describe("a store built by the ldakit CLI, loaded by Go, Rust and @ldakit/search
     expect(projection.blend).toBe(1);
   });
 
-  it("with a query adapter W and a blend β: the same in all three (1e-5)", async () => {
+  it("with the adapter W ldakit train learned and a blend β: the same in all three (1e-5)", async () => {
+    const modelDir = join(store, "embeddings", "hash-384");
+    const meta = JSON.parse(readFileSync(join(modelDir, `mh_${LEARNED}.json`), "utf8"));
+    expect(meta).toMatchObject({
+      format: "ldakit.mh/2",
+      adapter: `mh_${LEARNED}_W.npy`,
+      blend: BLEND,
+    });
+    const learned = await compareLoaders(LEARNED);
+    expect(learned.blend).toBe(BLEND);
+    const w = learned.adapter as Float32Array;
+    let asymmetry = 0;
+    for (let i = 0; i < D; i++)
+      for (let j = 0; j < i; j++)
+        asymmetry = Math.max(
+          asymmetry,
+          Math.abs((w[i * D + j] as number) - (w[j * D + i] as number)),
+        );
+    // A learned W is not symmetric, so Go and Rust agreeing shows they read it the right way round.
+    expect(asymmetry).toBeGreaterThan(1e-4);
+  });
+
+  it("with a fixed query adapter W and a blend β: the same in all three (1e-5)", async () => {
     const modelDir = join(store, "embeddings", "hash-384");
     const meta = JSON.parse(readFileSync(join(modelDir, `mh_${ADAPTED}.json`), "utf8"));
     expect(meta).toMatchObject({
