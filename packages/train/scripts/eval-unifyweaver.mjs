@@ -3,10 +3,10 @@
 // (scripts/unifyweaver-novel-queries.json), then the repository's examples/bike-care with its
 // eval queries. Per data set and model it prints
 // (1) k-fold held-out Recall@1 / Recall@5 / MRR: direct search; the book's projection (no adapter,
-//     β = 1) at τ = 1.0, 0.1 and auto; the trained projection (`trainProjection` defaults) with
-//     the choice it made;
+//     β = 1) at τ = 1.0, 0.1 and auto; τ and β chosen with no adapter (blend only); the trained
+//     projection (`trainProjection` defaults) with the choice it made;
 // (2) the queries, scored on projections trained on every question: the same rows;
-// (3) the queries by style: direct, book (τ = auto) and trained, per group.
+// (3) the queries by style: direct, book (τ = auto), blend only and trained, per group.
 // Neither query file labels a style, so two objective splits are computed here: length
 // (short: at most SHORT_WORDS words) and wording (the query shares a word with its cluster's id,
 // e.g. "awk" for awk_source, or it is a paraphrase that shares none).
@@ -149,34 +149,40 @@ async function evaluateDataset(dataset, model) {
       });
       book[temperature] = trained;
     }
+    // τ and β chosen as the defaults do, with no adapter: what W adds over the blend alone
+    const blendOnly = await trainProjection(db, { model, adapter: "none", folds, seed: 0 });
     const trained = await trainProjection(db, { model, folds, seed: 0 });
+    kfold.push([`blend only: ${choiceOf(blendOnly.selection)}`, blendOnly.heldOut]);
     kfold.push([`trained: ${choiceOf(trained.selection)}`, trained.heldOut]);
 
     const score = (projection, queries) =>
       evaluateQueries(db, projection.mhProjectionId, queries, embedder);
     const rowsOf = async (queries) => {
-      const [b1, b01, bAuto, t] = [
+      const [b1, b01, bAuto, blend, t] = [
         await score(book[1.0], queries),
         await score(book[0.1], queries),
         await score(book.auto, queries),
+        await score(blendOnly, queries),
         await score(trained, queries),
       ];
-      for (const r of [b1, b01, bAuto, t]) {
+      for (const r of [b1, b01, bAuto, blend, t]) {
         if (r.unmatchedIds.length > 0)
           fail(`${dataset.queriesFile}: ids no cluster answers: ${r.unmatchedIds.join(", ")}`);
       }
-      return { direct: t.direct, b1, b01, bAuto, t };
+      return { direct: t.direct, b1, b01, bAuto, blend, t };
     };
     const all = await rowsOf(dataset.queries);
     queryRows.push(["direct", all.direct]);
     queryRows.push(["book, τ = 1.0", all.b1.projected]);
     queryRows.push(["book, τ = 0.1", all.b01.projected]);
     queryRows.push([`book, τ = auto (${book.auto.temperature})`, all.bAuto.projected]);
+    queryRows.push([`blend only: ${choiceOf(blendOnly.selection)}`, all.blend.projected]);
     queryRows.push([`trained: ${choiceOf(trained.selection)}`, all.t.projected]);
     for (const [style, group] of styleGroups(dataset.queries)) {
       const g = await rowsOf(group);
       styleRows.push([style, "direct", g.direct]);
       styleRows.push([style, `book, τ = auto (${book.auto.temperature})`, g.bAuto.projected]);
+      styleRows.push([style, "blend only", g.blend.projected]);
       styleRows.push([style, "trained", g.t.projected]);
     }
     await embedder.dispose();
