@@ -316,8 +316,16 @@ async function benchSelection() {
   const total = seconds(started);
   const c = result.chosen;
   const routings = 1 + DEFAULT_LAMBDA_GRID.length * DEFAULT_ADAPTER_TARGETS.length;
+  const trained = [
+    ...new Set(
+      result.curve
+        .filter((p) => p.adapter === "linear")
+        .map((p) => `λ ${p.lambda} ${p.target} ${p.steps}`),
+    ),
+  ];
   return [
-    `held-out selection (evaluateSelection as trainProjection runs it: ${FOLDS} folds × ${routings} adapters × ${DEFAULT_TEMPERATURE_GRID.length} τ × ${DEFAULT_BLEND_GRID.length} β, adapter steps ≤ ${maxSteps}, ${c.queries} held-out questions): ${total.toFixed(1)} s (one run)`,
+    `held-out selection (evaluateSelection as trainProjection runs it: ${FOLDS} folds × ${routings} adapter settings × ${DEFAULT_TEMPERATURE_GRID.length} τ × ${DEFAULT_BLEND_GRID.length} β, adapter steps ≤ ${maxSteps}, ${c.queries} held-out questions): ${total.toFixed(1)} s (one run)`,
+    `  adapter steps kept (mean of the folds' best held-out epochs): ${trained.join(", ") || "none trained"}`,
     `  chose adapter ${c.adapter}${c.lambda === null ? "" : ` (λ ${c.lambda}, target ${c.target}, ${c.steps} steps)`}, τ ${c.temperature}, β ${c.blend}: MRR ${c.mrr.toFixed(4)} (direct ${result.direct.mrr.toFixed(4)})`,
   ].join("\n");
 }
