@@ -1,28 +1,46 @@
-// Training benchmark: 10 000 clusters × 8 questions, d = 384 — weighted centroids and the k-fold
-// held-out temperature evaluation — with @ldakit/train (TensorFlow.js) and with NumPy doing the
-// same math on the same data, folds and sample, in the same run. Prints times and ratios.
-// Usage: node bench/bench.mjs [--clusters N] [--runs N]
+// Training benchmark: 10 000 clusters × 8 questions, d = 384 — weighted centroids, the k-fold
+// held-out temperature evaluation and the query adapter's Adam steps — with @ldakit/train
+// (TensorFlow.js) and with NumPy doing the same math on the same data, folds, sample and
+// mini-batches, in the same run; then the time of the whole held-out selection that
+// trainProjection runs (adapter, λ, target, τ and β), which has no NumPy counterpart.
+// Usage: node bench/bench.mjs [--clusters N] [--runs N] [--only kfold,adapter,selection]
+//                             [--adapter-steps N] [--selection-steps N]
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { writeNpySync } from "@ldakit/npy";
+import { readNpySync, writeNpySync } from "@ldakit/npy";
 import { getTf } from "@ldakit/tf";
 import {
   assignFolds,
   computeCentroids,
+  DEFAULT_ADAPTER_LEARNING_RATE,
+  DEFAULT_ADAPTER_TARGETS,
+  DEFAULT_BLEND_GRID,
+  DEFAULT_LAMBDA_GRID,
   DEFAULT_TEMPERATURE_GRID,
   evaluateHeldOut,
+  evaluateSelection,
   selectHeldOut,
+  trainAdapter,
 } from "../dist/index.js";
 
 const { values } = parseArgs({
   options: {
     clusters: { type: "string", default: "10000" },
     runs: { type: "string", default: "3" },
+    only: { type: "string", default: "kfold,adapter,selection" },
+    "adapter-steps": { type: "string", default: "50" },
+    // trainProjection's default adapter step limit.
+    "selection-steps": { type: "string", default: "500" },
   },
 });
+const PARTS = values.only.split(",");
+for (const part of PARTS) {
+  if (!["kfold", "adapter", "selection"].includes(part))
+    throw new Error(`--only: unknown part "${part}" (kfold, adapter, selection)`);
+}
 const H = Number(values.clusters);
 const PER = 8;
 const D = 384;
@@ -52,93 +70,262 @@ const clusterIds = Array.from({ length: H }, (_, k) => k + 1);
 
 const { tf, description } = await getTf();
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
-const ours = { centroids: [], kfold: [] };
-for (let run = 0; run < RUNS; run++) {
-  let t = performance.now();
-  computeCentroids(questions, D, questionCluster, H, "weighted");
-  ours.centroids.push((performance.now() - t) / 1000);
-  t = performance.now();
-  await evaluateHeldOut(
-    tf,
-    { questions, questionCluster, answers, dimensions: D, clusterIds },
-    {
-      temperatures: DEFAULT_TEMPERATURE_GRID,
-      folds: FOLDS,
-      centroid: "weighted",
-      maxQueries: MAX_QUERIES,
-      seed: SEED,
-    },
-  );
-  ours.kfold.push((performance.now() - t) / 1000);
-  process.stderr.write(
-    `ldakit run ${run + 1}/${RUNS}: centroids ${ours.centroids.at(-1).toFixed(2)} s, k-fold ${ours.kfold.at(-1).toFixed(2)} s\n`,
-  );
-}
-
-// The same folds and sample for NumPy: both are deterministic functions of the seed.
-const fold = assignFolds(questionCluster, H, FOLDS, SEED);
-const heldOut = selectHeldOut(fold, MAX_QUERIES, SEED);
-const selected = new Uint8Array(questionCluster.length);
-for (const i of heldOut) selected[i] = 1;
-
+const seconds = (start) => (performance.now() - start) / 1000;
 const dir = mkdtempSync(join(tmpdir(), "ldakit-train-bench-"));
-const theirs = { centroids: [], kfold: [] };
+// NumPy at full speed here: the OpenBLAS core-type override slows it (see the env notes).
+const numpyEnv = { ...process.env };
+delete numpyEnv.OPENBLAS_CORETYPE;
+delete numpyEnv.OPENBLAS_L2_SIZE;
 let numpyVersion = "";
+const numpy = (args) => {
+  const r = spawnSync("python3", [join(import.meta.dirname, "numpy_train.py"), ...args], {
+    encoding: "utf8",
+    env: numpyEnv,
+    maxBuffer: 1 << 28,
+  });
+  if (r.status !== 0)
+    throw new Error(
+      `NumPy reference failed (python3 -m pip install -r tools/requirements.txt): ${r.stderr}`,
+    );
+  const out = JSON.parse(r.stdout);
+  numpyVersion = out.numpy;
+  return out;
+};
+const rows = [];
+const notes = [];
+
 try {
   writeNpySync(join(dir, "questions.npy"), { data: questions, shape: [H * PER, D] });
   writeNpySync(join(dir, "cluster.npy"), { data: questionCluster });
+  if (PARTS.includes("kfold")) await benchKfold();
+  if (PARTS.includes("adapter")) await benchAdapter();
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+const selection = PARTS.includes("selection") ? await benchSelection() : null;
+
+console.log(
+  `@ldakit/train vs NumPy ${numpyVersion || "(not run)"}: ${H} clusters × ${PER} questions, d = ${D}; TensorFlow.js ${description}; median of ${RUNS} runs`,
+);
+if (rows.length > 0) {
+  console.log(`${"step".padEnd(92)}  ldakit s   NumPy s   ratio (ldakit/NumPy time)`);
+  for (const [label, a, b] of rows)
+    console.log(
+      `${label.padEnd(92)}  ${a.toFixed(2).padStart(8)}  ${b.toFixed(2).padStart(8)}  ${(a / b).toFixed(2)}`,
+    );
+}
+for (const note of notes) console.log(note);
+if (selection) console.log(selection);
+
+async function benchKfold() {
+  const ours = { centroids: [], kfold: [] };
+  for (let run = 0; run < RUNS; run++) {
+    let t = performance.now();
+    computeCentroids(questions, D, questionCluster, H, "weighted");
+    ours.centroids.push(seconds(t));
+    t = performance.now();
+    await evaluateHeldOut(
+      tf,
+      { questions, questionCluster, answers, dimensions: D, clusterIds },
+      {
+        temperatures: DEFAULT_TEMPERATURE_GRID,
+        folds: FOLDS,
+        centroid: "weighted",
+        maxQueries: MAX_QUERIES,
+        seed: SEED,
+      },
+    );
+    ours.kfold.push(seconds(t));
+    process.stderr.write(
+      `ldakit run ${run + 1}/${RUNS}: centroids ${ours.centroids.at(-1).toFixed(2)} s, k-fold ${ours.kfold.at(-1).toFixed(2)} s\n`,
+    );
+  }
+
+  // The same folds and sample for NumPy: both are deterministic functions of the seed.
+  const fold = assignFolds(questionCluster, H, FOLDS, SEED);
+  const heldOut = selectHeldOut(fold, MAX_QUERIES, SEED);
+  const selected = new Uint8Array(questionCluster.length);
+  for (const i of heldOut) selected[i] = 1;
   writeNpySync(join(dir, "answers.npy"), { data: answers, shape: [H, D] });
   writeNpySync(join(dir, "fold.npy"), { data: fold });
   writeNpySync(join(dir, "selected.npy"), { data: selected });
-  // NumPy at full speed here: the OpenBLAS core-type override slows it (see the env notes).
-  const env = { ...process.env };
-  delete env.OPENBLAS_CORETYPE;
-  delete env.OPENBLAS_L2_SIZE;
+  const theirs = { centroids: [], kfold: [] };
   for (let run = 0; run < RUNS; run++) {
-    const r = spawnSync(
-      "python3",
-      [
-        join(import.meta.dirname, "numpy_train.py"),
-        dir,
-        JSON.stringify(DEFAULT_TEMPERATURE_GRID),
-        String(FOLDS),
-      ],
-      { encoding: "utf8", env },
-    );
-    if (r.status !== 0)
-      throw new Error(
-        `NumPy reference failed (python3 -m pip install -r tools/requirements.txt): ${r.stderr}`,
-      );
-    const out = JSON.parse(r.stdout);
-    numpyVersion = out.numpy;
+    const out = numpy([dir, JSON.stringify(DEFAULT_TEMPERATURE_GRID), String(FOLDS)]);
     theirs.centroids.push(out.centroids_s);
     theirs.kfold.push(out.kfold_s);
     process.stderr.write(
       `NumPy run ${run + 1}/${RUNS}: centroids ${out.centroids_s.toFixed(2)} s, k-fold ${out.kfold_s.toFixed(2)} s\n`,
     );
   }
-} finally {
-  rmSync(dir, { recursive: true, force: true });
+  rows.push(
+    ["weighted centroids (all questions)", median(ours.centroids), median(theirs.centroids)],
+    [
+      `k-fold evaluation (${FOLDS} folds × ${DEFAULT_TEMPERATURE_GRID.length} temperatures, ${heldOut.length} held-out questions)`,
+      median(ours.kfold),
+      median(theirs.kfold),
+    ],
+    [
+      "total",
+      median(ours.centroids) + median(ours.kfold),
+      median(theirs.centroids) + median(theirs.kfold),
+    ],
+  );
 }
 
-const rows = [
-  ["weighted centroids (all questions)", median(ours.centroids), median(theirs.centroids)],
-  [
-    `k-fold evaluation (${FOLDS} folds × ${DEFAULT_TEMPERATURE_GRID.length} temperatures, ${heldOut.length} held-out questions)`,
-    median(ours.kfold),
-    median(theirs.kfold),
-  ],
-  [
-    "total",
-    median(ours.centroids) + median(ours.kfold),
-    median(theirs.centroids) + median(theirs.kfold),
-  ],
-];
-console.log(
-  `@ldakit/train vs NumPy ${numpyVersion}: ${H} clusters × ${PER} questions, d = ${D}; TensorFlow.js ${description}; median of ${RUNS} runs`,
-);
-console.log(`${"step".padEnd(92)}  ldakit s   NumPy s   ratio (ldakit/NumPy time)`);
-for (const [label, a, b] of rows)
-  console.log(
-    `${label.padEnd(92)}  ${a.toFixed(2).padStart(8)}  ${b.toFixed(2).padStart(8)}  ${(a / b).toFixed(2)}`,
+// trainAdapter's mini-batches: the questions reshuffled at every epoch by its seeded PRNG
+// (mulberry32 and a Fisher–Yates shuffle, as in src/math.ts), the whole set unshuffled when one
+// batch holds it. Recomputed here so NumPy steps over the same batches; the W comparison below
+// fails if this ever drifts from the library.
+function adapterBatches(n, batchSize, steps, seed) {
+  let a = seed >>> 0;
+  const next = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const order = Array.from({ length: n }, (_, i) => i);
+  const size = Math.min(batchSize, n);
+  const batches = [];
+  while (batches.length < steps) {
+    if (size < n) {
+      for (let i = n - 1; i > 0; i--) {
+        const j = Math.floor(next() * (i + 1));
+        [order[i], order[j]] = [order[j], order[i]];
+      }
+    }
+    for (let start = 0; start < n && batches.length < steps; start += size)
+      batches.push(order.slice(start, start + size));
+  }
+  return batches;
+}
+
+async function benchAdapter() {
+  const steps = Number(values["adapter-steps"]);
+  // Questions three times noisier than the k-fold's, pulled toward the answers: on the k-fold's
+  // set the cross-entropy is near 0 and W hardly leaves I, so matching W would prove nothing.
+  // A step costs the same whatever the values.
+  const noisy = new Float32Array(H * PER * D);
+  for (let row = 0; row < H * PER; row++) {
+    const k = questionCluster[row];
+    for (let j = 0; j < D; j++) noisy[row * D + j] = centers[k * D + j] + 3 * rand();
+  }
+  // The selection's settings: τ 0.05, batch 256, Adam's default rate; λ the grid's first.
+  const options = {
+    dimensions: D,
+    targets: answers,
+    temperature: 0.05,
+    lambda: DEFAULT_LAMBDA_GRID[0],
+    maxSteps: steps,
+    batchSize: 256,
+    seed: SEED,
+  };
+  const set = { questions: noisy, questionCluster };
+  const times = [];
+  let result;
+  for (let run = 0; run < RUNS; run++) {
+    const t = performance.now();
+    result = await trainAdapter(tf, set, options);
+    times.push(seconds(t));
+    process.stderr.write(
+      `ldakit run ${run + 1}/${RUNS}: adapter ${steps} steps ${times.at(-1).toFixed(2)} s\n`,
+    );
+  }
+  const batches = adapterBatches(questionCluster.length, options.batchSize, steps, options.seed);
+  writeNpySync(join(dir, "adapter_questions.npy"), { data: noisy, shape: [H * PER, D] });
+  writeNpySync(join(dir, "targets.npy"), { data: options.targets, shape: [H, D] });
+  writeNpySync(join(dir, "batch_rows.npy"), { data: Int32Array.from(batches.flat()) });
+  writeNpySync(join(dir, "batch_sizes.npy"), {
+    data: Int32Array.from(batches.map((b) => b.length)),
+  });
+  const theirTimes = [];
+  let theirLoss;
+  for (let run = 0; run < RUNS; run++) {
+    const out = numpy([
+      "adapter",
+      dir,
+      String(options.temperature),
+      String(options.lambda),
+      String(DEFAULT_ADAPTER_LEARNING_RATE),
+    ]);
+    theirTimes.push(out.adapter_s);
+    theirLoss = out.loss;
+    process.stderr.write(
+      `NumPy run ${run + 1}/${RUNS}: adapter ${steps} steps ${out.adapter_s.toFixed(2)} s\n`,
+    );
+  }
+  const theirW = readNpySync(join(dir, "numpy_adapter.npy")).data;
+  let maxDelta = 0;
+  let maxMoved = 0;
+  for (let i = 0; i < theirW.length; i++) {
+    maxDelta = Math.max(maxDelta, Math.abs(result.adapter[i] - theirW[i]));
+    maxMoved = Math.max(maxMoved, Math.abs(theirW[i] - (i % (D + 1) === 0 ? 1 : 0)));
+  }
+  // The per-step loss is a second witness that both took the same batches; near 0 (an easy
+  // batch) its float32 rounding is relatively large, hence the absolute floor.
+  let lossDelta = 0;
+  let lossOff = 0;
+  for (const [i, l] of theirLoss.entries()) {
+    const delta = Math.abs(result.loss[i] - l);
+    lossDelta = Math.max(lossDelta, delta);
+    lossOff = Math.max(lossOff, delta / (0.02 * Math.abs(l) + 1e-4));
+  }
+  // Float32 rounding differs between the two (summation order, exp), and Adam moves an entry
+  // whose gradient is near 0 by up to lr per step in the direction of its sign: the two W may
+  // drift apart by a tenth of lr. A different batch order, loss or optimizer moves them far more.
+  const tolerance = 5e-4;
+  notes.push(
+    `adapter: W after ${steps} steps, ldakit vs NumPy: max |ΔW| = ${maxDelta.toExponential(2)} (tolerance ${tolerance}; W moved up to ${maxMoved.toExponential(2)} from I${maxMoved < 10 * tolerance ? ": too little for the match to prove much" : ""}); loss per step: max |Δ| = ${lossDelta.toExponential(2)}`,
   );
+  if (!(maxDelta <= tolerance && lossOff <= 1))
+    throw new Error(
+      `the NumPy adapter steps do not reproduce trainAdapter (max |ΔW| ${maxDelta}, max loss |Δ| ${lossDelta}): the timings would compare different work`,
+    );
+  rows.push([
+    `adapter training (${steps} Adam steps of ${options.batchSize} questions over ${H} targets)`,
+    median(times),
+    median(theirTimes),
+  ]);
+}
+
+async function benchSelection() {
+  const maxSteps = Number(values["selection-steps"]);
+  const options = {
+    folds: FOLDS,
+    centroid: "weighted",
+    maxQueries: MAX_QUERIES,
+    seed: SEED,
+    temperatures: DEFAULT_TEMPERATURE_GRID,
+    blends: DEFAULT_BLEND_GRID,
+    adapters: ["none", "linear"],
+    lambdas: DEFAULT_LAMBDA_GRID,
+    targets: DEFAULT_ADAPTER_TARGETS,
+    adapterTemperature: 0.05,
+    maxSteps,
+    batchSize: 256,
+    onProgress: (message) => process.stderr.write(`selection: ${message}\n`),
+  };
+  const started = performance.now();
+  const result = await evaluateSelection(
+    tf,
+    { questions, questionCluster, answers, dimensions: D, clusterIds },
+    options,
+  );
+  const total = seconds(started);
+  const c = result.chosen;
+  const routings = 1 + DEFAULT_LAMBDA_GRID.length * DEFAULT_ADAPTER_TARGETS.length;
+  const trained = [
+    ...new Set(
+      result.curve
+        .filter((p) => p.adapter === "linear")
+        .map((p) => `λ ${p.lambda} ${p.target} ${p.steps}`),
+    ),
+  ];
+  return [
+    `held-out selection (evaluateSelection as trainProjection runs it: ${FOLDS} folds × ${routings} adapter settings × ${DEFAULT_TEMPERATURE_GRID.length} τ × ${DEFAULT_BLEND_GRID.length} β, adapter steps ≤ ${maxSteps}, ${c.queries} held-out questions): ${total.toFixed(1)} s (one run)`,
+    `  adapter steps kept (mean of the folds' best held-out epochs): ${trained.join(", ") || "none trained"}`,
+    `  chose adapter ${c.adapter}${c.lambda === null ? "" : ` (λ ${c.lambda}, target ${c.target}, ${c.steps} steps)`}, τ ${c.temperature}, β ${c.blend}: MRR ${c.mrr.toFixed(4)} (direct ${result.direct.mrr.toFixed(4)})`,
+  ].join("\n");
+}
