@@ -11,6 +11,7 @@ import {
 import {
   type AdapterKind,
   type AdapterTarget,
+  type Choice,
   type ChoicePoint,
   DEFAULT_ADAPTER_TARGETS,
   DEFAULT_BLEND_GRID,
@@ -56,13 +57,7 @@ export interface TrainOptions {
 }
 
 /** What the k-fold selection chose, as the projection records it (`multi_head_projections.selection`). */
-export interface Selection {
-  adapter: AdapterKind;
-  lambda: number | null;
-  target: AdapterTarget | null;
-  steps: number;
-  temperature: number;
-  blend: number;
+export interface Selection extends Choice {
   folds: number;
   /** The chosen setting and direct search on the same held-out questions. */
   heldOut: Metrics;
