@@ -226,8 +226,10 @@ def main() -> int:
     def build_store() -> str:
         ldakit("--db", str(db), "migrate", "--scan", "--input", str(EXAMPLE / "raw"),
                "--process-pending", "--model", MODEL, cwd=store)
+        # Upstream's multi_head_search knows neither the query adapter nor the blend (edition 2 of
+        # docs/FORMAT.md): the projection it is to agree with has neither.
         ldakit("--db", str(db), "train", "--model", MODEL, "--temperature", str(TEMPERATURE),
-               cwd=store)
+               "--adapter", "none", "--blend", "1", cwd=store)
         (work / "queries.txt").write_text("\n".join(queries) + "\n")
         ldakit("embed", "--model", MODEL, "--input", str(work / "queries.txt"),
                "--out", str(work / "q.npy"), cwd=work)
