@@ -1,12 +1,12 @@
 // A projection with a query adapter W and a blend β, as training will record them: the CLI's
 // search, stats and verify report them (snake_case `adapter_path`, `blend`) and rank as the API does.
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createHashEmbedder } from "@ldakit/embed";
 import { LDAProjectionDB } from "@ldakit/store";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { appliancesFolder } from "./appliances.js";
 
 const CLI = join(import.meta.dirname, "..", "dist", "main.js");
 const D = 32;
@@ -31,18 +31,7 @@ let plainId: number;
 let adaptedId: number;
 
 beforeAll(async () => {
-  cwd = mkdtempSync(join(tmpdir(), "ldakit-cli-adapter-"));
-  mkdirSync(join(cwd, "raw"));
-  writeFileSync(
-    join(cwd, "raw", "data.json"),
-    JSON.stringify({
-      clusters: ["kettle", "toaster", "blender", "fridge"].map((thing, c) => ({
-        answer: `Answer ${c}: descale the ${thing} with vinegar once a month`,
-        answer_id: `r${c}`,
-        questions: [0, 1, 2].map((q) => `how do I clean my ${thing}, way ${q}?`),
-      })),
-    }),
-  );
+  cwd = appliancesFolder("ldakit-cli-adapter-");
   const built = ldakit([
     "migrate",
     "--scan",

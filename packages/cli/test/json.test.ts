@@ -1,12 +1,12 @@
 // `--json` output is snake_case, like the database, for every command (the README says so);
 // the TypeScript API underneath is camelCase. Search and train JSON are checked against the API.
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createHashEmbedder } from "@ldakit/embed";
 import { LDAProjectionDB } from "@ldakit/store";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { appliancesFolder } from "./appliances.js";
 
 const CLI = join(import.meta.dirname, "..", "dist", "main.js");
 
@@ -36,18 +36,7 @@ function expectSnakeCase(value: unknown): void {
 }
 
 beforeAll(() => {
-  cwd = mkdtempSync(join(tmpdir(), "ldakit-cli-json-"));
-  mkdirSync(join(cwd, "raw"));
-  writeFileSync(
-    join(cwd, "raw", "data.json"),
-    JSON.stringify({
-      clusters: ["kettle", "toaster", "blender", "fridge"].map((thing, c) => ({
-        answer: `Answer ${c}: descale the ${thing} with vinegar once a month`,
-        answer_id: `r${c}`,
-        questions: [0, 1, 2].map((q) => `how do I clean my ${thing}, way ${q}?`),
-      })),
-    }),
-  );
+  cwd = appliancesFolder("ldakit-cli-json-");
 });
 afterAll(() => rmSync(cwd, { recursive: true, force: true }));
 
