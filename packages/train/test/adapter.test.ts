@@ -1,24 +1,7 @@
-import { spawnSync } from "node:child_process";
-import { join } from "node:path";
 import { getTf } from "@ldakit/tf";
 import { describe, expect, it } from "vitest";
 import { adapterObjective, computeCentroids, TrainError, trainAdapter } from "../src/index.js";
-
-const PYTHON = process.env.LDAKIT_PYTHON ?? "python3";
-
-function reference<T>(job: unknown): T {
-  const result = spawnSync(PYTHON, [join(import.meta.dirname, "reference.py")], {
-    input: JSON.stringify(job),
-    encoding: "utf8",
-    maxBuffer: 1 << 28,
-  });
-  if (result.status !== 0) {
-    throw new Error(
-      `the NumPy reference failed (python3 -m pip install -r tools/requirements.txt): ${result.stderr || result.error}`,
-    );
-  }
-  return JSON.parse(result.stdout) as T;
-}
+import { reference } from "./numpy-reference.js";
 
 /** Clusters around random directions, with questions noisy enough that routing them is not trivial. */
 function dataset(clusters: number, perCluster: number, d: number, seed: number, noise = 1.2) {
