@@ -65,59 +65,49 @@ const dir = tempDir();
 const cases: Case[] = [];
 const requests: ReferenceRequest[] = [];
 let seed = 1;
+/** Adds a random case (an adapter and a blend when asked) and its NumPy reference request. */
+function addCase(
+  name: string,
+  heads: number,
+  dims: number,
+  temperature: number,
+  variant: { adapter?: boolean; blend?: number } = {},
+): void {
+  const c: Case = {
+    heads,
+    dims,
+    temperature,
+    clusterIds: scrambledIds(heads, seed),
+    centroids: randomMatrix(heads, dims, seed++),
+    answers: randomMatrix(heads, dims, seed++),
+    queries: randomMatrix(QUERIES, dims, seed++),
+    adapter: variant.adapter ? randomMatrix(dims, dims, seed++) : undefined,
+    blend: variant.blend,
+  };
+  cases.push(c);
+  requests.push({
+    cmd: "arrays",
+    centroids: saveMatrix(join(dir, `${name}_C.npy`), c.centroids, heads, dims),
+    answers: saveMatrix(join(dir, `${name}_A.npy`), c.answers, heads, dims),
+    queries: saveMatrix(join(dir, `${name}_Q.npy`), c.queries, QUERIES, dims),
+    ...(c.adapter
+      ? { adapter: saveMatrix(join(dir, `${name}_W.npy`), c.adapter, dims, dims) }
+      : {}),
+    ...(variant.blend === undefined ? {} : { blend: variant.blend }),
+    cluster_ids: c.clusterIds,
+    temperature,
+    top_k: TOP,
+  });
+}
 for (const { heads, dims } of SHAPES) {
   for (const temperature of TEMPERATURES) {
-    const c: Case = {
-      heads,
-      dims,
-      temperature,
-      clusterIds: scrambledIds(heads, seed),
-      centroids: randomMatrix(heads, dims, seed++),
-      answers: randomMatrix(heads, dims, seed++),
-      queries: randomMatrix(QUERIES, dims, seed++),
-    };
-    const name = `${heads}x${dims}_t${temperature}`;
-    cases.push(c);
-    requests.push({
-      cmd: "arrays",
-      centroids: saveMatrix(join(dir, `${name}_C.npy`), c.centroids, heads, dims),
-      answers: saveMatrix(join(dir, `${name}_A.npy`), c.answers, heads, dims),
-      queries: saveMatrix(join(dir, `${name}_Q.npy`), c.queries, QUERIES, dims),
-      cluster_ids: c.clusterIds,
-      temperature,
-      top_k: TOP,
-    });
+    addCase(`${heads}x${dims}_t${temperature}`, heads, dims, temperature);
   }
 }
 for (const { heads, dims } of ADAPTER_SHAPES) {
   VARIANTS.forEach((variant, v) => {
     const temperature = TEMPERATURES[(heads + v) % TEMPERATURES.length] as number;
-    const c: Case = {
-      heads,
-      dims,
-      temperature,
-      clusterIds: scrambledIds(heads, seed),
-      centroids: randomMatrix(heads, dims, seed++),
-      answers: randomMatrix(heads, dims, seed++),
-      queries: randomMatrix(QUERIES, dims, seed++),
-      adapter: variant.adapter ? randomMatrix(dims, dims, seed++) : undefined,
-      blend: variant.blend,
-    };
-    const name = `${heads}x${dims}_v${v}`;
-    cases.push(c);
-    requests.push({
-      cmd: "arrays",
-      centroids: saveMatrix(join(dir, `${name}_C.npy`), c.centroids, heads, dims),
-      answers: saveMatrix(join(dir, `${name}_A.npy`), c.answers, heads, dims),
-      queries: saveMatrix(join(dir, `${name}_Q.npy`), c.queries, QUERIES, dims),
-      ...(c.adapter
-        ? { adapter: saveMatrix(join(dir, `${name}_W.npy`), c.adapter, dims, dims) }
-        : {}),
-      blend: variant.blend,
-      cluster_ids: c.clusterIds,
-      temperature,
-      top_k: TOP,
-    });
+    addCase(`${heads}x${dims}_v${v}`, heads, dims, temperature, variant);
   });
 }
 runReference(requests).forEach((r, i) => {
