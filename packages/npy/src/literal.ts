@@ -13,10 +13,16 @@ export type PyValue =
 
 const WHITESPACE = new Set([" ", "\t", "\n", "\r", "\f", "\v"]);
 const isDigit = (ch: string): boolean => ch >= "0" && ch <= "9";
+const isOctalDigit = (ch: string): boolean => ch >= "0" && ch <= "7";
 const isHexDigit = (ch: string): boolean =>
   isDigit(ch) || (ch >= "a" && ch <= "f") || (ch >= "A" && ch <= "F");
 const isNameChar = (ch: string): boolean =>
   ch === "_" || isDigit(ch) || (ch >= "a" && ch <= "z") || (ch >= "A" && ch <= "Z");
+/**
+ * How deeply lists, tuples and dicts may nest. NumPy writes at most a few levels (a nested
+ * structured dtype); the limit keeps a hostile header from exhausting the call stack.
+ */
+export const MAX_NESTING_DEPTH = 64;
 const ESCAPES: Record<string, string> = {
   "\\": "\\",
   "'": "'",
@@ -64,9 +70,14 @@ export function parsePythonLiteral(text: string, allowLongSuffix = false): PyVal
         pos++;
         return out;
       }
-      if (ch === "\n") fail("newline inside a string");
+      // Python's tokenizer reads a lone CR as a line end, so it cannot sit inside a string either.
+      if (ch === "\n" || ch === "\r") fail("newline inside a string");
       if (ch === "\\") {
         const esc = text.charAt(pos + 1);
+        if (esc === "0" && isOctalDigit(text.charAt(pos + 2))) {
+          // Python reads `\012` as one octal escape; NUL followed by "12" would be a wrong value.
+          fail("octal escape in a string");
+        }
         const simple = ESCAPES[esc];
         if (simple !== undefined) {
           out += simple;
@@ -78,7 +89,10 @@ export function parsePythonLiteral(text: string, allowLongSuffix = false): PyVal
         if (hexLength === 0 || hex.length !== hexLength || ![...hex].every(isHexDigit)) {
           fail("unknown escape in a string");
         }
-        out += String.fromCodePoint(Number.parseInt(hex, 16));
+        const codePoint = Number.parseInt(hex, 16);
+        // Python refuses code points past Unicode too; lone surrogates it keeps, as JS strings can.
+        if (codePoint > 0x10ffff) fail(`escape \\${esc}${hex} is past U+10FFFF`);
+        out += String.fromCodePoint(codePoint);
         pos += 2 + hexLength;
         continue;
       }
@@ -131,7 +145,9 @@ export function parsePythonLiteral(text: string, allowLongSuffix = false): PyVal
       fail("malformed number");
     }
     const value = sign * Number(body);
-    return isFloat ? { kind: "float", value } : value;
+    if (isFloat) return { kind: "float", value };
+    // Python's int -0 is 0; a -0 in a shape would print and compare unlike the 0 NumPy reads.
+    return value === 0 ? 0 : value;
   };
 
   const parseSequence = (close: string): PyValue[] => {
@@ -209,13 +225,22 @@ export function parsePythonLiteral(text: string, allowLongSuffix = false): PyVal
     return fail(word ? `unexpected name '${word}'` : "unexpected character");
   };
 
+  let depth = 0;
+  const nested = (parse: () => PyValue): PyValue => {
+    if (depth === MAX_NESTING_DEPTH) fail(`nested deeper than ${MAX_NESTING_DEPTH} levels`);
+    depth++;
+    const value = parse();
+    depth--;
+    return value;
+  };
+
   function parseValue(): PyValue {
     const ch = peek();
     if (ch === "") return fail("unexpected end of header");
     if (ch === "'" || ch === '"') return parseString();
-    if (ch === "(") return parseTupleOrGroup();
-    if (ch === "[") return { kind: "list", items: parseSequence("]") };
-    if (ch === "{") return parseDict();
+    if (ch === "(") return nested(parseTupleOrGroup);
+    if (ch === "[") return nested(() => ({ kind: "list", items: parseSequence("]") }));
+    if (ch === "{") return nested(parseDict);
     if (isDigit(ch) || ch === "." || ch === "+" || ch === "-") return parseNumber();
     return parseWord();
   }

@@ -321,6 +321,54 @@ const INVALID: Invalid[] = [
     bytes: withHeader("{'descr': 4, 'fortran_order': False, 'shape': (3,), }"),
     code: ["UNSUPPORTED_DTYPE", "BAD_HEADER"],
   },
+  // escapes and nesting: each threw a RangeError before, not an NpyError
+  {
+    name: "escape \\U00110000 past Unicode in a string",
+    bytes: withHeader("{'descr': '\\U00110000', 'fortran_order': False, 'shape': (3,), }"),
+    code: "BAD_HEADER",
+    mentions: "U+10FFFF",
+  },
+  {
+    name: "escape \\U00110000 as a dict key",
+    bytes: withHeader("{'\\U00110000': '<f4', 'fortran_order': False, 'shape': (3,), }"),
+    code: "BAD_HEADER",
+    mentions: "U+10FFFF",
+  },
+  {
+    name: "lists nested 4 950 deep in an 11.5 KB header",
+    bytes: withHeader(
+      `{'descr': '<f4', 'fortran_order': False, 'shape': (3,), 'x': ${"[".repeat(4950)}${"]".repeat(4950)}}`,
+    ),
+    code: "BAD_HEADER",
+    maxHeaderSize: 12_000,
+    mentions: "nested deeper than 64",
+  },
+  {
+    name: "tuples nested 300 deep as the shape",
+    bytes: withHeader(
+      `{'descr': '<f4', 'fortran_order': False, 'shape': ${"(".repeat(300)}3,${"),".repeat(299)}), }`,
+    ),
+    code: "BAD_HEADER",
+    mentions: "nested deeper than 64",
+  },
+  {
+    name: "lone surrogate escape as the descr",
+    bytes: withHeader("{'descr': '\\ud800', 'fortran_order': False, 'shape': (3,), }"),
+    code: "UNSUPPORTED_DTYPE",
+  },
+  {
+    name: "octal escape in the descr (NumPy reads '<f4')",
+    bytes: withHeader("{'descr': '\\074f4', 'fortran_order': False, 'shape': (3,), }"),
+    code: "BAD_HEADER",
+    mentions: "octal",
+    numpy: "accepts",
+  },
+  {
+    name: "carriage return inside a string",
+    bytes: withHeader("{'descr': '<f4\r', 'fortran_order': False, 'shape': (3,), }"),
+    code: "BAD_HEADER",
+    mentions: "newline",
+  },
   // sizes
   {
     name: "header over the default limit (10001)",
@@ -511,6 +559,23 @@ const ACCEPTED: Accepted[] = [
     shape: [3],
     values: [0, 1, 2],
     maxHeaderSize: 100_000,
+  },
+  {
+    name: "descr spelled with \\x and \\u escapes",
+    bytes: withHeader("{'descr': '\\x3cf\\u0034', 'fortran_order': False, 'shape': (3,), }", P),
+    dtype: "<f4",
+    shape: [3],
+    values: [0, 1, 2],
+  },
+  {
+    name: "shape (-0,) is the shape (0,)",
+    bytes: withHeader(
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (-0,), }",
+      new Uint8Array(0),
+    ),
+    dtype: "<f4",
+    shape: [0],
+    values: [],
   },
   {
     name: "0-d",
