@@ -9,7 +9,8 @@ export type NpyErrorCode =
   | "TRUNCATED"
   | "TRAILING_DATA"
   | "BAD_ARRAY"
-  | "TOO_LARGE";
+  | "TOO_LARGE"
+  | "NOT_A_FILE";
 
 /** Every failure of this package is an `NpyError`; switch on `code`, show `message`. */
 export class NpyError extends Error {

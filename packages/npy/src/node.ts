@@ -98,7 +98,7 @@ function* headerSteps(
     return prefix.dataOffset;
   });
   if (dataOffset > bytes.length && fileSize > bytes.length) {
-    bytes = new Uint8Array(Math.min(fileSize, dataOffset));
+    bytes = allocate(Math.min(fileSize, dataOffset), path);
     yield* readFully(0, bytes, path);
   }
   return withPath(path, () => parseHeader(bytes, options));
@@ -113,14 +113,23 @@ function* arraySteps(fileSize: number, path: string, options: DecodeOptions): Re
       `${path}: its ${header.dataLength} bytes of data exceed the ${bufferConstants.MAX_LENGTH} bytes one array can hold in this Node.js`,
     );
   }
-  // allocUnsafeSlow: not pooled (so offset 0, aligned for every dtype) and not zero-filled.
-  const data = new Uint8Array(
-    Buffer.allocUnsafeSlow(header.dataLength).buffer,
-    0,
-    header.dataLength,
-  );
+  const data = allocate(header.dataLength, path);
   yield* readFully(header.dataOffset, data, path);
   return arrayFromData(header, data, true);
+}
+
+/**
+ * A fresh buffer for `length` bytes the file really holds. allocUnsafeSlow: not pooled (so offset
+ * 0, aligned for every dtype) and not zero-filled. Memory can still run out below MAX_LENGTH.
+ */
+function allocate(length: number, path: string): Uint8Array<ArrayBuffer> {
+  try {
+    return new Uint8Array(Buffer.allocUnsafeSlow(length).buffer as ArrayBuffer, 0, length);
+  } catch (cause) {
+    throw new NpyError("TOO_LARGE", `${path}: cannot allocate ${length} bytes to read it`, {
+      cause,
+    });
+  }
 }
 
 function withPath<T>(path: string, fn: () => T): T {
@@ -134,11 +143,48 @@ function withPath<T>(path: string, fn: () => T): T {
   }
 }
 
-async function runAsync<T>(path: string, steps: (fileSize: number) => ReadSteps<T>): Promise<T> {
-  const handle = await fsp.open(path, "r");
+/**
+ * Opening a FIFO for reading blocks until a writer appears, so files are opened non-blocking (a
+ * no-op for regular files) and the descriptor's own type is checked: no race with a swapped path.
+ * `O_NOCTTY` keeps a terminal device from becoming the controlling terminal. Windows has neither.
+ */
+const READ_FLAGS =
+  fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0) | (fs.constants.O_NOCTTY ?? 0);
+
+function notAFile(path: string, stats: fs.Stats): NpyError {
+  const kind = stats.isFIFO()
+    ? "a FIFO (named pipe)"
+    : stats.isSocket()
+      ? "a socket"
+      : stats.isCharacterDevice()
+        ? "a character device"
+        : stats.isBlockDevice()
+          ? "a block device"
+          : stats.isDirectory()
+            ? "a directory"
+            : "not a regular file";
+  return new NpyError("NOT_A_FILE", `${path}: is ${kind}; an NPY file must be a regular file`);
+}
+
+/** open(2) refuses a Unix socket with ENXIO; say what the path is instead of the bare code. */
+function refusedOpen(path: string, error: unknown): unknown {
+  if ((error as NodeJS.ErrnoException | undefined)?.code !== "ENXIO") return error;
   try {
-    const { size } = await handle.stat();
-    const gen = steps(size);
+    const stats = fs.statSync(path);
+    return stats.isFile() ? error : notAFile(path, stats);
+  } catch {
+    return error;
+  }
+}
+
+async function runAsync<T>(path: string, steps: (fileSize: number) => ReadSteps<T>): Promise<T> {
+  const handle = await fsp.open(path, READ_FLAGS).catch((error: unknown) => {
+    throw refusedOpen(path, error);
+  });
+  try {
+    const stats = await handle.stat();
+    if (!stats.isFile()) throw notAFile(path, stats);
+    const gen = steps(stats.size);
     let next = gen.next([]);
     while (!next.done) {
       const reads = next.value.map(({ position, into }) =>
@@ -153,9 +199,16 @@ async function runAsync<T>(path: string, steps: (fileSize: number) => ReadSteps<
 }
 
 function runSync<T>(path: string, steps: (fileSize: number) => ReadSteps<T>): T {
-  const fd = fs.openSync(path, "r");
+  let fd: number;
   try {
-    const gen = steps(fs.fstatSync(fd).size);
+    fd = fs.openSync(path, READ_FLAGS);
+  } catch (error) {
+    throw refusedOpen(path, error);
+  }
+  try {
+    const stats = fs.fstatSync(fd);
+    if (!stats.isFile()) throw notAFile(path, stats);
+    const gen = steps(stats.size);
     let next = gen.next([]);
     while (!next.done) {
       next = gen.next(
