@@ -11,7 +11,8 @@ export type PyValue =
   | { kind: "list"; items: PyValue[] }
   | { kind: "dict"; entries: Map<PyValue, PyValue> };
 
-const WHITESPACE = new Set([" ", "\t", "\n", "\r", "\f", "\v"]);
+// Python's tokenizer takes no vertical tab (U+000B) as whitespace: NumPy refuses a header with one.
+const WHITESPACE = new Set([" ", "\t", "\n", "\r", "\f"]);
 const isDigit = (ch: string): boolean => ch >= "0" && ch <= "9";
 const isOctalDigit = (ch: string): boolean => ch >= "0" && ch <= "7";
 const isHexDigit = (ch: string): boolean =>

@@ -369,6 +369,11 @@ const INVALID: Invalid[] = [
     code: "BAD_HEADER",
     mentions: "newline",
   },
+  {
+    name: "vertical tab before the dict (Python's tokenizer refuses it)",
+    bytes: withHeader(`\v${GOOD}`),
+    code: "BAD_HEADER",
+  },
   // sizes
   {
     name: "header over the default limit (10001)",
