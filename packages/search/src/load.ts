@@ -154,6 +154,9 @@ function extraWarnings(
   return [`${message}; ignored`];
 }
 
+const HEAD_READ_FLAGS =
+  fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0) | (fs.constants.O_NOCTTY ?? 0);
+
 /**
  * Reads head files with one reused buffer. A file whose header is byte for byte what `np.save`
  * writes for a `<f4` or `<f8` vector of d values (nearly every head file) is used in place;
@@ -177,9 +180,12 @@ class HeadReader {
   }
 
   read(path: string): NpyArray {
-    const fd = fs.openSync(path, "r");
+    // Non-blocking, so a FIFO in place of a head file cannot hang the open; @ldakit/npy then
+    // refuses anything but a regular file (NOT_A_FILE), naming the path.
+    const fd = fs.openSync(path, HEAD_READ_FLAGS);
     let n = 0;
     try {
+      if (!fs.fstatSync(fd).isFile()) return readNpySync(path);
       for (;;) {
         const got = fs.readSync(fd, this.#buffer, n, this.#buffer.length - n, n);
         if (got === 0) break;
