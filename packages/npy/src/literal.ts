@@ -56,6 +56,38 @@ export function parsePythonLiteral(text: string, allowLongSuffix = false): PyVal
   const skipSpace = (): void => {
     while (pos < text.length && WHITESPACE.has(text.charAt(pos))) pos++;
   };
+  /**
+   * Whitespace outside any bracket, as Python's tokenizer reads it (inside brackets any of
+   * WHITESPACE goes): a line holding the literal must start in column 0, and a line of only
+   * spaces and tabs counts as indented unless a newline ends it. A form feed resets the column.
+   * `ast.literal_eval` first strips spaces and tabs from the very start.
+   */
+  const skipOuterLines = (before: boolean): void => {
+    if (before) {
+      while (text.charAt(pos) === " " || text.charAt(pos) === "\t") pos++;
+    } else {
+      while (" \t\f".includes(text.charAt(pos)) && pos < text.length) pos++;
+      if (pos === text.length) return;
+      if (text.charAt(pos) !== "\n" && text.charAt(pos) !== "\r") {
+        fail("unexpected text after the literal");
+      }
+    }
+    for (;;) {
+      let indented = false;
+      for (let ch = text.charAt(pos); ch === " " || ch === "\t" || ch === "\f"; ) {
+        indented = ch !== "\f";
+        ch = text.charAt(++pos);
+      }
+      const ch = text.charAt(pos);
+      if (ch === "\n" || ch === "\r") {
+        pos += ch === "\r" && text.charAt(pos + 1) === "\n" ? 2 : 1;
+        continue;
+      }
+      if (indented) fail("unexpected indent outside brackets");
+      if (!before && pos !== text.length) fail("unexpected text after the literal");
+      return;
+    }
+  };
   const peek = (): string => {
     skipSpace();
     return text.charAt(pos);
@@ -116,8 +148,9 @@ export function parsePythonLiteral(text: string, allowLongSuffix = false): PyVal
 
   const parseNumber = (): PyValue => {
     let sign = 1;
-    while (text.charAt(pos) === "+" || text.charAt(pos) === "-") {
-      if (text.charAt(pos) === "-") sign = -sign;
+    // One sign only: `ast.literal_eval` refuses `- -3` and `+-3`.
+    if (text.charAt(pos) === "+" || text.charAt(pos) === "-") {
+      if (text.charAt(pos) === "-") sign = -1;
       pos++;
       skipSpace();
     }
@@ -246,8 +279,8 @@ export function parsePythonLiteral(text: string, allowLongSuffix = false): PyVal
     return parseWord();
   }
 
+  skipOuterLines(true);
   const value = parseValue();
-  skipSpace();
-  if (pos !== text.length) fail("unexpected text after the literal");
+  skipOuterLines(false);
   return value;
 }

@@ -3,6 +3,7 @@
  * accepts is accepted. Each crafted file is also handed to np.load so the expectations are
  * checked against NumPy's own reader (numpy/lib/format.py `_read_array_header`).
  */
+import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -16,7 +17,7 @@ import {
   makeTempDir,
   numpyDict,
 } from "./helpers.js";
-import { type TryLoadResult, tryLoadWithNumpy } from "./numpy-helper.js";
+import { PYTHON, type TryLoadResult, tryLoadWithNumpy } from "./numpy-helper.js";
 
 const GOOD = numpyDict("<f4", false, [3]);
 const P = f4Payload();
@@ -644,5 +645,57 @@ describe("headers NumPy accepts are accepted", () => {
     expect(np.shape).toEqual(c.shape);
     expect(arr.fortranOrder).toBe(c.fortranOrder ?? false);
     if (c.values) expect(Array.from(arr.data as Iterable<number>, Number)).toEqual(c.values);
+  });
+});
+
+describe("whitespace and signs are read as Python's ast.literal_eval reads them", () => {
+  // Outside brackets Python's tokenizer has line and indent rules; inside them any whitespace
+  // goes. Each text is judged by ast.literal_eval itself.
+  const body = "{'descr': '<f4', 'fortran_order': False, 'shape': (0,)}";
+  const before = ["", " ", "\t", "\f", "\n", "\r", "\r\n", " \n ", "\n\n", "\f\n  \n", "\t\f"];
+  const beforeMore = [" \f\t", "\f\t", "\n\f", "\n \f", "\n\f ", "\r ", " \r ", "\v"];
+  const after = ["", " ", "\n", "\n  ", "\n\f", "\n \n", "\r\n  \r\n", "\n\t", "\n\t\n", "\f"];
+  const afterMore = [" \f ", "\n\f ", "\n \f", "\r", "\r ", "\r\r", "\n  \t  ", " \r\n \r\n"];
+  const texts = [
+    ...[...before, ...beforeMore].map((w) => `${w}${body}\n`),
+    ...[...after, ...afterMore, "\nx"].map((t) => `${body}${t}`),
+    "{\f'descr'\r:\n'<f4', 'fortran_order'\t: False,\r\n'shape': (0,)\v}",
+    "{'descr': '<f4', 'fortran_order': False, 'shape': (0, - -1)}",
+    "{'descr': '<f4', 'fortran_order': False, 'shape': (0, +-1)}",
+    "{'descr': '<f4', 'fortran_order': False, 'shape': (- 0,)}",
+  ];
+  let python: boolean[] = [];
+  beforeAll(() => {
+    const script = [
+      "import ast, json, sys",
+      "out = []",
+      "for t in json.load(sys.stdin):",
+      "    try:",
+      "        ast.literal_eval(t)",
+      "        out.append(True)",
+      "    except Exception:",
+      "        out.append(False)",
+      "print(json.dumps(out))",
+    ].join("\n");
+    const proc = spawnSync(PYTHON, ["-c", script], {
+      input: JSON.stringify(texts),
+      encoding: "utf8",
+    });
+    expect(proc.status, proc.stderr).toBe(0);
+    python = JSON.parse(proc.stdout) as boolean[];
+  });
+  it.each(texts.map((t, i) => [JSON.stringify(t), i] as const))("%s", (_name, i) => {
+    // Unpadded: NumPy's padding would end every text with spaces and a newline.
+    const bytes = buildNpy({ header: texts[i] as string, data: new Uint8Array(0), align: false });
+    let accepted: boolean;
+    try {
+      decodeNpy(bytes);
+      accepted = true;
+    } catch (error) {
+      expect(error).toBeInstanceOf(NpyError);
+      expect((error as NpyError).code).toBe("BAD_HEADER");
+      accepted = false;
+    }
+    expect(accepted, `ast.literal_eval ${python[i] ? "accepts" : "refuses"} it`).toBe(python[i]);
   });
 });
