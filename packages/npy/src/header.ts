@@ -172,8 +172,10 @@ function validateHeaderDict(value: PyValue): {
     }
     return dim;
   });
+  // The non-zero axes alone must be countable: NumPy refuses an empty array whose other axes
+  // overflow, so `(2**40, 2**40, 0)` is not read as a harmless empty array.
   let size = 1;
-  for (const dim of shape) size *= dim;
+  for (const dim of shape) if (dim !== 0) size *= dim;
   if (!Number.isSafeInteger(size)) {
     throw new NpyError("BAD_SHAPE", `shape (${shape.join(", ")}) holds too many elements`);
   }

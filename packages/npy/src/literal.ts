@@ -178,6 +178,11 @@ export function parsePythonLiteral(text: string, allowLongSuffix = false): PyVal
       pos = start;
       fail("malformed number");
     }
+    if (!isFloat && /^0+[1-9]/.test(body)) {
+      // Python 3 refuses `01` (it was octal in Python 2); reading it as 1 would guess.
+      pos = start;
+      fail("leading zeros in an integer");
+    }
     const value = sign * Number(body);
     if (isFloat) return { kind: "float", value };
     // Python's int -0 is 0; a -0 in a shape would print and compare unlike the 0 NumPy reads.

@@ -375,6 +375,20 @@ const INVALID: Invalid[] = [
     bytes: withHeader(`\v${GOOD}`),
     code: "BAD_HEADER",
   },
+  {
+    name: "shape (01, 4) with a leading zero",
+    bytes: withHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (01, 4), }"),
+    code: "BAD_HEADER",
+    mentions: "leading zeros",
+  },
+  {
+    name: "empty array whose other axes overflow (2**31, 0, 3, 2**31)",
+    bytes: withHeader(
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (2147483648, 0, 3, 2147483648), }",
+      new Uint8Array(0),
+    ),
+    code: "BAD_SHAPE",
+  },
   // sizes
   {
     name: "header over the default limit (10001)",
@@ -648,7 +662,7 @@ describe("headers NumPy accepts are accepted", () => {
   });
 });
 
-describe("whitespace and signs are read as Python's ast.literal_eval reads them", () => {
+describe("whitespace, signs and leading zeros are read as Python's ast.literal_eval reads them", () => {
   // Outside brackets Python's tokenizer has line and indent rules; inside them any whitespace
   // goes. Each text is judged by ast.literal_eval itself.
   const body = "{'descr': '<f4', 'fortran_order': False, 'shape': (0,)}";
@@ -663,6 +677,9 @@ describe("whitespace and signs are read as Python's ast.literal_eval reads them"
     "{'descr': '<f4', 'fortran_order': False, 'shape': (0, - -1)}",
     "{'descr': '<f4', 'fortran_order': False, 'shape': (0, +-1)}",
     "{'descr': '<f4', 'fortran_order': False, 'shape': (- 0,)}",
+    "{'descr': '<f4', 'fortran_order': False, 'shape': (01, 0)}",
+    "{'descr': '<f4', 'fortran_order': False, 'shape': (00, 0_0)}",
+    "{'descr': '<f4', 'fortran_order': False, 'shape': (0_1, 0)}",
   ];
   let python: boolean[] = [];
   beforeAll(() => {
