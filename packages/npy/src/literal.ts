@@ -45,6 +45,7 @@ const ESCAPES: Record<string, string> = {
  */
 export function parsePythonLiteral(text: string, allowLongSuffix = false): PyValue {
   let pos = 0;
+  let sawLongSuffix = false;
 
   const fail = (what: string): never => {
     const near = JSON.stringify(text.slice(pos, pos + 20));
@@ -173,6 +174,7 @@ export function parsePythonLiteral(text: string, allowLongSuffix = false): PyVal
       body += `e${exponent}${digits}`;
     } else if (allowLongSuffix && (text.charAt(pos) === "L" || text.charAt(pos) === "l")) {
       pos++;
+      sawLongSuffix = true;
     }
     if (isNameChar(text.charAt(pos))) {
       pos = start;
@@ -285,7 +287,13 @@ export function parsePythonLiteral(text: string, allowLongSuffix = false): PyVal
   }
 
   skipOuterLines(true);
+  const literalStart = pos;
   const value = parseValue();
   skipOuterLines(false);
+  if (sawLongSuffix && /\f|\r(?!\n)/.test(text.slice(0, literalStart))) {
+    // NumPy reads `3L` by re-tokenizing with Python's `tokenize` module, which fails on these.
+    pos = 0;
+    fail("a form feed or lone CR before a literal with Python 2 'L' integers");
+  }
   return value;
 }

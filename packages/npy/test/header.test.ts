@@ -389,6 +389,17 @@ const INVALID: Invalid[] = [
     ),
     code: "BAD_SHAPE",
   },
+  {
+    name: "lone CR before a header with Python 2 'L' integers",
+    bytes: withHeader("\r{'descr': '<f4', 'fortran_order': False, 'shape': (3L,), }"),
+    code: "BAD_HEADER",
+    mentions: "'L'",
+  },
+  {
+    name: "form feed line before a header with Python 2 'L' integers",
+    bytes: withHeader("\n\f{'descr': '<f4', 'fortran_order': False, 'shape': (3L,), }"),
+    code: "BAD_HEADER",
+  },
   // sizes
   {
     name: "header over the default limit (10001)",
