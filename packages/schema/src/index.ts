@@ -103,3 +103,4 @@ export {
   recordIdSchema,
   validateRawData,
 } from "./raw-data.js";
+export { parseStrictJson, StrictJsonError } from "./strict-json.js";
