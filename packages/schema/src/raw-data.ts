@@ -490,11 +490,16 @@ export interface LabelledQuery {
 }
 
 /**
- * Parses a query file (either raw form, answers optional) into its queries, each labelled with
- * its cluster's id. Errors are {@link RawDataError}s, as for {@link parseRawJson}.
+ * Parses a query file (either raw form, answers optional; bytes preferred, as for
+ * {@link parseRawJson}) into its queries, each labelled with its cluster's id. Errors are
+ * {@link RawDataError}s, as for {@link parseRawJson}.
  */
 export function parseQueryJson(source: string | Uint8Array, fileLabel?: string): LabelledQuery[] {
-  const value = parseJsonText(source, fileLabel);
+  return validateQueryData(parseJsonText(source, fileLabel), fileLabel);
+}
+
+/** {@link parseQueryJson} for already-parsed JSON. */
+export function validateQueryData(value: unknown, fileLabel?: string): LabelledQuery[] {
   const result = queryFileSchema.safeParse(value);
   if (!result.success) {
     const issues = formatRawDataIssues(result.error.issues, value);
