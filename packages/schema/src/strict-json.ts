@@ -66,7 +66,7 @@ function wideEncoding(bytes: Uint8Array): { name: string; how: string } | null {
 
 /**
  * The first byte that breaks UTF-8 (Unicode §3.9, Table 3-7: no overlong forms, no encoded
- * surrogates, nothing above U+10FFFF), or -1. Only called once a fatal decode has failed.
+ * surrogates, nothing above U+10FFFF), or null. Only called once a fatal decode has failed.
  */
 function firstInvalidUtf8(bytes: Uint8Array, from: number): { at: number; why: string } | null {
   const n = bytes.length;
@@ -163,14 +163,12 @@ type Container =
 export function parseStrictJson(source: string | Uint8Array): unknown {
   let text: string;
   let bomBytes = 0;
-  const bytes = typeof source === "string" ? null : source;
-  if (bytes) {
-    ({ text, bomBytes } = decodeUtf8(bytes));
+  let bytes: Uint8Array | null = null;
+  if (typeof source === "string") {
+    text = source.charCodeAt(0) === 0xfeff ? source.slice(1) : source;
   } else {
-    text =
-      (source as string).charCodeAt(0) === 0xfeff
-        ? (source as string).slice(1)
-        : (source as string);
+    bytes = source;
+    ({ text, bomBytes } = decodeUtf8(source));
   }
   const t = text;
   const n = t.length;
