@@ -151,6 +151,17 @@ describe("train, search, eval, stats", () => {
     const r = ldakit(["eval", "--queries", bad]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/bad\.json: JSON parse error at line 3, column 1/);
+    // the file's bytes reach the reader: invalid UTF-8 is named, not read as U+FFFD
+    const latin1 = join(cwd, "latin1.json");
+    writeFileSync(
+      latin1,
+      Buffer.from('{"clusters": [{"id": "a", "queries": {"s": ["caf\xe9"]}}]}', "latin1"),
+    );
+    const r2 = ldakit(["eval", "--queries", latin1]);
+    expect(r2.code).toBe(1);
+    expect(r2.stderr).toMatch(
+      /latin1\.json: JSON parse error at line 1, column 49: invalid UTF-8 at byte offset 48: byte 0xE9/,
+    );
   });
 
   it("shows what the store holds", () => {

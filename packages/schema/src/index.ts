@@ -101,5 +101,7 @@ export {
   rawFormASchema,
   rawFormBSchema,
   recordIdSchema,
+  validateQueryData,
   validateRawData,
 } from "./raw-data.js";
+export { parseStrictJson, StrictJsonError } from "./strict-json.js";

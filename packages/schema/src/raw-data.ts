@@ -20,7 +20,7 @@
  * - A cluster has at least one question (in form (b): across all its query lists).
  */
 import { z } from "zod";
-import { locateJsonSyntaxError } from "./json-error.js";
+import { parseStrictJson, StrictJsonError } from "./strict-json.js";
 
 // ---------------------------------------------------------------------------------------------
 // zod schemas
@@ -37,6 +37,37 @@ export const recordIdSchema = z.union([
 
 const questionList = z.array(nonBlankString);
 
+function isObjectValue(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+/**
+ * An object each of whose own keys holds a `valueSchema` value (and `required` keys are
+ * present). Not `z.record`/`.catchall`: those leave a `__proto__` key out of their output
+ * (assigning it to a fresh `{}` would set the prototype), so a `"__proto__"` query list would
+ * be dropped without a word. This passes the parsed object through untouched instead.
+ */
+function ownKeysObject<T>(valueSchema: z.ZodType<T>, required: readonly string[] = []) {
+  return z.unknown().superRefine((value, ctx) => {
+    if (!isObjectValue(value)) {
+      ctx.addIssue({ code: "invalid_type", expected: "object", input: value });
+      return;
+    }
+    for (const key of required) {
+      if (!Object.hasOwn(value, key)) {
+        ctx.addIssue({ code: "invalid_type", expected: "string", input: undefined, path: [key] });
+      }
+    }
+    for (const key of Object.keys(value)) {
+      const result = valueSchema.safeParse(value[key]);
+      if (result.success) continue;
+      for (const issue of result.error.issues) {
+        ctx.addIssue({ ...issue, path: [key, ...issue.path] } as z.core.$ZodRawIssue);
+      }
+    }
+  }) as unknown as z.ZodType<Record<string, T>>;
+}
+
 /** One cluster of form (a). */
 export const rawClusterASchema = z.strictObject({
   answer: nonBlankString,
@@ -48,12 +79,16 @@ export const rawClusterASchema = z.strictObject({
 export const rawClusterBSchema = z.strictObject({
   id: recordIdSchema,
   answer_source: z.string().nullable().optional(),
-  answers: z.object({ default: nonBlankString }).catchall(nonBlankString),
-  queries: z
-    .record(z.string(), questionList)
-    .refine((queries) => Object.values(queries).some((list) => list.length > 0), {
-      error: "expected at least one question",
-    }),
+  answers: ownKeysObject(nonBlankString, ["default"]) as z.ZodType<
+    { default: string } & Record<string, string>
+  >,
+  queries: ownKeysObject(questionList).refine(
+    // the lists themselves are checked above; this only tells "every list is empty"
+    (queries) =>
+      !isObjectValue(queries) ||
+      Object.values(queries).some((list) => !Array.isArray(list) || list.length > 0),
+    { error: "expected at least one question" },
+  ),
 });
 
 /** A cluster of either form. */
@@ -136,7 +171,10 @@ export interface NormalizedCluster {
   answerText: string;
   /** Form (b) `answer_source` (`null` when absent or blank, and in form (a)). */
   answerSource: string | null;
-  /** Form (b) answer variants by model name, without `default`; `{}` in form (a). */
+  /**
+   * Form (b) answer variants by model name, without `default`; empty in form (a). The object
+   * has no prototype, so looking up a model name finds only variants of the file.
+   */
   answerVariants: Record<string, string>;
   /** In file order; in form (b) query list by query list, in the order of the keys. */
   questions: NormalizedQuestion[];
@@ -152,11 +190,12 @@ function normalizeCluster(cluster: RawCluster): NormalizedCluster {
       recordId: String(cluster.answer_id).trim(),
       answerText: cluster.answer.trim(),
       answerSource: null,
-      answerVariants: {},
+      answerVariants: Object.create(null) as Record<string, string>,
       questions: cluster.questions.map((q) => ({ text: q.trim(), lengthType: null })),
     };
   }
-  const answerVariants: Record<string, string> = {};
+  // no prototype: a variant named `__proto__` or `constructor` is an ordinary entry
+  const answerVariants = Object.create(null) as Record<string, string>;
   for (const [model, text] of Object.entries(cluster.answers)) {
     if (model !== "default") answerVariants[model] = text.trim();
   }
@@ -192,6 +231,8 @@ export interface RawDataErrorDetails {
   line?: number | undefined;
   column?: number | undefined;
   offset?: number | undefined;
+  /** Syntax errors in a file given as bytes: the byte offset. */
+  byteOffset?: number | undefined;
 }
 
 /** A raw data file that is not valid JSON or not of an accepted shape. */
@@ -203,6 +244,7 @@ export class RawDataError extends Error {
   readonly line: number | undefined;
   readonly column: number | undefined;
   readonly offset: number | undefined;
+  readonly byteOffset: number | undefined;
 
   constructor(message: string, details: RawDataErrorDetails, options?: { cause?: unknown }) {
     super(details.fileLabel ? `${details.fileLabel}: ${message}` : message, options);
@@ -212,6 +254,7 @@ export class RawDataError extends Error {
     this.line = details.line;
     this.column = details.column;
     this.offset = details.offset;
+    this.byteOffset = details.byteOffset;
   }
 }
 
@@ -426,14 +469,17 @@ export function validateRawData(value: unknown, fileLabel?: string): NormalizedD
 }
 
 /**
- * Parses the text of a raw data file (a leading byte-order mark is ignored), validates it and
- * returns the normalized form. Throws a {@link RawDataError}:
+ * Parses a raw data file — preferably its bytes, so that invalid UTF-8 is caught rather than
+ * read as U+FFFD — validates it and returns the normalized form. The JSON is read strictly
+ * ({@link parseStrictJson}): a UTF-8 byte-order mark is ignored; a UTF-16/32 file, invalid
+ * UTF-8, a key repeated in one object, NUL and lone surrogates are refused. `__proto__` and
+ * `constructor` are ordinary keys. Throws a {@link RawDataError}:
  * - syntax: `JSON parse error at line 45, column 3: Expected ',' or '}' after property value`
  * - shape:  `clusters[2].questions: expected array, received string; …`
  * With `fileLabel`, the message starts with `<fileLabel>: `.
  */
-export function parseRawJson(text: string, fileLabel?: string): NormalizedData {
-  return validateRawData(parseJsonText(text, fileLabel), fileLabel);
+export function parseRawJson(source: string | Uint8Array, fileLabel?: string): NormalizedData {
+  return validateRawData(parseJsonText(source, fileLabel), fileLabel);
 }
 
 /** A query of a query file: its text and the record id of the cluster that answers it. */
@@ -444,11 +490,16 @@ export interface LabelledQuery {
 }
 
 /**
- * Parses a query file (either raw form, answers optional) into its queries, each labelled with
- * its cluster's id. Errors are {@link RawDataError}s, as for {@link parseRawJson}.
+ * Parses a query file (either raw form, answers optional; bytes preferred, as for
+ * {@link parseRawJson}) into its queries, each labelled with its cluster's id. Errors are
+ * {@link RawDataError}s, as for {@link parseRawJson}.
  */
-export function parseQueryJson(text: string, fileLabel?: string): LabelledQuery[] {
-  const value = parseJsonText(text, fileLabel);
+export function parseQueryJson(source: string | Uint8Array, fileLabel?: string): LabelledQuery[] {
+  return validateQueryData(parseJsonText(source, fileLabel), fileLabel);
+}
+
+/** {@link parseQueryJson} for already-parsed JSON. */
+export function validateQueryData(value: unknown, fileLabel?: string): LabelledQuery[] {
   const result = queryFileSchema.safeParse(value);
   if (!result.success) {
     const issues = formatRawDataIssues(result.error.issues, value);
@@ -466,26 +517,22 @@ export function parseQueryJson(text: string, fileLabel?: string): LabelledQuery[
   );
 }
 
-/** JSON.parse with a person-readable error (line and column); a leading byte-order mark is ignored. */
-function parseJsonText(text: string, fileLabel?: string): unknown {
-  const source = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+/** {@link parseStrictJson}, its error as a {@link RawDataError} of kind `syntax`. */
+function parseJsonText(source: string | Uint8Array, fileLabel?: string): unknown {
   try {
-    return JSON.parse(source);
+    return parseStrictJson(source);
   } catch (error) {
-    const location = locateJsonSyntaxError(source, error);
-    const reason = error instanceof Error ? error.message : String(error);
-    const message = location
-      ? `JSON parse error at line ${location.line}, column ${location.column}: ${location.reason}`
-      : `JSON parse error: ${reason}`;
+    if (!(error instanceof StrictJsonError)) throw error;
     throw new RawDataError(
-      message,
+      error.message,
       {
         kind: "syntax",
-        issues: [message],
+        issues: [error.message],
         fileLabel,
-        line: location?.line,
-        column: location?.column,
-        offset: location?.offset,
+        line: error.line,
+        column: error.column,
+        offset: error.offset,
+        byteOffset: error.byteOffset,
       },
       { cause: error },
     );

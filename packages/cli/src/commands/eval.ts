@@ -29,13 +29,14 @@ export function registerEval(program: Command): void {
     )
     .action(async (options: EvalCliOptions, command: Command) => {
       const all = { ...command.optsWithGlobals(), ...options } as EvalCliOptions;
-      let text: string;
+      // bytes, so that the reader can refuse invalid UTF-8 instead of reading it as U+FFFD
+      let bytes: Buffer;
       try {
-        text = readFileSync(all.queries, "utf8");
+        bytes = readFileSync(all.queries);
       } catch (error) {
         throw new Error(`cannot read ${all.queries}: ${(error as Error).message}`);
       }
-      const queries = parseQueryJson(text, all.queries);
+      const queries = parseQueryJson(bytes, all.queries);
       await withStore(all, async (db) => {
         const { mhProjectionId, model } = await chooseProjection(db, all.mhId);
         const embedder = await resolveEmbedder(

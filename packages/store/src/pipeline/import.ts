@@ -44,7 +44,8 @@ export function importBatch(
   }
   let clusters: NormalizedCluster[];
   try {
-    clusters = timed(timings, "parsing", () => parseRawJson(bytes.toString("utf8")).clusters);
+    // the bytes, not a decoded string: decoding would turn invalid UTF-8 into U+FFFD unseen
+    clusters = timed(timings, "parsing", () => parseRawJson(bytes).clusters);
   } catch (error) {
     throw new BatchFailure(failureMessage(error));
   }
