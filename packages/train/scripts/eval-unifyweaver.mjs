@@ -69,7 +69,7 @@ if (!isFolder(join(bikeDir, "raw"))) {
 const folds = Number(values.folds);
 if (!Number.isInteger(folds) || folds < 2) fail(`--folds ${values.folds}: not an integer ≥ 2`);
 
-const readQueries = (file) => parseQueryJson(readFileSync(file, "utf8"), file);
+const readQueries = (file) => parseQueryJson(readFileSync(file), file);
 const datasets = [
   {
     name: "UnifyWeaver",
