@@ -317,7 +317,7 @@ const completed = (batches: Array<{ status: string }>) =>
 describe("concurrent ldakit processes on one store", () => {
   it("four processors at once complete every batch exactly once, as one process would", async () => {
     const { dbPath, input } = workspace("conc-processors");
-    for (let f = 0; f < 16; f++) writeInput(input, f, 16, 6);
+    for (let f = 0; f < 16; f++) writeInput(input, f, 12, 6);
     const scan = await ldakit(dbPath, ["migrate", "--scan", "--input", input]).done;
     expect(scan.code, describeRun(scan)).toBe(0);
 
@@ -421,7 +421,7 @@ describe("concurrent ldakit processes on one store", () => {
 
   it("answers every search and eval while train writes a new projection", async () => {
     const { dbPath, input } = workspace("conc-search");
-    for (let f = 0; f < 8; f++) writeInput(input, f, 20, 6);
+    for (let f = 0; f < 6; f++) writeInput(input, f, 16, 5);
     const setup = await ldakit(dbPath, ["migrate", "--scan", "--input", input, "--process-pending"])
       .done;
     expect(setup.code, describeRun(setup)).toBe(0);
@@ -431,8 +431,8 @@ describe("concurrent ldakit processes on one store", () => {
     ]).done;
     expect(first.code, describeRun(first)).toBe(0);
 
-    // τ and β chosen on 5 folds: seconds of work, with the projection written at the end.
-    const training = ldakit(dbPath, ["train", "--adapter", "none", "--json"]);
+    // τ and β chosen on 3 folds: seconds of work, with the projection written at the end.
+    const training = ldakit(dbPath, ["train", "--adapter", "none", "--folds", "3", "--json"]);
     let trainDone = false;
     void training.done.then(() => {
       trainDone = true;
@@ -461,17 +461,17 @@ describe("concurrent ldakit processes on one store", () => {
       const projected = out.projected as { mrr: number };
       return (
         [1, 2].includes(out.mh_projection_id as number) &&
-        out.queries === 120 &&
+        out.queries === 80 &&
         projected.mrr >= 0 &&
         projected.mrr <= 1
       );
     };
     for (let i = 0; !trainDone; i++) {
       if (i % 2 === 0) {
-        const text = `How do I set gadget ${i % 20} for task 1 (file ${i % 8} version 1)?`;
+        const text = `How do I set gadget ${i % 16} for task 1 (file ${i % 6} version 1)?`;
         check(await ldakit(dbPath, ["search", text, "--json", "--top-k", "3"]).done, search);
       } else {
-        const queries = join(input, `f0${i % 8}.json`);
+        const queries = join(input, `f0${i % 6}.json`);
         check(await ldakit(dbPath, ["eval", "--queries", queries, "--json"]).done, evaluate);
       }
     }
