@@ -29,8 +29,24 @@ export interface FuzzFigures {
   hangs: number;
 }
 
+export interface ConcurrencyFigures {
+  /** Processes run on the one store (writers, readers and the commands run after them). */
+  processes: number;
+  /** Rows of a single-process run on the same input that were missing afterwards. */
+  rowsLost: number;
+  /** Rows present more often than after a single-process run. */
+  rowsDuplicated: number;
+  /** Files under the store root that no row names, and temporary files, afterwards. */
+  orphanFiles: number;
+  /** Commands that exited non-zero or printed a wrong result. */
+  failedCommands: number;
+}
+
 /** One crash scenario's row (recorded only when LDAKIT_FAULT_REPORT_DIR is set). */
 export declare function recordCrashFigures(scenario: string, figures: CrashFigures): void;
 
 /** One fuzz target's row (recorded only when LDAKIT_FAULT_REPORT_DIR is set). */
 export declare function recordFuzzFigures(target: string, figures: FuzzFigures): void;
+
+/** One concurrency run's row (recorded only when LDAKIT_FAULT_REPORT_DIR is set). */
+export declare function recordConcurrencyFigures(run: string, figures: ConcurrencyFigures): void;

@@ -1,4 +1,4 @@
-// The figures of the fault tests (crash walks and fuzzers), for the table `pnpm test:faults`
+// The figures of the fault tests (crash walks, fuzzers, concurrency runs), for the table `pnpm test:faults`
 // prints. A test records its row only when LDAKIT_FAULT_REPORT_DIR is set; in `pnpm test` the
 // same tests run and assert, and record nothing.
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -31,4 +31,9 @@ export function recordCrashFigures(scenario, figures) {
 /** One fuzz target's row: inputs tried and how each ended. */
 export function recordFuzzFigures(target, figures) {
   record("fuzz", target, figures);
+}
+
+/** One concurrency run's row: processes started and what the store lost or gained. */
+export function recordConcurrencyFigures(run, figures) {
+  record("concurrency", run, figures);
 }
