@@ -103,3 +103,10 @@ export {
   recordIdSchema,
   validateRawData,
 } from "./raw-data.js";
+export {
+  readStoreSchema,
+  SEED_CORE_TABLES,
+  type StoreSchemaKind,
+  type StoreSchemaState,
+  type StoreSchemaStatus,
+} from "./store-schema.js";
