@@ -1,4 +1,14 @@
-import { mkdirSync, type Stats, statSync } from "node:fs";
+import {
+  accessSync,
+  closeSync,
+  existsSync,
+  constants as fsConstants,
+  mkdirSync,
+  openSync,
+  readSync,
+  type Stats,
+  statSync,
+} from "node:fs";
 import { dirname, resolve } from "node:path";
 import { entityVectorPath } from "@ldakit/format";
 import {
@@ -17,7 +27,7 @@ import {
 } from "@ldakit/schema";
 import type { Projection } from "@ldakit/search";
 import Sqlite from "better-sqlite3";
-import type { Kysely } from "kysely";
+import { Kysely, SqliteDialect } from "kysely";
 import { createStoreContext, type StoreContext } from "./context.js";
 import { upsertEmbedding } from "./embeddings.js";
 import { StoreError } from "./errors.js";
@@ -192,6 +202,11 @@ export class LDAProjectionDB {
     let sqlite: Sqlite.Database | undefined;
     let db: LDAProjectionDB | undefined;
     try {
+      if (mode === "read" && walWithoutLog(absolute)) {
+        // A read-only connection to a WAL database makes -wal/-shm files it leaves behind; look
+        // first through one that leaves none, so a file that is no store stays as it was.
+        await probeLeavingNoFiles(absolute, mode);
+      }
       if (!exists) mkdirSync(dirname(absolute), { recursive: true });
       sqlite = new Sqlite(absolute, {
         timeout: busyTimeoutMs,
@@ -206,11 +221,10 @@ export class LDAProjectionDB {
       }
       db = new LDAProjectionDB(absolute, sqlite, mode, busyTimeoutMs);
       // Nothing is written before this says the file is an ldakit store (or an empty one to create).
-      const schema = await readSchemaOf(db, absolute);
-      refuseUnlessOpenable(absolute, mode, schema);
+      refuseUnlessOpenable(absolute, mode, await readSchemaOf(db.kysely, mode, absolute));
       sqlite.pragma("foreign_keys = ON");
       if (mode !== "read") {
-        sqlite.pragma("journal_mode = WAL");
+        enterWal(sqlite, busyTimeoutMs);
         sqlite.pragma("synchronous = NORMAL");
         db.migrated = await migrateLdakitDatabase(db.kysely as Kysely<unknown>);
       }
@@ -562,9 +576,13 @@ function databaseFileExists(path: string): boolean {
 }
 
 /** The database's schema state, with SQLite's own refusals turned into store errors. */
-async function readSchemaOf(db: LDAProjectionDB, path: string): Promise<StoreSchemaState> {
+async function readSchemaOf(
+  kysely: Kysely<Database>,
+  mode: OpenMode,
+  path: string,
+): Promise<StoreSchemaState> {
   try {
-    return await readStoreSchema(db.kysely);
+    return await readStoreSchema(kysely);
   } catch (cause) {
     const code = (cause as { code?: unknown }).code;
     if (code === "SQLITE_NOTADB") {
@@ -572,10 +590,7 @@ async function readSchemaOf(db: LDAProjectionDB, path: string): Promise<StoreSch
         cause,
       });
     }
-    if (
-      db.mode === "read" &&
-      (code === "SQLITE_READONLY_DIRECTORY" || code === "SQLITE_CANTOPEN")
-    ) {
+    if (mode === "read" && (code === "SQLITE_READONLY_DIRECTORY" || code === "SQLITE_CANTOPEN")) {
       // SQLite reads a WAL database only through its -shm/-wal files, which a reader that cannot
       // write the folder cannot create. ldakit's writers leave a store in rollback mode on close,
       // so only a store last written by an older ldakit (or a killed writer's cleanup) gets here.
@@ -586,6 +601,46 @@ async function readSchemaOf(db: LDAProjectionDB, path: string): Promise<StoreSch
       );
     }
     throw cause;
+  }
+}
+
+/** Whether `path` is a SQLite database in WAL mode with no `-wal` file beside it. */
+function walWithoutLog(path: string): boolean {
+  const header = Buffer.alloc(20);
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, "r");
+    if (readSync(fd, header, 0, 20, 0) < 20) return false;
+  } catch {
+    return false; // the real open reports what is wrong
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+  // Bytes 18 and 19 of the header are the read and write versions: 2 means WAL.
+  const wal = header.toString("latin1", 0, 16) === "SQLite format 3\0" && header[18] === 2;
+  return wal && !existsSync(`${path}-wal`);
+}
+
+/**
+ * Refuses what `mode` may not open, judged through a connection that leaves no file behind: a
+ * read-write one, used for SELECTs only. SQLite removes the -wal/-shm files it makes for it when
+ * it closes as the last connection, which a read-only connection cannot do. Where this user cannot
+ * write the file or its folder, the read-only connection cannot make those files either, so no
+ * probe is needed.
+ */
+async function probeLeavingNoFiles(path: string, mode: OpenMode): Promise<void> {
+  try {
+    accessSync(path, fsConstants.W_OK);
+    accessSync(dirname(path), fsConstants.W_OK);
+  } catch {
+    return;
+  }
+  const probe = new Sqlite(path, { fileMustExist: true, timeout: 0 });
+  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: probe }) });
+  try {
+    refuseUnlessOpenable(path, mode, await readSchemaOf(kysely, mode, path));
+  } finally {
+    await kysely.destroy();
   }
 }
 
@@ -618,6 +673,26 @@ function refuseUnlessOpenable(path: string, mode: OpenMode, schema: StoreSchemaS
       "SCHEMA_TOO_OLD",
       `the store ${path} has ${from}, older than this ldakit's ${LATEST_MIGRATION}; a command that only reads does not migrate it — run ldakit migrate on it first`,
     );
+  }
+}
+
+/**
+ * Puts the database in WAL mode, waiting up to `busyTimeoutMs` for the lock that takes. SQLite
+ * does not wait on its own here: when another connection holds a write lock in rollback mode (or
+ * another ldakit process is making the same switch) it fails at once rather than risk a deadlock,
+ * so the switch is tried again until the other connection is done.
+ */
+function enterWal(sqlite: Sqlite.Database, busyTimeoutMs: number): void {
+  const deadline = Date.now() + busyTimeoutMs;
+  for (;;) {
+    try {
+      sqlite.pragma("journal_mode = WAL");
+      return;
+    } catch (error) {
+      const left = deadline - Date.now();
+      if (!isLockedError(error) || left <= 0) throw error;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Math.min(20, left));
+    }
   }
 }
 
