@@ -5,7 +5,7 @@ import {
   LATEST_MIGRATION,
   type TrainingBatch,
 } from "@ldakit/schema";
-import type { ProcessResult } from "@ldakit/store";
+import type { OpenMode, ProcessResult } from "@ldakit/store";
 import type { Command } from "commander";
 import {
   type GlobalOptions,
@@ -74,11 +74,16 @@ async function migrate(options: MigrateOptions): Promise<void> {
   }
   const report: Record<string, unknown> = {};
   let failed = false;
-  // Listing alone only reads: it opens the store read-only, so it works on a store this user
-  // cannot write and never creates one.
-  const listOnly =
-    options.listBatches && !options.scan && !options.processPending && !options.retryFailed;
-  await withStore(options, listOnly ? "read" : "create", async (db) => {
+  // Only what brings a store into being may create one (a bare migrate, a scan); processing needs
+  // one to exist, so a mistyped --db is an error rather than an empty store; listing alone only
+  // reads, so it works on a store this user cannot write.
+  const mode: OpenMode =
+    schemaOnly || options.scan
+      ? "create"
+      : options.processPending || options.retryFailed
+        ? "write"
+        : "read";
+  await withStore(options, mode, async (db) => {
     if (schemaOnly) {
       report.schema = { version: LATEST_MIGRATION, migrated: db.migratedOnOpen };
       if (!options.json) {
