@@ -44,7 +44,7 @@ export function busyTimeoutMs(options: GlobalOptions): number {
 
 /**
  * Opens the store for `fn` and closes it after. `mode` is what the command may do to the store
- * (docs/ARCHITECTURE.md §1.3): `read` for commands that only read it, `write` for commands that
+ * (docs/ARCHITECTURE.md §2.4): `read` for commands that only read it, `write` for commands that
  * change an existing store, `create` only for `ldakit migrate`.
  */
 export async function withStore<T>(

@@ -60,7 +60,7 @@ import type { VectorFiles } from "./vectors.js";
 import { type VerifyOptions, type VerifyResult, verifyStore } from "./verify.js";
 
 /**
- * How `LDAProjectionDB.open` treats the path (docs/ARCHITECTURE.md §1.3):
+ * How `LDAProjectionDB.open` treats the path (docs/ARCHITECTURE.md §2.4):
  *
  * - `create`: creates the folder and the database when missing, initializes an empty database and
  *   migrates an older store (what `ldakit migrate` does; the default, for library users).
