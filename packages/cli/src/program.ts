@@ -16,6 +16,10 @@ export function buildProgram(): Command {
     )
     .option("--db <path>", "the store's database (default: $LDAKIT_DB, else ./lda.db)")
     .option("--json", "machine-readable output on stdout")
+    .option(
+      "--busy-timeout <ms>",
+      "how long to wait for another process's write lock on the store (default: $LDAKIT_BUSY_TIMEOUT, else 10000)",
+    )
     .showHelpAfterError()
     .exitOverride();
   registerMigrate(program);

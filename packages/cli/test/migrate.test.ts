@@ -72,7 +72,12 @@ function scanProcessList(input: string, want: MigrateRun): void {
   }
 
   const again = ldakit(["migrate", "--scan", "--input", input, "--json"], { cwd });
-  expect(JSON.parse(again.stdout).scan).toEqual({ new: [], modified: [], unchanged: want.files });
+  expect(JSON.parse(again.stdout).scan).toEqual({
+    new: [],
+    modified: [],
+    unchanged: want.files,
+    skipped: [],
+  });
 
   const failed = ldakit(["migrate", "--list-batches", "--status", "failed", "--json"], { cwd });
   expect(JSON.parse(failed.stdout).batches.map((b: { batch_id: number }) => b.batch_id)).toEqual(
@@ -146,6 +151,10 @@ describe("ldakit migrate", () => {
       "completed",
     ]);
 
+    // Listing only reads: ./lda.db must exist, and only migrate makes it.
+    expect(ldakit(["migrate"], { cwd, env: { LDAKIT_DB: "" } }).stdout).toMatch(
+      /^store .*lda\.db: schema /,
+    );
     const viaDefault = ldakit(["migrate", "--list-batches", "--json"], {
       cwd,
       env: { LDAKIT_DB: "" },
@@ -155,7 +164,6 @@ describe("ldakit migrate", () => {
 
   it("exits 2 on usage errors", () => {
     const cwd = tempDir();
-    expect(ldakit(["migrate"], { cwd }).code).toBe(2);
     expect(ldakit(["migrate", "--scan"], { cwd }).stderr).toMatch(/--scan needs --input DIR/);
     expect(ldakit(["migrate", "--list-batches", "--status", "done"], { cwd }).code).toBe(2);
     expect(ldakit(["migrate", "--bogus"], { cwd }).code).toBe(2);
@@ -165,6 +173,7 @@ describe("ldakit migrate", () => {
 
   it("names the command that fetches a model that is not there", () => {
     const cwd = tempDir();
+    expect(ldakit(["migrate"], { cwd }).code).toBe(0);
     const result = ldakit(["migrate", "--process-pending", "--model", "no-such-model"], {
       cwd,
       env: { LDAKIT_CACHE: join(cwd, "cache") },

@@ -105,3 +105,10 @@ export {
   validateRawData,
 } from "./raw-data.js";
 export { parseStrictJson, StrictJsonError } from "./strict-json.js";
+export {
+  readStoreSchema,
+  SEED_CORE_TABLES,
+  type StoreSchemaKind,
+  type StoreSchemaState,
+  type StoreSchemaStatus,
+} from "./store-schema.js";

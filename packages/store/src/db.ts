@@ -1,4 +1,14 @@
-import { mkdirSync } from "node:fs";
+import {
+  accessSync,
+  closeSync,
+  existsSync,
+  constants as fsConstants,
+  mkdirSync,
+  openSync,
+  readSync,
+  type Stats,
+  statSync,
+} from "node:fs";
 import { dirname, resolve } from "node:path";
 import { entityVectorPath } from "@ldakit/format";
 import {
@@ -7,14 +17,17 @@ import {
   type Cluster,
   type Database,
   type EmbeddingEntityType,
+  LATEST_MIGRATION,
   type Model,
   migrateLdakitDatabase,
   type Question,
+  readStoreSchema,
+  type StoreSchemaState,
   type TrainingBatch,
 } from "@ldakit/schema";
 import type { Projection } from "@ldakit/search";
 import Sqlite from "better-sqlite3";
-import type { Kysely } from "kysely";
+import { Kysely, SqliteDialect } from "kysely";
 import { createStoreContext, type StoreContext } from "./context.js";
 import { upsertEmbedding } from "./embeddings.js";
 import { StoreError } from "./errors.js";
@@ -46,9 +59,51 @@ import {
 import type { VectorFiles } from "./vectors.js";
 import { type VerifyOptions, type VerifyResult, verifyStore } from "./verify.js";
 
+/**
+ * How `LDAProjectionDB.open` treats the path (docs/ARCHITECTURE.md §2.4):
+ *
+ * - `create`: creates the folder and the database when missing, initializes an empty database and
+ *   migrates an older store (what `ldakit migrate` does; the default, for library users).
+ * - `write`: the store must exist; an older schema is migrated, nothing is created.
+ * - `read`: the store must exist and have exactly this ldakit's schema; the connection is
+ *   read-only, so nothing is created, migrated or written, and a store the user cannot write
+ *   opens all the same.
+ *
+ * In every mode, a file that is not an ldakit store is refused (`NOT_A_STORE`) before anything is
+ * written to it, and a store from a newer ldakit is refused (`SCHEMA_TOO_NEW`).
+ */
+export type OpenMode = "create" | "write" | "read";
+
+/** The busy timeout used when none is given, in ms. */
+export const DEFAULT_BUSY_TIMEOUT_MS = 10_000;
+
+/** The longest busy timeout accepted: SQLite takes it as a 32-bit signed int of ms. */
+export const MAX_BUSY_TIMEOUT_MS = 2_147_483_647;
+
 export interface OpenOptions {
-  /** How long a write waits for another process's lock before failing, in ms (default 10 000). */
+  /** What opening may do: `create` (default), `write` or `read` — see {@link OpenMode}. */
+  mode?: OpenMode;
+  /**
+   * How long a statement waits for another connection's lock before failing with `LOCKED`, in ms
+   * (default 10 000; 0 fails at once).
+   */
   busyTimeoutMs?: number;
+}
+
+/** True for an error that means another connection held a lock past the busy timeout. */
+export function isLockedError(error: unknown): boolean {
+  if (error instanceof StoreError) return error.code === "LOCKED";
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && code.startsWith("SQLITE_BUSY");
+}
+
+/** The `LOCKED` error for a store whose lock stayed taken longer than `busyTimeoutMs`. */
+export function lockedStoreError(path: string, busyTimeoutMs: number, cause?: unknown): StoreError {
+  return new StoreError(
+    "LOCKED",
+    `the store ${path} is locked: another process (another ldakit command, or a program with the database open) held its write lock longer than the busy timeout of ${busyTimeoutMs} ms; run this again when that process has finished, or wait longer with a larger busy timeout`,
+    { cause },
+  );
 }
 
 /** A cluster, with its questions. */
@@ -75,7 +130,8 @@ export interface StoreStats {
 
 /**
  * The ldakit store: a SQLite database (`lda.db`) and the vector files beside it (docs/FORMAT.md
- * §1–§5). Opening creates or migrates the database; it runs in WAL mode with foreign keys on.
+ * §1–§5). Opening checks the database is an ldakit store, then (by mode) creates or migrates it;
+ * a writing connection runs in WAL mode with foreign keys on.
  *
  * Every method returns a Promise, as Kysely's do. The work itself runs synchronously on the
  * better-sqlite3 connection (see docs/ARCHITECTURE.md): a pipeline step is one `BEGIN IMMEDIATE`
@@ -92,11 +148,16 @@ export class LDAProjectionDB {
   readonly sqlite: Sqlite.Database;
   private readonly context: StoreContext;
   private closed = false;
+  private migrated: readonly string[] = [];
 
   private constructor(
     /** Absolute path of the database file. */
     readonly path: string,
     sqlite: Sqlite.Database,
+    /** What the store was opened for; a `read` store has a read-only connection. */
+    readonly mode: OpenMode,
+    /** How long a statement waits for another connection's lock, in ms. */
+    readonly busyTimeoutMs: number,
   ) {
     this.context = createStoreContext(path, sqlite);
     this.root = this.context.root;
@@ -106,30 +167,92 @@ export class LDAProjectionDB {
   }
 
   /**
-   * Opens (creating if needed) the store whose database is at `path`, migrated to the latest
-   * schema. A file that is not an ldakit database, or cannot be opened, is a `StoreError`
-   * `OPEN_FAILED`.
+   * Opens the store whose database is at `path`, as `options.mode` allows (default `create`:
+   * creating it if needed, migrated to the latest schema). Refusals are `StoreError`s:
+   * `STORE_NOT_FOUND`, `NOT_A_STORE`, `SCHEMA_TOO_NEW`, `SCHEMA_TOO_OLD`, `READ_ONLY`, `LOCKED`,
+   * `BAD_ARGUMENT` (busy timeout), and `OPEN_FAILED` for anything else, each naming the path.
    */
   static async open(path: string, options: OpenOptions = {}): Promise<LDAProjectionDB> {
+    const mode = options.mode ?? "create";
+    if (mode !== "create" && mode !== "write" && mode !== "read") {
+      throw new StoreError(
+        "BAD_ARGUMENT",
+        `mode must be create, write or read, not ${String(mode)}`,
+      );
+    }
+    const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
+    if (
+      !Number.isInteger(busyTimeoutMs) ||
+      busyTimeoutMs < 0 ||
+      busyTimeoutMs > MAX_BUSY_TIMEOUT_MS
+    ) {
+      throw new StoreError(
+        "BAD_ARGUMENT",
+        `busyTimeoutMs must be an integer from 0 to ${MAX_BUSY_TIMEOUT_MS}, not ${busyTimeoutMs}`,
+      );
+    }
     const absolute = resolve(path);
+    const exists = databaseFileExists(absolute);
+    if (!exists && mode !== "create") {
+      throw new StoreError(
+        "STORE_NOT_FOUND",
+        `no store at ${absolute}: the file does not exist (only mode "create" makes a store)`,
+      );
+    }
     let sqlite: Sqlite.Database | undefined;
+    let db: LDAProjectionDB | undefined;
     try {
-      mkdirSync(dirname(absolute), { recursive: true });
-      sqlite = new Sqlite(absolute, { timeout: options.busyTimeoutMs ?? 10_000 });
-      sqlite.pragma("journal_mode = WAL");
+      if (mode === "read" && walWithoutLog(absolute)) {
+        // A read-only connection to a WAL database makes -wal/-shm files it leaves behind; look
+        // first through one that leaves none, so a file that is no store stays as it was.
+        await probeLeavingNoFiles(absolute, mode);
+      }
+      if (!exists) mkdirSync(dirname(absolute), { recursive: true });
+      sqlite = new Sqlite(absolute, {
+        timeout: busyTimeoutMs,
+        readonly: mode === "read",
+        fileMustExist: mode !== "create",
+      });
+      if (mode !== "read" && sqlite.readonly) {
+        throw new StoreError(
+          "READ_ONLY",
+          `the store ${absolute} is not writable by this user; a command that only reads it can still open it`,
+        );
+      }
+      db = new LDAProjectionDB(absolute, sqlite, mode, busyTimeoutMs);
+      // Nothing is written before this says the file is an ldakit store (or an empty one to create).
+      refuseUnlessOpenable(absolute, mode, await readSchemaOf(db.kysely, mode, absolute));
       sqlite.pragma("foreign_keys = ON");
-      sqlite.pragma("synchronous = NORMAL");
-      const db = new LDAProjectionDB(absolute, sqlite);
-      await migrateLdakitDatabase(db.kysely as Kysely<unknown>);
+      if (mode !== "read") {
+        enterWal(sqlite, busyTimeoutMs);
+        sqlite.pragma("synchronous = NORMAL");
+        db.migrated = await migrateLdakitDatabase(db.kysely as Kysely<unknown>);
+      }
       return db;
     } catch (cause) {
-      sqlite?.close();
+      if (db) db.sqlite.close();
+      else sqlite?.close();
+      if (cause instanceof StoreError) throw cause;
+      if (isLockedError(cause)) throw lockedStoreError(absolute, busyTimeoutMs, cause);
+      const code = (cause as { code?: unknown }).code;
+      if (code === "SQLITE_READONLY" || code === "SQLITE_READONLY_DIRECTORY") {
+        throw new StoreError(
+          "READ_ONLY",
+          `the store ${absolute} is not writable by this user; a command that only reads it can still open it`,
+          { cause },
+        );
+      }
       throw new StoreError(
         "OPEN_FAILED",
         `cannot open the store ${absolute}: ${(cause as Error).message}`,
         { cause },
       );
     }
+  }
+
+  /** The migrations opening ran, oldest first: empty when the schema was already the latest. */
+  get migratedOnOpen(): readonly string[] {
+    return this.migrated;
   }
 
   /** The context the store's modules work on; a `CLOSED` error once the store is closed. */
@@ -422,6 +545,168 @@ export class LDAProjectionDB {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.mode !== "read") leaveReadable(this.sqlite);
     await this.context.kysely.destroy(); // closes the better-sqlite3 connection too
+  }
+}
+
+/** Whether a database file is at `path`; a path that is there but no file is `NOT_A_STORE`. */
+function databaseFileExists(path: string): boolean {
+  let stats: Stats;
+  try {
+    stats = statSync(path);
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return false;
+    throw new StoreError(
+      "OPEN_FAILED",
+      `cannot open the store ${path}: ${(cause as Error).message}`,
+      {
+        cause,
+      },
+    );
+  }
+  if (!stats.isFile()) {
+    throw new StoreError(
+      "NOT_A_STORE",
+      `${path} is ${stats.isDirectory() ? "a folder" : "not a regular file"}, not an ldakit store's database file`,
+    );
+  }
+  return true;
+}
+
+/** The database's schema state, with SQLite's own refusals turned into store errors. */
+async function readSchemaOf(
+  kysely: Kysely<Database>,
+  mode: OpenMode,
+  path: string,
+): Promise<StoreSchemaState> {
+  try {
+    return await readStoreSchema(kysely);
+  } catch (cause) {
+    const code = (cause as { code?: unknown }).code;
+    if (code === "SQLITE_NOTADB") {
+      throw new StoreError("NOT_A_STORE", `${path} is not a SQLite database, so no ldakit store`, {
+        cause,
+      });
+    }
+    if (mode === "read" && (code === "SQLITE_READONLY_DIRECTORY" || code === "SQLITE_CANTOPEN")) {
+      // SQLite reads a WAL database only through its -shm/-wal files, which a reader that cannot
+      // write the folder cannot create. ldakit's writers leave a store in rollback mode on close,
+      // so only a store last written by an older ldakit (or a killed writer's cleanup) gets here.
+      throw new StoreError(
+        "READ_ONLY",
+        `cannot read the store ${path}: it is in WAL mode without its ${path}-wal file, and this user cannot write its folder for SQLite to create it; run a command that writes the store once (e.g. ldakit migrate) as a user who can write the folder, which leaves it readable`,
+        { cause },
+      );
+    }
+    throw cause;
+  }
+}
+
+/** Whether `path` is a SQLite database in WAL mode with no `-wal` file beside it. */
+function walWithoutLog(path: string): boolean {
+  const header = Buffer.alloc(20);
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, "r");
+    if (readSync(fd, header, 0, 20, 0) < 20) return false;
+  } catch {
+    return false; // the real open reports what is wrong
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+  // Bytes 18 and 19 of the header are the read and write versions: 2 means WAL.
+  const wal = header.toString("latin1", 0, 16) === "SQLite format 3\0" && header[18] === 2;
+  return wal && !existsSync(`${path}-wal`);
+}
+
+/**
+ * Refuses what `mode` may not open, judged through a connection that leaves no file behind: a
+ * read-write one, used for SELECTs only. SQLite removes the -wal/-shm files it makes for it when
+ * it closes as the last connection, which a read-only connection cannot do. Where this user cannot
+ * write the file or its folder, the read-only connection cannot make those files either, so no
+ * probe is needed.
+ */
+async function probeLeavingNoFiles(path: string, mode: OpenMode): Promise<void> {
+  try {
+    accessSync(path, fsConstants.W_OK);
+    accessSync(dirname(path), fsConstants.W_OK);
+  } catch {
+    return;
+  }
+  const probe = new Sqlite(path, { fileMustExist: true, timeout: 0 });
+  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: probe }) });
+  try {
+    refuseUnlessOpenable(path, mode, await readSchemaOf(kysely, mode, path));
+  } finally {
+    await kysely.destroy();
+  }
+}
+
+/** Refuses a database that `mode` may not open, naming the path and what to do. */
+function refuseUnlessOpenable(path: string, mode: OpenMode, schema: StoreSchemaState): void {
+  if (schema.kind === "foreign") {
+    const tables = schema.tables.slice(0, 5).join(", ");
+    const more = schema.tables.length > 5 ? `, … (${schema.tables.length} tables)` : "";
+    throw new StoreError(
+      "NOT_A_STORE",
+      `${path} is a SQLite database but not an ldakit store (its tables: ${tables || "none"}${more}); ldakit leaves it untouched`,
+    );
+  }
+  if (schema.kind === "empty" && mode !== "create") {
+    throw new StoreError(
+      "NOT_A_STORE",
+      `${path} is an empty SQLite database, not an ldakit store yet (only mode "create" makes one)`,
+    );
+  }
+  if (schema.status === "newer") {
+    throw new StoreError(
+      "SCHEMA_TOO_NEW",
+      `the store ${path} was written by a newer ldakit (schema ${schema.version}; migration${schema.unknown.length === 1 ? "" : "s"} ${schema.unknown.join(", ")} unknown to this one); upgrade ldakit to open it`,
+    );
+  }
+  if (schema.status === "older" && mode === "read") {
+    const from =
+      schema.kind === "seed" ? "the original Python tool's schema" : `schema ${schema.version}`;
+    throw new StoreError(
+      "SCHEMA_TOO_OLD",
+      `the store ${path} has ${from}, older than this ldakit's ${LATEST_MIGRATION}; a command that only reads does not migrate it — run ldakit migrate on it first`,
+    );
+  }
+}
+
+/**
+ * Puts the database in WAL mode, waiting up to `busyTimeoutMs` for the lock that takes. SQLite
+ * does not wait on its own here: when another connection holds a write lock in rollback mode (or
+ * another ldakit process is making the same switch) it fails at once rather than risk a deadlock,
+ * so the switch is tried again until the other connection is done.
+ */
+function enterWal(sqlite: Sqlite.Database, busyTimeoutMs: number): void {
+  const deadline = Date.now() + busyTimeoutMs;
+  for (;;) {
+    try {
+      sqlite.pragma("journal_mode = WAL");
+      return;
+    } catch (error) {
+      const left = deadline - Date.now();
+      if (!isLockedError(error) || left <= 0) throw error;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Math.min(20, left));
+    }
+  }
+}
+
+/**
+ * Moves the database out of WAL mode when this is its last connection, so a user who cannot
+ * write the store's folder can read it: SQLite needs to create `-shm`/`-wal` files to read a WAL
+ * database that has none. While another connection has the database open the switch fails at once
+ * (no busy wait) and the database stays in WAL mode; the last writer to close switches it.
+ */
+function leaveReadable(sqlite: Sqlite.Database): void {
+  try {
+    sqlite.pragma("busy_timeout = 0");
+    sqlite.pragma("journal_mode = DELETE");
+  } catch {
+    // another connection has the database open: it stays in WAL mode
   }
 }

@@ -1,7 +1,19 @@
 /** Stable error codes of {@link StoreError}; each names one way a store or a call to it can be wrong. */
 export type StoreErrorCode =
-  /** The database could not be opened or migrated (not an ldakit database, a newer schema, unreadable). */
+  /** The database could not be opened or migrated for a reason none of the codes below names (unreadable, a failing migration). */
   | "OPEN_FAILED"
+  /** Mode `read` or `write`, and there is no database file at the path: only mode `create` makes one. */
+  | "STORE_NOT_FOUND"
+  /** The path holds no ldakit store: a folder, a file that is not SQLite, an empty database (outside mode `create`), or someone else's SQLite database (left untouched). */
+  | "NOT_A_STORE"
+  /** The store has a migration this ldakit does not know: a newer ldakit wrote it. */
+  | "SCHEMA_TOO_NEW"
+  /** Mode `read` and the store's schema is older than this ldakit's: a reader never migrates, `ldakit migrate` does. */
+  | "SCHEMA_TOO_OLD"
+  /** Mode `write`/`create` on a database this user cannot write, or mode `read` on a WAL database whose folder this user cannot write and that has no `-wal` file. */
+  | "READ_ONLY"
+  /** Another connection held the write lock longer than the busy timeout. */
+  | "LOCKED"
   /** A method was called after `close()`. */
   | "CLOSED"
   /** An argument out of range: `chunkSize`, `leaseMs`, `writerThreads`, an id that is not an integer, … */

@@ -1,6 +1,11 @@
 export {
   type ClusterWithQuestions,
+  DEFAULT_BUSY_TIMEOUT_MS,
+  isLockedError,
   LDAProjectionDB,
+  lockedStoreError,
+  MAX_BUSY_TIMEOUT_MS,
+  type OpenMode,
   type OpenOptions,
   type StoreStats,
 } from "./db.js";
@@ -16,6 +21,7 @@ export {
   type ScannedFile,
   type ScanOptions,
   type ScanResult,
+  type SkippedInput,
 } from "./pipeline/index.js";
 export type { NewProjection, TrainingSet } from "./projections.js";
 export type {

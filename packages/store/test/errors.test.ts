@@ -44,15 +44,17 @@ describe("StoreError", () => {
     ]);
   });
 
-  it("OPEN_FAILED: a file that is not a database", async () => {
+  it("NOT_A_STORE: a file that is not a database, left as it was", async () => {
     const path = join(tempDir(), "lda.db");
-    writeFileSync(path, "this is not SQLite, just text long enough to be read as a header........");
+    const text = "this is not SQLite, just text long enough to be read as a header........";
+    writeFileSync(path, text);
     const error = await expectStoreError(
       LDAProjectionDB.open(path),
-      "OPEN_FAILED",
-      /cannot open the store .*lda\.db: file is not a database/,
+      "NOT_A_STORE",
+      /lda\.db is not a SQLite database, so no ldakit store/,
     );
     expect(error.cause).toBeInstanceOf(Error);
+    expect(readFileSync(path, "utf8")).toBe(text);
   });
 
   it("CLOSED: any method after close", async () => {

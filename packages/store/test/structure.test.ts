@@ -144,7 +144,16 @@ describe("the published declarations", () => {
       else if (ts.isPropertyDeclaration(member)) properties.push(name);
       else if (!ts.isConstructorDeclaration(member)) properties.push(`${name} (accessor)`);
     }
-    expect(properties.sort()).toEqual(["kysely", "path", "root", "sqlite", "vectors"]);
+    expect(properties.sort()).toEqual([
+      "busyTimeoutMs",
+      "kysely",
+      "migratedOnOpen (accessor)",
+      "mode",
+      "path",
+      "root",
+      "sqlite",
+      "vectors",
+    ]);
     expect([...methods.keys()].sort()).toEqual(
       [
         "open",

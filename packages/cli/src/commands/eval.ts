@@ -37,7 +37,7 @@ export function registerEval(program: Command): void {
         throw new Error(`cannot read ${all.queries}: ${(error as Error).message}`);
       }
       const queries = parseQueryJson(bytes, all.queries);
-      await withStore(all, async (db) => {
+      await withStore(all, "read", async (db) => {
         const { mhProjectionId, model } = await chooseProjection(db, all.mhId);
         const embedder = await resolveEmbedder(
           model,

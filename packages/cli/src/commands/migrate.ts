@@ -1,6 +1,11 @@
 import { resolveEmbedder } from "@ldakit/embed";
-import { BATCH_STATUSES, type BatchStatus, type TrainingBatch } from "@ldakit/schema";
-import type { ProcessResult } from "@ldakit/store";
+import {
+  BATCH_STATUSES,
+  type BatchStatus,
+  LATEST_MIGRATION,
+  type TrainingBatch,
+} from "@ldakit/schema";
+import type { OpenMode, ProcessResult } from "@ldakit/store";
 import type { Command } from "commander";
 import {
   type GlobalOptions,
@@ -28,7 +33,7 @@ export function registerMigrate(program: Command): void {
   program
     .command("migrate")
     .description(
-      "import raw Q-A files into the store: scan for new and modified files, process them, list batches",
+      "create the store or bring its schema up to date (the only command that does), and import raw Q-A files into it: scan for new and modified files, process them, list batches",
     )
     .option(
       "--scan",
@@ -55,11 +60,9 @@ export function registerMigrate(program: Command): void {
 }
 
 async function migrate(options: MigrateOptions): Promise<void> {
-  if (!options.scan && !options.processPending && !options.listBatches && !options.retryFailed) {
-    throw new UsageError(
-      "migrate needs one of --scan, --process-pending, --list-batches, --retry-failed",
-    );
-  }
+  // Bare `ldakit migrate` creates the store or brings its schema up to date, nothing else.
+  const schemaOnly =
+    !options.scan && !options.processPending && !options.listBatches && !options.retryFailed;
   if (options.scan && !options.input) throw new UsageError("--scan needs --input DIR");
   if (
     options.status !== undefined &&
@@ -71,7 +74,27 @@ async function migrate(options: MigrateOptions): Promise<void> {
   }
   const report: Record<string, unknown> = {};
   let failed = false;
-  await withStore(options, async (db) => {
+  // Only what brings a store into being may create one (a bare migrate, a scan); processing needs
+  // one to exist, so a mistyped --db is an error rather than an empty store; listing alone only
+  // reads, so it works on a store this user cannot write.
+  const mode: OpenMode =
+    schemaOnly || options.scan
+      ? "create"
+      : options.processPending || options.retryFailed
+        ? "write"
+        : "read";
+  await withStore(options, mode, async (db) => {
+    if (schemaOnly) {
+      report.schema = { version: LATEST_MIGRATION, migrated: db.migratedOnOpen };
+      if (!options.json) {
+        const migrated = db.migratedOnOpen;
+        console.log(
+          migrated.length === 0
+            ? `store ${db.path}: schema ${LATEST_MIGRATION}, up to date`
+            : `store ${db.path}: schema ${LATEST_MIGRATION} (ran ${migrated.join(", ")})`,
+        );
+      }
+    }
     if (options.scan) {
       const result = await db.scan(options.input as string, {
         recursive: options.recursive ?? false,
@@ -80,12 +103,16 @@ async function migrate(options: MigrateOptions): Promise<void> {
         new: result.new.map((f) => ({ batch_id: f.batchId, file: f.path })),
         modified: result.modified.map((f) => ({ batch_id: f.batchId, file: f.path })),
         unchanged: result.unchanged.length,
+        skipped: result.skipped.map((f) => ({ file: f.path, reason: f.reason, error: f.error })),
       };
+      // The files after a skipped one are queued all the same; the exit code still tells.
+      failed ||= result.skipped.some((f) => f.error);
       if (!options.json) {
         for (const f of result.new) console.log(`new       batch ${f.batchId}  ${f.path}`);
         for (const f of result.modified) console.log(`modified  batch ${f.batchId}  ${f.path}`);
+        for (const f of result.skipped) console.log(`skipped   ${f.path}: ${f.reason}`);
         console.log(
-          `scan: ${result.new.length} new, ${result.modified.length} modified, ${result.unchanged.length} unchanged`,
+          `scan: ${result.new.length} new, ${result.modified.length} modified, ${result.unchanged.length} unchanged${result.skipped.length > 0 ? `, ${result.skipped.length} skipped` : ""}`,
         );
       }
     }
@@ -137,7 +164,7 @@ async function migrate(options: MigrateOptions): Promise<void> {
     }
     if (options.json) printJson(report);
   });
-  if (failed) throw new ReportedFailure("some batches failed");
+  if (failed) throw new ReportedFailure("some inputs were skipped or batches failed");
 }
 
 function printProcessResult(result: ProcessResult & { retried?: number[] }, model: string): void {

@@ -52,7 +52,7 @@ export function registerSearch(program: Command): void {
     .action(async (text: string, options: SearchCliOptions, command: Command) => {
       const all = { ...command.optsWithGlobals(), ...options } as SearchCliOptions;
       const topK = parseTopK(all.topK);
-      await withStore(all, async (db) => {
+      await withStore(all, "read", async (db) => {
         const { mhProjectionId, model } = await chooseProjection(db, all.mhId);
         const embedder = await resolveEmbedder(
           model,

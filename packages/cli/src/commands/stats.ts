@@ -7,7 +7,7 @@ export function registerStats(program: Command): void {
     .description("what the store holds: models, clusters, questions, vectors, projections, batches")
     .action(async (_options: GlobalOptions, command: Command) => {
       const options = command.optsWithGlobals() as GlobalOptions;
-      await withStore(options, async (db) => {
+      await withStore(options, "read", async (db) => {
         const stats = await db.stats();
         const projections = db.sqlite
           .prepare(

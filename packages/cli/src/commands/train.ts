@@ -60,7 +60,7 @@ export function registerTrain(program: Command): void {
       if (blend !== "auto" && !(all.blend.trim() !== "" && blend >= 0 && blend <= 1)) {
         throw new UsageError(`--blend must be a number from 0 to 1 or auto, not "${all.blend}"`);
       }
-      await withStore(all, async (db) => {
+      await withStore(all, "write", async (db) => {
         const result = await trainProjection(db, {
           model: all.model,
           temperature,

@@ -1,7 +1,5 @@
-import { existsSync } from "node:fs";
 import type { Command } from "commander";
 import {
-  databasePath,
   type GlobalOptions,
   printJson,
   ReportedFailure,
@@ -28,12 +26,7 @@ export function registerVerify(program: Command): void {
         if (!Number.isInteger(mhProjectionId) || mhProjectionId < 0 || options.mhId.trim() === "")
           throw new UsageError(`--mh-id must be a projection id, not "${options.mhId}"`);
       }
-      const path = databasePath(options);
-      // Opening a store creates it; verifying a path that holds none is a mistake.
-      if (!existsSync(path)) {
-        throw new Error(`no store at ${path} (give --db PATH or set LDAKIT_DB)`);
-      }
-      const result = await withStore(options, (db) =>
+      const result = await withStore(options, "read", (db) =>
         db.verify(mhProjectionId === undefined ? {} : { mhProjectionId }),
       );
       const { files, projections } = result.checked;

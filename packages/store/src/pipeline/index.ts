@@ -10,6 +10,7 @@ export {
   type ScannedFile,
   type ScanOptions,
   type ScanResult,
+  type SkippedInput,
   scan,
 } from "./scan.js";
 export { emptyTimings, type PipelineTimings } from "./timings.js";

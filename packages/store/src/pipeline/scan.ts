@@ -1,5 +1,15 @@
 import { createHash } from "node:crypto";
-import { type Dirent, readdirSync, readFileSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  type Dirent,
+  fstatSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  type Stats,
+  statSync,
+} from "node:fs";
 import { join, resolve } from "node:path";
 import type { StoreContext } from "../context.js";
 import { StoreError } from "../errors.js";
@@ -16,10 +26,25 @@ export interface ScannedFile {
   batchId: number;
 }
 
+/** An input the scan did not queue, and why. */
+export interface SkippedInput {
+  /** Absolute path of the file, link or folder. */
+  path: string;
+  /** Why, for a person: "permission denied (EACCES)", "a FIFO, not a regular file", … */
+  reason: string;
+  /**
+   * True when the input could not be read as it should have been (unreadable, a special file, a
+   * broken link); false for a choice the scan makes (a symbolic link to a folder is not followed).
+   */
+  error: boolean;
+}
+
 export interface ScanResult {
   new: ScannedFile[];
   modified: ScannedFile[];
   unchanged: ScannedFile[];
+  /** Inputs not queued, by path; the scan goes on past each one. */
+  skipped: SkippedInput[];
 }
 
 export interface ScanOptions {
@@ -33,32 +58,136 @@ export function sha256(bytes: Buffer): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
 
-/** Every `*.json` file in `dir` (and below it when recursive), sorted, as absolute paths. */
-function listJsonFiles(dir: string, recursive: boolean): string[] {
-  const root = resolve(dir);
-  let entries: Dirent[];
-  try {
-    entries = readdirSync(root, { withFileTypes: true, recursive });
-  } catch (cause) {
-    throw new StoreError("INPUT_UNREADABLE", `cannot scan ${root}: ${(cause as Error).message}`, {
-      cause,
-    });
-  }
-  return entries
-    .filter((e) => e.isFile() && e.name.toLowerCase().endsWith(".json"))
-    .map((e) => join(e.parentPath ?? (e as unknown as { path: string }).path, e.name))
-    .sort();
+/** What kind of non-regular file an entry is, for a message. */
+function fileKind(entry: Dirent | Stats): string {
+  if (entry.isDirectory()) return "a folder";
+  if (entry.isFIFO()) return "a FIFO (named pipe)";
+  if (entry.isSocket()) return "a socket";
+  if (entry.isCharacterDevice()) return "a character device";
+  if (entry.isBlockDevice()) return "a block device";
+  if (entry.isSymbolicLink()) return "a symbolic link";
+  return "not a regular file";
+}
+
+function errnoReason(cause: unknown): string {
+  const { code, message } = cause as NodeJS.ErrnoException;
+  if (code === "EACCES" || code === "EPERM") return `permission denied (${code})`;
+  if (code === "ELOOP") return "a loop of symbolic links (ELOOP)";
+  return message;
 }
 
 /**
- * The scan of docs/ARCHITECTURE.md: new and modified files get a pending batch; unchanged files
- * are left alone.
+ * Every `*.json` input under `root` that is or links to a regular file, sorted, as absolute paths;
+ * every other input is recorded in `skipped`. Symbolic links to files are followed (a link is
+ * queued under its own path); links to folders are not, so a link loop cannot trap the scan.
+ */
+function listJsonFiles(root: string, recursive: boolean, skipped: SkippedInput[]): string[] {
+  const files: string[] = [];
+  const visit = (dir: string): void => {
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch (cause) {
+      if (dir === root) {
+        throw new StoreError(
+          "INPUT_UNREADABLE",
+          `cannot scan ${root}: ${(cause as Error).message}`,
+          {
+            cause,
+          },
+        );
+      }
+      skipped.push({
+        path: dir,
+        reason: `cannot list this folder: ${errnoReason(cause)}`,
+        error: true,
+      });
+      return;
+    }
+    for (const entry of entries) {
+      const path = join(dir, entry.name);
+      const json = entry.name.toLowerCase().endsWith(".json");
+      if (entry.isDirectory()) {
+        if (recursive) visit(path);
+      } else if (entry.isSymbolicLink()) {
+        let target: Stats;
+        try {
+          target = statSync(path);
+        } catch (cause) {
+          if (json) {
+            const reason =
+              (cause as NodeJS.ErrnoException).code === "ENOENT"
+                ? "a broken symbolic link (what it points to does not exist)"
+                : `a symbolic link that cannot be followed: ${errnoReason(cause)}`;
+            skipped.push({ path, reason, error: true });
+          }
+          continue;
+        }
+        if (target.isDirectory()) {
+          if (recursive) {
+            skipped.push({
+              path,
+              reason: "a symbolic link to a folder, not followed (scan that folder itself)",
+              error: false,
+            });
+          }
+        } else if (json) {
+          if (target.isFile()) files.push(path);
+          else {
+            skipped.push({
+              path,
+              reason: `a symbolic link to ${fileKind(target)}, not to a regular file`,
+              error: true,
+            });
+          }
+        }
+      } else if (json) {
+        if (entry.isFile()) files.push(path);
+        else skipped.push({ path, reason: `${fileKind(entry)}, not a regular file`, error: true });
+      }
+    }
+  };
+  visit(root);
+  return files.sort();
+}
+
+/**
+ * The bytes of a regular file, or why they cannot be read. The file is opened without blocking
+ * and checked through its descriptor, so a FIFO swapped in after the listing cannot hang the scan.
+ */
+export function readRegularFile(path: string): { bytes: Buffer } | { reason: string } {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (cause) {
+    return { reason: `cannot open: ${errnoReason(cause)}` };
+  }
+  try {
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) return { reason: `${fileKind(stats)}, not a regular file` };
+    return { bytes: readFileSync(fd) };
+  } catch (cause) {
+    return { reason: `cannot read: ${errnoReason(cause)}` };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The scan of docs/ARCHITECTURE.md §2.1: new and modified files get a pending batch; unchanged
+ * files are left alone; inputs that cannot be read as regular files are listed in `skipped`, and
+ * the scan goes on with the rest.
  */
 export function scan(ctx: StoreContext, dir: string, options: ScanOptions = {}): ScanResult {
-  const result: ScanResult = { new: [], modified: [], unchanged: [] };
+  const result: ScanResult = { new: [], modified: [], unchanged: [], skipped: [] };
   const { timings } = options;
-  for (const path of listJsonFiles(dir, options.recursive ?? false)) {
-    const hash = timed(timings, "hashing", () => sha256(readFileSync(path)));
+  for (const path of listJsonFiles(resolve(dir), options.recursive ?? false, result.skipped)) {
+    const read = readRegularFile(path);
+    if ("reason" in read) {
+      result.skipped.push({ path, reason: read.reason, error: true });
+      continue;
+    }
+    const hash = timed(timings, "hashing", () => sha256(read.bytes));
     timed(timings, "sqlite", () =>
       ctx.sql.immediate(() => {
         const latest = ctx.sql.first(
@@ -89,5 +218,6 @@ export function scan(ctx: StoreContext, dir: string, options: ScanOptions = {}):
       }),
     );
   }
+  result.skipped.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return result;
 }

@@ -1,0 +1,291 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createHashEmbedder } from "@ldakit/embed";
+import { MIGRATION_NAMES, migrateLdakitDatabase } from "@ldakit/schema";
+import Sqlite from "better-sqlite3";
+import { Kysely, SqliteDialect } from "kysely";
+import { describe, expect, it } from "vitest";
+import {
+  isLockedError,
+  LDAProjectionDB,
+  type OpenMode,
+  StoreError,
+  type StoreErrorCode,
+} from "../src/index.js";
+import { EXAMPLE_RAW, expectStoreError, formA, sqlite3, tempDir } from "./helpers.js";
+
+const MODES: OpenMode[] = ["create", "write", "read"];
+
+/** A store made the ordinary way: the example imported with the hash embedder. */
+async function exampleStore(): Promise<string> {
+  const path = join(tempDir(), "lda.db");
+  const db = await LDAProjectionDB.open(path);
+  await db.scan(EXAMPLE_RAW);
+  await db.processPending({ embedder: createHashEmbedder(32), writerThreads: 0 });
+  await db.close();
+  return path;
+}
+
+/** A database of the schema `target` (an older ldakit's store), written by the migrations alone. */
+async function olderStore(target: (typeof MIGRATION_NAMES)[number]): Promise<string> {
+  const path = join(tempDir(), "lda.db");
+  const kysely = new Kysely<unknown>({
+    dialect: new SqliteDialect({ database: new Sqlite(path) }),
+  });
+  await migrateLdakitDatabase(kysely, target);
+  await kysely.destroy();
+  return path;
+}
+
+/** The folder's entries: a refused open must leave no `-wal`, `-shm` or `-journal` behind. */
+function entries(path: string): string[] {
+  return readdirSync(join(path, "..")).sort();
+}
+
+async function refusedInEveryMode(
+  path: string,
+  expected: Partial<Record<OpenMode, [StoreErrorCode, RegExp]>>,
+): Promise<void> {
+  for (const mode of MODES) {
+    const want = expected[mode];
+    if (!want) continue;
+    const before = readFileSync(path);
+    const files = entries(path);
+    await expectStoreError(LDAProjectionDB.open(path, { mode }), want[0], want[1]);
+    expect(readFileSync(path).equals(before), `${mode} left ${path} byte-for-byte as it was`).toBe(
+      true,
+    );
+    expect(entries(path), `${mode} left no file beside ${path}`).toEqual(files);
+  }
+}
+
+describe("opening a path that holds no store", () => {
+  it("read and write: STORE_NOT_FOUND, creating neither the folder nor the database", async () => {
+    const root = tempDir();
+    const path = join(root, "typo", "sub", "lda.db");
+    for (const mode of ["read", "write"] as const) {
+      await expectStoreError(
+        LDAProjectionDB.open(path, { mode }),
+        "STORE_NOT_FOUND",
+        /^no store at .*typo\/sub\/lda\.db: the file does not exist/,
+      );
+    }
+    expect(readdirSync(root)).toEqual([]);
+  });
+
+  it("create (the default): makes the folders and the store", async () => {
+    const path = join(tempDir(), "new", "lda.db");
+    const db = await LDAProjectionDB.open(path);
+    expect(db.mode).toBe("create");
+    expect(db.migratedOnOpen).toEqual([...MIGRATION_NAMES]);
+    await db.close();
+    const again = await LDAProjectionDB.open(path, { mode: "write" });
+    expect(again.migratedOnOpen).toEqual([]);
+    await again.close();
+  });
+
+  it("a folder is NOT_A_STORE in every mode", async () => {
+    const path = join(tempDir(), "lda.db");
+    mkdirSync(path);
+    for (const mode of MODES) {
+      await expectStoreError(
+        LDAProjectionDB.open(path, { mode }),
+        "NOT_A_STORE",
+        /lda\.db is a folder, not an ldakit store's database file/,
+      );
+    }
+  });
+
+  it("an empty database is a store only to create", async () => {
+    const path = join(tempDir(), "lda.db");
+    writeFileSync(path, "");
+    await refusedInEveryMode(path, {
+      write: ["NOT_A_STORE", /is an empty SQLite database, not an ldakit store yet/],
+      read: ["NOT_A_STORE", /is an empty SQLite database, not an ldakit store yet/],
+    });
+    const db = await LDAProjectionDB.open(path, { mode: "create" });
+    expect((await db.stats()).clusters).toBe(0);
+    await db.close();
+  });
+});
+
+describe("a file that is not an ldakit store", () => {
+  it("someone else's SQLite database is refused in every mode and left byte-for-byte as it was", async () => {
+    const path = join(tempDir(), "other.db");
+    // Written by the sqlite3 shell: a database ldakit has never seen, in WAL mode as many are.
+    sqlite3(
+      path,
+      "PRAGMA journal_mode = WAL; CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('mine');",
+    );
+    const refusal: [StoreErrorCode, RegExp] = [
+      "NOT_A_STORE",
+      /other\.db is a SQLite database but not an ldakit store \(its tables: notes\); ldakit leaves it untouched/,
+    ];
+    await refusedInEveryMode(path, { create: refusal, write: refusal, read: refusal });
+    expect(sqlite3(path, "SELECT name FROM sqlite_master ORDER BY name")).toBe("notes");
+  });
+
+  it("a file that is not SQLite is refused in every mode and left as it was", async () => {
+    const path = join(tempDir(), "lda.db");
+    writeFileSync(
+      path,
+      "these are notes, not a database: long enough to fill a SQLite header.....",
+    );
+    const refusal: [StoreErrorCode, RegExp] = [
+      "NOT_A_STORE",
+      /lda\.db is not a SQLite database, so no ldakit store/,
+    ];
+    await refusedInEveryMode(path, { create: refusal, write: refusal, read: refusal });
+  });
+});
+
+describe("schema versions", () => {
+  it("a store from a newer ldakit is refused in every mode, unchanged", async () => {
+    const path = await exampleStore();
+    sqlite3(path, "INSERT INTO kysely_migration VALUES ('999_future', '2031-01-01T00:00:00.000Z')");
+    const refusal: [StoreErrorCode, RegExp] = [
+      "SCHEMA_TOO_NEW",
+      /was written by a newer ldakit \(schema 999_future; migration 999_future unknown to this one\); upgrade ldakit/,
+    ];
+    await refusedInEveryMode(path, { create: refusal, write: refusal, read: refusal });
+  });
+
+  it("an older store: a reader asks for ldakit migrate and leaves it; a writer migrates it", async () => {
+    const path = await olderStore("003_upstream");
+    await refusedInEveryMode(path, {
+      read: [
+        "SCHEMA_TOO_OLD",
+        /has schema 003_upstream, older than this ldakit's .*; a command that only reads does not migrate it — run ldakit migrate on it first/,
+      ],
+    });
+    const db = await LDAProjectionDB.open(path, { mode: "write" });
+    expect(db.migratedOnOpen).toEqual(MIGRATION_NAMES.slice(3));
+    await db.close();
+    const reader = await LDAProjectionDB.open(path, { mode: "read" });
+    expect((await reader.stats()).clusters).toBe(0);
+    await reader.close();
+  });
+
+  it("the original Python tool's database: a reader names it, create adopts it", async () => {
+    const path = join(tempDir(), "lda.db");
+    sqlite3(
+      path,
+      `CREATE TABLE models (model_id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, dimensions INTEGER NOT NULL, created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP);
+       CREATE TABLE clusters (cluster_id INTEGER PRIMARY KEY, answer_text TEXT NOT NULL, answer_record_id TEXT, model_id INTEGER NOT NULL REFERENCES models(model_id));
+       CREATE TABLE questions (question_id INTEGER PRIMARY KEY, cluster_id INTEGER NOT NULL REFERENCES clusters(cluster_id), question_text TEXT NOT NULL);
+       CREATE TABLE embeddings (embedding_id INTEGER PRIMARY KEY, entity_type TEXT NOT NULL, entity_id INTEGER NOT NULL, model_id INTEGER NOT NULL, vector_path TEXT NOT NULL);
+       INSERT INTO models (name, dimensions) VALUES ('seed-model', 3);
+       INSERT INTO clusters (answer_text, model_id) VALUES ('an answer', 1);`,
+    );
+    await refusedInEveryMode(path, {
+      read: ["SCHEMA_TOO_OLD", /has the original Python tool's schema, older than this ldakit's/],
+    });
+    const db = await LDAProjectionDB.open(path, { mode: "create" });
+    expect(db.migratedOnOpen).toEqual([...MIGRATION_NAMES]);
+    expect((await db.listModels()).map((m) => m.name)).toEqual(["seed-model"]);
+    await db.close();
+  });
+});
+
+describe("mode read", () => {
+  it("reads a store without writing a byte or a file, and refuses writes", async () => {
+    const path = await exampleStore();
+    const before = readFileSync(path);
+    const files = entries(path);
+    const db = await LDAProjectionDB.open(path, { mode: "read" });
+    expect(db.sqlite.readonly).toBe(true);
+    expect((await db.stats()).clusters).toBe(28);
+    expect((await db.verify()).problems).toEqual([]);
+    const input = tempDir();
+    writeFileSync(join(input, "new.json"), formA(1, 1));
+    await expect(db.scan(input)).rejects.toMatchObject({ code: "SQLITE_READONLY" });
+    await db.close();
+    expect(readFileSync(path).equals(before)).toBe(true);
+    expect(entries(path)).toEqual(files);
+  });
+
+  it("a writer leaves the database out of WAL mode on close, so a reader needs no -wal/-shm files", async () => {
+    const path = await exampleStore();
+    const db = await LDAProjectionDB.open(path, { mode: "write" });
+    expect(db.sqlite.pragma("journal_mode", { simple: true })).toBe("wal");
+    // A second writer is open: the first to close leaves WAL mode alone; the last switches it.
+    const second = await LDAProjectionDB.open(path, { mode: "write" });
+    await db.close();
+    expect(sqlite3(path, "PRAGMA journal_mode")).toBe("wal");
+    await second.close();
+    expect(sqlite3(path, "PRAGMA journal_mode")).toBe("delete");
+    expect(entries(path)).toEqual(["embeddings", "lda.db"]);
+  });
+});
+
+describe("write mode", () => {
+  it("READ_ONLY when the database file is not writable (checked as a user without root's override)", async (ctx) => {
+    if (process.getuid?.() === 0) {
+      // Root writes any file; the CLI suite runs the same refusal as user nobody.
+      ctx.skip("root can write a read-only file; the CLI tests cover this as nobody");
+    }
+    const path = await exampleStore();
+    const { chmodSync } = await import("node:fs");
+    chmodSync(path, 0o444);
+    await expectStoreError(
+      LDAProjectionDB.open(path, { mode: "write" }),
+      "READ_ONLY",
+      /is not writable by this user; a command that only reads it can still open it/,
+    );
+    const reader = await LDAProjectionDB.open(path, { mode: "read" });
+    await reader.close();
+  });
+});
+
+describe("the busy timeout", () => {
+  it("is checked", async () => {
+    for (const busyTimeoutMs of [-1, 1.5, Number.NaN, 2 ** 31]) {
+      await expectStoreError(
+        LDAProjectionDB.open(join(tempDir(), "lda.db"), { busyTimeoutMs }),
+        "BAD_ARGUMENT",
+        /^busyTimeoutMs must be an integer from 0 to 2147483647/,
+      );
+    }
+  });
+
+  it("LOCKED when another connection holds the write lock past it, at open and after", async () => {
+    const path = await exampleStore();
+    const holder = new Sqlite(path);
+    try {
+      // The store is in rollback mode after its writer closed: opening to write must switch it
+      // to WAL, which waits for the lock.
+      holder.exec("BEGIN IMMEDIATE");
+      const started = Date.now();
+      const error = await expectStoreError(
+        LDAProjectionDB.open(path, { mode: "write", busyTimeoutMs: 150 }),
+        "LOCKED",
+        /^the store .*lda\.db is locked: another process .* held its write lock longer than the busy timeout of 150 ms/,
+      );
+      expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+      expect(isLockedError(error)).toBe(true);
+      // Readers are not blocked by a writer.
+      const reader = await LDAProjectionDB.open(path, { mode: "read", busyTimeoutMs: 150 });
+      expect((await reader.stats()).clusters).toBe(28);
+      await reader.close();
+      holder.exec("ROLLBACK");
+
+      // In WAL mode the open succeeds, and the write waits for the lock instead.
+      const db = await LDAProjectionDB.open(path, { mode: "write", busyTimeoutMs: 100 });
+      holder.exec("BEGIN IMMEDIATE");
+      const input = tempDir();
+      writeFileSync(join(input, "new.json"), formA(1, 1));
+      const busy = await db.scan(input).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(busy).toMatchObject({ code: "SQLITE_BUSY" });
+      expect(isLockedError(busy)).toBe(true);
+      expect(isLockedError(new StoreError("CLOSED", "x"))).toBe(false);
+      holder.exec("ROLLBACK");
+      await db.close();
+    } finally {
+      holder.close();
+    }
+    expect(existsSync(path)).toBe(true);
+  });
+});
