@@ -12,6 +12,8 @@ export {
   type PipelineTimings,
   type ProcessOptions,
   type ProcessResult,
+  type RetryOutcome,
+  type RetryResult,
   type ScanChange,
   type ScannedFile,
   type ScanOptions,
