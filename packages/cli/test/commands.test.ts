@@ -66,7 +66,7 @@ describe("train, search, eval, stats", () => {
     expect(ldakit(["train", "--temperature", "hot"]).code).toBe(2);
     expect(ldakit(["train", "--centroid", "median"]).code).toBe(2);
     expect(ldakit(["train", "--adapter", "quadratic"]).stderr).toMatch(
-      /--adapter must be linear, none or auto, not "quadratic"/,
+      /option '--adapter <kind>' argument 'quadratic' is invalid\. Allowed choices are linear, none, auto/,
     );
     expect(ldakit(["train", "--blend", "1.5"]).code).toBe(2);
   });

@@ -8,14 +8,22 @@
 /** The values per block of the block maxima. */
 export const TOP_BLOCK = 64;
 
-/** `a` ranks before `b`: larger value, or equal value and smaller id. */
+/**
+ * `a` ranks before `b`: larger value, or equal value and smaller id. A NaN ranks after every
+ * number (and NaNs among themselves by id): it compares false with everything, so left to `>`
+ * it would displace the worst kept value and then let every later value in.
+ */
 function before(va: number, ia: number, vb: number, ib: number): boolean {
-  return va > vb || (va === vb && ia < ib);
+  if (va > vb) return true;
+  if (va === vb) return ia < ib;
+  // here va < vb, or one of them is NaN
+  if (Number.isNaN(va)) return Number.isNaN(vb) && ia < ib;
+  return Number.isNaN(vb);
 }
 
 /**
  * Head indices of the `k` best values among `values[offset .. offset + n)`, best first, where
- * better means a larger value, or an equal value and a smaller `ids[head]`. Values must not be NaN.
+ * better means a larger value, or an equal value and a smaller `ids[head]`. NaN values rank last.
  */
 export function topIndices(
   values: Float32Array,
@@ -48,7 +56,7 @@ export function topIndices(
     const v = values[offset + i] as number;
     if (v < worstV) continue;
     const id = ids[i] as number;
-    if (v === worstV && id > worstI) continue;
+    if (!before(v, id, worstV, worstI)) continue;
     heap[0] = i;
     hv[0] = v;
     siftDown(heap, hv, 0, m, ids);
@@ -126,7 +134,7 @@ function insertionTop(
     const v = values[offset + i] as number;
     if (v < worstV) continue;
     const id = ids[i] as number;
-    if (count === m && v === worstV && id > worstI) continue;
+    if (count === m && !before(v, id, worstV, worstI)) continue;
     let p = count < m ? count++ : m - 1;
     while (p > 0 && before(v, id, bv[p - 1] as number, ids[best[p - 1] as number] as number)) {
       best[p] = best[p - 1] as number;
@@ -155,8 +163,11 @@ function sortAll(
   order.sort((a, b) => {
     const va = values[offset + a] as number;
     const vb = values[offset + b] as number;
-    if (va !== vb) return vb - va;
-    return (ids[a] as number) - (ids[b] as number);
+    if (va === vb || (Number.isNaN(va) && Number.isNaN(vb)))
+      return (ids[a] as number) - (ids[b] as number);
+    if (Number.isNaN(va)) return 1;
+    if (Number.isNaN(vb)) return -1;
+    return vb - va;
   });
   return Int32Array.from(order.slice(0, m));
 }

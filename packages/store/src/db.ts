@@ -37,6 +37,7 @@ import {
   type ProcessOptions,
   type ProcessResult,
   processPending,
+  type RetryResult,
   retryFailed,
   type ScanOptions,
   type ScanResult,
@@ -475,8 +476,11 @@ export class LDAProjectionDB {
     return processPending(this.ctx, options);
   }
 
-  /** Moves failed batches back to pending and processes them. */
-  async retryFailed(options: ProcessOptions): Promise<ProcessResult & { retried: number[] }> {
+  /**
+   * Moves failed batches back to pending and processes them; a failed batch a newer batch of the
+   * same file supersedes stays failed. `retries` says what happened to each failed batch.
+   */
+  async retryFailed(options: ProcessOptions): Promise<RetryResult> {
     return retryFailed(this.ctx, options);
   }
 

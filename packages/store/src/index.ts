@@ -17,6 +17,8 @@ export {
   type PipelineTimings,
   type ProcessOptions,
   type ProcessResult,
+  type RetryOutcome,
+  type RetryResult,
   type ScanChange,
   type ScannedFile,
   type ScanOptions,

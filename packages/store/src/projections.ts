@@ -172,6 +172,8 @@ export function createProjection(ctx: StoreContext, projection: NewProjection): 
     throw new StoreError("BAD_ARGUMENT", "a projection needs at least one head");
   const adapter = checkAdapter(projection.adapter ?? null, model.dimensions);
   const blend = checkBlend(projection.blend);
+  checkSearchableTemperature(projection.temperature);
+  checkMetrics(projection);
   const selection = checkSelection(projection.selection ?? null);
   const written: string[] = [];
   try {
@@ -319,6 +321,35 @@ function checkBlend(blend: number | undefined): number {
     );
   }
   return blend;
+}
+
+/**
+ * Search computes with 1/τ in float32 and refuses a projection whose 1/τ overflows it: storing
+ * one would leave a newest projection nothing can search with.
+ */
+function checkSearchableTemperature(temperature: number): void {
+  if (!Number.isFinite(Math.fround(1 / temperature))) {
+    throw new StoreError(
+      "BAD_ARGUMENT",
+      `a projection's temperature ${temperature} is too small: 1/τ overflows float32, so search could not use it`,
+    );
+  }
+}
+
+/** Recorded metrics are shares and a mean reciprocal rank: null/absent, or finite numbers in [0, 1]. */
+function checkMetrics(projection: Pick<NewProjection, "recallAt1" | "mrr">): void {
+  for (const [name, value] of [
+    ["recallAt1", projection.recallAt1],
+    ["mrr", projection.mrr],
+  ] as const) {
+    if (value === undefined || value === null) continue;
+    if (typeof value !== "number" || !(value >= 0 && value <= 1)) {
+      throw new StoreError(
+        "BAD_ARGUMENT",
+        `a projection's ${name} must be a number from 0 to 1 (or null), not ${String(value)}`,
+      );
+    }
+  }
 }
 
 function writeJsonAtomically(path: string, value: unknown): void {

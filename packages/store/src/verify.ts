@@ -217,7 +217,41 @@ class Verifier {
             `cluster_heads names this file as the ${headWhat}; the canonical name is ${canonical[role]}`,
           );
         }
-        this.checkVector(path, model.dimensions, headWhat);
+        this.checkHeadVector(path, model.dimensions, headWhat);
+      }
+    }
+    this.checkProjectionNumbers(row);
+  }
+
+  /**
+   * A head vector must also have a direction: search normalizes it and refuses an all-zero one,
+   * so a zero head would make the projection unusable although every value is finite.
+   */
+  private checkHeadVector(path: string, dimensions: number, what: string): void {
+    const data = this.checkVector(path, dimensions, what);
+    if (data?.every((x) => x === 0)) {
+      this.report(path, `all ${data.length} values are 0: the vector has no direction (${what})`);
+    }
+  }
+
+  /**
+   * The numbers of the projection row search and reports rely on: 1/τ must fit float32 (search
+   * refuses the projection otherwise), and recorded metrics must be numbers from 0 to 1.
+   */
+  private checkProjectionNumbers(row: StoredProjectionRow): void {
+    const what = `projection ${row.mh_projection_id}`;
+    if (!(row.temperature > 0 && Number.isFinite(Math.fround(1 / row.temperature)))) {
+      this.report(
+        this.dbPath,
+        `${what}: temperature ${row.temperature} is unusable (1/τ must be a finite float32); search refuses this projection`,
+      );
+    }
+    for (const [name, value] of [
+      ["recall_at_1", row.recall_at_1],
+      ["mrr", row.mrr],
+    ] as const) {
+      if (value !== undefined && value !== null && !(value >= 0 && value <= 1)) {
+        this.report(this.dbPath, `${what}: ${name} is ${value}, not a number from 0 to 1`);
       }
     }
   }
@@ -353,13 +387,21 @@ class Verifier {
     return true;
   }
 
-  /** A complete `(d,)` `<f4`/`<f8` vector with finite values. */
-  private checkVector(path: string, dimensions: number, what: string): void {
-    this.checkNpy(path, [dimensions], what);
+  /** A complete `(d,)` `<f4`/`<f8` vector with finite values: its values, or null when reported. */
+  private checkVector(
+    path: string,
+    dimensions: number,
+    what: string,
+  ): Float32Array | Float64Array | null {
+    return this.checkNpy(path, [dimensions], what);
   }
 
-  /** A complete `<f4`/`<f8` array of this shape with finite values. */
-  private checkNpy(path: string, expectedShape: number[], what: string): void {
+  /** A complete `<f4`/`<f8` array of this shape with finite values: its values, or null when reported. */
+  private checkNpy(
+    path: string,
+    expectedShape: number[],
+    what: string,
+  ): Float32Array | Float64Array | null {
     const showShape = (shape: readonly number[]) =>
       `(${shape.join(", ")}${shape.length === 1 ? "," : ""})`;
     const count = expectedShape.reduce((a, b) => a * b, 1);
@@ -369,12 +411,12 @@ class Verifier {
       const stat = statSync(absolute);
       if (!stat.isFile()) {
         this.report(path, `not a file (${what})`);
-        return;
+        return null;
       }
       size = stat.size;
     } catch {
       this.report(path, `missing (${what})`);
-      return;
+      return null;
     }
     this.files++;
     try {
@@ -391,7 +433,7 @@ class Verifier {
       }
       if (problems.length > 0) {
         this.report(path, `${problems.join("; ")} (${what})`);
-        return;
+        return null;
       }
       const expectedSize = header.dataOffset + count * (header.dtype === "<f4" ? 4 : 8);
       if (size !== expectedSize) {
@@ -399,22 +441,24 @@ class Verifier {
           path,
           `${size < expectedSize ? "truncated" : "too long"}: ${size} bytes, a ${showShape(expectedShape)} ${header.dtype} file has ${expectedSize} (${what})`,
         );
-        return;
+        return null;
       }
       const { data } = readNpySync(absolute);
       for (let i = 0; i < data.length; i++) {
         const x = data[i] as number;
         if (!Number.isFinite(x)) {
           this.report(path, `value ${i} is ${x} (${what})`);
-          return;
+          return null;
         }
       }
+      return data as Float32Array | Float64Array;
     } catch (error) {
       const message =
         error instanceof NpyError
           ? `not a valid NPY file (${error.code}): ${error.message}`
           : `cannot be read: ${(error as Error).message}`;
       this.report(path, `${message} (${what})`);
+      return null;
     }
   }
 
@@ -512,6 +556,8 @@ interface StoredProjectionRow {
   num_heads: number;
   adapter_path: string | null;
   blend: number | null;
+  recall_at_1?: number | null;
+  mrr?: number | null;
 }
 
 function listIds(ids: number[]): string {

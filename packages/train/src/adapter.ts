@@ -1,6 +1,6 @@
 import type { TfCore } from "@ldakit/tf";
 import { TrainError } from "./errors.js";
-import { normalizeRows, random, shuffle } from "./math.js";
+import { normalizeRows, random, shuffle, temperatureProblem } from "./math.js";
 
 type AnyTensor = ReturnType<TfCore["tensor"]>;
 
@@ -148,6 +148,7 @@ export async function trainAdapter(
     );
     const current = (await value.data())[0] as number;
     value.dispose();
+    if (!Number.isFinite(current)) throw diverged("held-out loss", current, step, options);
     heldOutLoss.push({ step, loss: current });
     if (best === null || current < best.loss) {
       best?.weightsT.dispose();
@@ -189,8 +190,10 @@ export async function trainAdapter(
           );
           step++;
           if (value) {
-            loss.push((await value.data())[0] as number);
+            const current = (await value.data())[0] as number;
             value.dispose();
+            if (!Number.isFinite(current)) throw diverged("loss", current, step, options);
+            loss.push(current);
           }
         } finally {
           if (batch !== fullBatch) {
@@ -228,6 +231,22 @@ export async function trainAdapter(
       fullBatch.oneHot.dispose();
     }
   }
+}
+
+/**
+ * A diverged run is an error, not a W to keep: a NaN loss never compares lower, so early stopping
+ * would silently keep an older W and the steps count would mean nothing.
+ */
+function diverged(
+  what: string,
+  value: number,
+  step: number,
+  options: AdapterTrainingOptions,
+): TrainError {
+  return new TrainError(
+    "NOT_FINITE",
+    `adapter training diverged: the ${what} is ${value} at step ${step} (learning rate ${options.learningRate ?? DEFAULT_ADAPTER_LEARNING_RATE}, τ ${options.temperature}, λ ${options.lambda}); lower the learning rate`,
+  );
 }
 
 /** Mean cross-entropy of each adapted question against its head's target, at temperature τ. */
@@ -339,8 +358,8 @@ function checkAdapterOptions(options: AdapterTrainingOptions): void {
   if (!Number.isInteger(d) || d < 1) throw bad(`dimensions must be a positive integer, not ${d}`);
   if (options.targets.length === 0 || options.targets.length % d !== 0)
     throw bad(`targets must hold H×d values with d = ${d}, not ${options.targets.length}`);
-  if (!(Number.isFinite(options.temperature) && options.temperature > 0))
-    throw bad(`temperature must be a positive number, not ${options.temperature}`);
+  const temperatureIssue = temperatureProblem(options.temperature);
+  if (temperatureIssue !== null) throw bad(`temperature ${temperatureIssue}`);
   if (!(Number.isFinite(options.lambda) && options.lambda >= 0))
     throw bad(`lambda must be a number ≥ 0, not ${options.lambda}`);
   if (!Number.isInteger(options.maxSteps) || options.maxSteps < 0)

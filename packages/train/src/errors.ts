@@ -6,8 +6,16 @@ export type TrainErrorCode =
   | "AMBIGUOUS_MODEL"
   /** Fewer than two clusters of the model have an answer vector and question vectors. */
   | "TOO_FEW_CLUSTERS"
-  /** An option out of range: a temperature, `folds`, `maxEvalQueries`, `seed`, `centroid`, an empty grid. */
+  /**
+   * An option out of range: a temperature outside `TEMPERATURE_RANGE`, `folds`,
+   * `maxEvalQueries`, `seed`, `centroid`, an empty grid.
+   */
   | "BAD_ARGUMENT"
+  /**
+   * A score, a loss or a vector about to be stored is NaN or infinite (e.g. adapter training
+   * diverged at a too large learning rate): nothing was stored.
+   */
+  | "NOT_FINITE"
   /** Queries embedded with another model than the one the projection was trained on. */
   | "MODEL_MISMATCH"
   /** No labelled query's record id is the answer of a head of the projection. */

@@ -16,7 +16,10 @@ export {
   type HeldOutResult,
   type Metrics,
   metricsOfRanks,
+  rankOfExpected,
   selectHeldOut,
+  TEMPERATURE_RANGE,
+  temperatureProblem,
 } from "./math.js";
 export {
   evaluateQueries,

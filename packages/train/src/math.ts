@@ -182,6 +182,30 @@ export interface HeldOutResult {
 }
 
 /**
+ * The temperatures training accepts: τ and 1/τ both normal float32 numbers (2^-126 to 2^126).
+ * The math runs in float32: a τ whose reciprocal overflows makes cos/τ infinite and softmax NaN,
+ * and a subnormal τ is flushed to zero by backends that flush denormals. Inside the range,
+ * cos/τ and the differences softmax takes (at most 2/τ ≤ 2^127) stay finite.
+ */
+export const TEMPERATURE_RANGE: { readonly min: number; readonly max: number } = Object.freeze({
+  min: 2 ** -126,
+  max: 2 ** 126,
+});
+
+/**
+ * Why `t` cannot be a routing (or adapter loss) temperature, or `null` when it can: it must be a
+ * number within {@link TEMPERATURE_RANGE}.
+ */
+export function temperatureProblem(t: unknown): string | null {
+  if (typeof t !== "number" || !(t > 0) || !Number.isFinite(t))
+    return `must be a positive number, not ${String(t)}`;
+  if (t < TEMPERATURE_RANGE.min || t > TEMPERATURE_RANGE.max) {
+    return `${t} is out of range: τ must be from ${TEMPERATURE_RANGE.min} to ${TEMPERATURE_RANGE.max} (2^-126 to 2^126), so that 1/τ and the scores stay finite in float32`;
+  }
+  return null;
+}
+
+/**
  * Checks the options of a k-fold evaluation before any work: a `BAD_ARGUMENT` {@link TrainError}
  * names the first one out of range.
  */
@@ -189,8 +213,8 @@ export function checkHeldOutOptions(options: Omit<HeldOutOptions, "blockSize">):
   const bad = (message: string) => new TrainError("BAD_ARGUMENT", message);
   if (options.temperatures.length === 0) throw bad("no temperature to evaluate");
   for (const t of options.temperatures) {
-    if (!(Number.isFinite(t) && t > 0))
-      throw bad(`temperature must be a positive number, not ${t}`);
+    const problem = temperatureProblem(t);
+    if (problem !== null) throw bad(`temperature ${problem}`);
   }
   if (!Number.isInteger(options.folds) || options.folds < 2)
     throw bad(`folds must be an integer of at least 2, not ${options.folds}`);
@@ -260,21 +284,23 @@ export async function evaluateHeldOut(
           const q = tf.tidy(() => normalizeRows(tf, tf.tensor2d(data, [block.length, d])));
           const sims = tf.matMul(q, centroids);
           try {
-            direct.add(
-              await scoresOf(
-                tf,
-                tf.tidy(() => tf.matMul(q, answers, false, true)),
-              ),
-              truth,
-              tieOrder,
+            const directScores = await scoresOf(
+              tf,
+              tf.tidy(() => tf.matMul(q, answers, false, true)),
             );
+            assertFiniteScores(directScores, () => `fold ${f + 1}: direct search`);
+            direct.add(directScores, truth, tieOrder);
             for (const [t, temperature] of options.temperatures.entries()) {
-              const scores = tf.tidy(() => {
-                const weights = flushSubnormal(tf, tf.softmax(tf.div(sims, temperature)));
-                const projected = normalizeRows(tf, tf.matMul(weights, answers));
-                return tf.matMul(projected, answersT);
-              });
-              (totals[t] as RankTotals).add(await scoresOf(tf, scores), truth, tieOrder);
+              const scores = await scoresOf(
+                tf,
+                tf.tidy(() => {
+                  const weights = flushSubnormal(tf, tf.softmax(tf.div(sims, temperature)));
+                  const projected = normalizeRows(tf, tf.matMul(weights, answers));
+                  return tf.matMul(projected, answersT);
+                }),
+              );
+              assertFiniteScores(scores, () => `fold ${f + 1}: τ = ${temperature}`);
+              (totals[t] as RankTotals).add(scores, truth, tieOrder);
             }
           } finally {
             q.dispose();
@@ -328,6 +354,57 @@ export function rankOrder(clusterIds: number[]): Int32Array {
   return position;
 }
 
+/**
+ * Refuses held-out scores with a NaN or an infinity (a `NOT_FINITE` {@link TrainError} naming the
+ * setting, the query row and the head): a metric computed from them would be meaningless, and a
+ * NaN compares false with everything, which once made every query rank first.
+ */
+export function assertFiniteScores(
+  scores: { data: Float32Array; columns: number },
+  setting: () => string,
+): void {
+  const { data, columns } = scores;
+  for (let i = 0; i < data.length; i++) {
+    const s = data[i] as number;
+    if (s - s !== 0) {
+      throw new TrainError(
+        "NOT_FINITE",
+        `${setting()}: the score of held-out query ${Math.floor(i / columns)} for head ${i % columns} is ${s}; nothing was stored`,
+      );
+    }
+  }
+}
+
+/**
+ * The rank (1 = first) of head `expected` among `scores[offset .. offset + tieOrder.length)`:
+ * one plus the heads scored higher, or equal and earlier in `tieOrder` (the position of each
+ * head when sorted by cluster id, as search breaks ties). A NaN ranks below every number, NaNs
+ * among themselves by `tieOrder`, so a NaN expected score is never counted a hit.
+ */
+export function rankOfExpected(
+  scores: ArrayLike<number>,
+  expected: number,
+  tieOrder: ArrayLike<number>,
+  offset = 0,
+): number {
+  const columns = tieOrder.length;
+  const target = scores[offset + expected] as number;
+  const targetOrder = tieOrder[expected] as number;
+  let rank = 1;
+  if (Number.isNaN(target)) {
+    for (let j = 0; j < columns; j++) {
+      const s = scores[offset + j] as number;
+      if (!Number.isNaN(s) || (tieOrder[j] as number) < targetOrder) rank++;
+    }
+    return rank;
+  }
+  for (let j = 0; j < columns; j++) {
+    const s = scores[offset + j] as number;
+    if (s > target || (s === target && (tieOrder[j] as number) < targetOrder)) rank++;
+  }
+  return rank;
+}
+
 /** Adds up ranks of the true cluster; a tie goes to the smaller cluster id, as search does. */
 export class RankTotals {
   private readonly ranks: number[] = [];
@@ -338,17 +415,8 @@ export class RankTotals {
     tieOrder: Int32Array,
   ): void {
     const { data, columns } = scores;
-    for (const [row, t] of truth.entries()) {
-      const base = row * columns;
-      const target = data[base + t] as number;
-      const targetOrder = tieOrder[t] as number;
-      let rank = 1;
-      for (let j = 0; j < columns; j++) {
-        const s = data[base + j] as number;
-        if (s > target || (s === target && (tieOrder[j] as number) < targetOrder)) rank++;
-      }
-      this.ranks.push(rank);
-    }
+    for (const [row, t] of truth.entries())
+      this.ranks.push(rankOfExpected(data, t, tieOrder, row * columns));
   }
 
   metrics(): Metrics {

@@ -2,6 +2,7 @@ import type { TfCore } from "@ldakit/tf";
 import { trainAdapter } from "./adapter.js";
 import { TrainError } from "./errors.js";
 import {
+  assertFiniteScores,
   assignFolds,
   type CentroidMethod,
   computeCentroids,
@@ -11,6 +12,7 @@ import {
   RankTotals,
   rankOrder,
   selectHeldOut,
+  temperatureProblem,
   transpose,
 } from "./math.js";
 
@@ -160,6 +162,10 @@ export async function evaluateSelection(
       const q = tf.tidy(() => normalizeRows(tf, tf.tensor2d(test.questions, [queries.length, d])));
       try {
         const directScores = await read(tf.matMul(q, answersT));
+        assertFiniteScores(
+          { data: directScores, columns: numClusters },
+          () => `fold ${f + 1}/${options.folds}: direct search`,
+        );
         direct.add({ data: directScores, columns: numClusters }, truth, tieOrder);
         for (const [r, routing] of routings.entries()) {
           let routed = q;
@@ -182,6 +188,11 @@ export async function evaluateSelection(
                     const weights = flushSubnormal(tf, tf.softmax(tf.div(sims, temperature)));
                     return tf.matMul(normalizeRows(tf, tf.matMul(weights, answers)), answersT);
                   }),
+                );
+                assertFiniteScores(
+                  { data: projected, columns: numClusters },
+                  () =>
+                    `fold ${f + 1}/${options.folds}: ${routing.lambda === null ? "no adapter" : `adapter λ = ${routing.lambda}, target ${routing.target}`}, τ = ${temperature}`,
                 );
                 for (const [b, blend] of blends.entries()) {
                   // b̂ ∝ β p + (1 − β) q̂: a positive scale per query changes no rank, so the
@@ -328,6 +339,15 @@ async function read(tensor: AnyTensor): Promise<Float32Array> {
 
 function checkSelectionOptions(options: SelectionOptions): void {
   const bad = (message: string) => new TrainError("BAD_ARGUMENT", message);
+  if (options.temperatures.length === 0) throw bad("no temperature to evaluate");
+  for (const t of options.temperatures) {
+    const problem = temperatureProblem(t);
+    if (problem !== null) throw bad(`temperature ${problem}`);
+  }
+  if (options.adapters.includes("linear")) {
+    const problem = temperatureProblem(options.adapterTemperature);
+    if (problem !== null) throw bad(`adapter temperature ${problem}`);
+  }
   if (options.blends.length === 0) throw bad("no blend to evaluate");
   for (const b of options.blends) {
     if (!(typeof b === "number" && b >= 0 && b <= 1))

@@ -129,6 +129,48 @@ export function selectionRecord(s: Selection) {
   };
 }
 
+/**
+ * The last line of defence before anything is written: metrics must be finite numbers in [0, 1],
+ * head centroids finite and non-zero (search cannot normalize a zero one), the adapter finite.
+ * A `NOT_FINITE` {@link TrainError} names what is wrong.
+ */
+function checkBeforeStoring(parts: {
+  heldOut: Metrics;
+  centroids: Float32Array;
+  adapter: Float32Array | null;
+  dimensions: number;
+  clusters: Array<{ clusterId: number }>;
+}): void {
+  const fail = (message: string) => new TrainError("NOT_FINITE", `${message}; nothing was stored`);
+  for (const [name, value] of [
+    ["Recall@1", parts.heldOut.recallAt1],
+    ["Recall@5", parts.heldOut.recallAt5],
+    ["MRR", parts.heldOut.mrr],
+  ] as const) {
+    if (!(value >= 0 && value <= 1))
+      throw fail(`held-out ${name} is ${value}, not a number in [0, 1]`);
+  }
+  const d = parts.dimensions;
+  for (const [k, cluster] of parts.clusters.entries()) {
+    let sumsq = 0;
+    for (let j = 0; j < d; j++) {
+      const v = parts.centroids[k * d + j] as number;
+      if (!Number.isFinite(v))
+        throw fail(`the centroid of cluster ${cluster.clusterId} has value [${j}] = ${v}`);
+      sumsq += v * v;
+    }
+    if (sumsq === 0)
+      throw fail(
+        `the centroid of cluster ${cluster.clusterId} is all zeros (its questions cancel out)`,
+      );
+  }
+  if (parts.adapter !== null) {
+    const at = parts.adapter.findIndex((v) => !Number.isFinite(v));
+    if (at >= 0)
+      throw fail(`the adapter W[${Math.floor(at / d)}, ${at % d}] is ${parts.adapter[at]}`);
+  }
+}
+
 function defaultModel(db: LDAProjectionDB, models: Array<{ name: string }>): string {
   if (models.length === 1) return (models[0] as { name: string }).name;
   if (models.length === 0) {
@@ -190,6 +232,12 @@ export async function trainProjection(
     throw new TrainError(
       "TOO_FEW_CLUSTERS",
       `model "${modelName}" has ${numHeads} cluster(s) with vectors; a projection needs at least 2`,
+    );
+  }
+  if (heldOutOptions.folds > set.questionIds.length) {
+    throw new TrainError(
+      "BAD_ARGUMENT",
+      `folds is ${heldOutOptions.folds}, more than the ${set.questionIds.length} questions of model "${modelName}": at most ${set.questionIds.length}`,
     );
   }
   const adapters: AdapterKind[] =
@@ -268,6 +316,7 @@ export async function trainProjection(
     direct: evaluation.direct,
     adapterFallback,
   };
+  checkBeforeStoring({ heldOut, centroids, adapter, dimensions: d, clusters: set.clusters });
   say("writing the projection");
   const mhProjectionId = await db.createProjection({
     modelId: set.modelId,

@@ -3,6 +3,7 @@ import { resolveEmbedder } from "@ldakit/embed";
 import { writeNpy } from "@ldakit/npy";
 import type { Command } from "commander";
 import { type GlobalOptions, printJson, UsageError } from "../context.js";
+import { embedBatchSizeOption } from "../options.js";
 import { Progress } from "../progress.js";
 
 interface EmbedCliOptions extends GlobalOptions {
@@ -10,7 +11,7 @@ interface EmbedCliOptions extends GlobalOptions {
   modelDir?: string;
   input?: string;
   out?: string;
-  batchSize?: string;
+  batchSize?: number;
 }
 
 export function registerEmbed(program: Command): void {
@@ -25,7 +26,7 @@ export function registerEmbed(program: Command): void {
     )
     .option("--input <file>", "a file with one text per line")
     .option("--out <file.npy>", "write the vectors as an (n, d) '<f4' NumPy array")
-    .option("--batch-size <n>", "texts per batch")
+    .addOption(embedBatchSizeOption())
     .action(async (texts: string[], options: EmbedCliOptions, command: Command) => {
       const all = { ...command.optsWithGlobals(), ...options } as EmbedCliOptions;
       if (texts.length > 0 && all.input)
@@ -41,12 +42,7 @@ export function registerEmbed(program: Command): void {
         if (inputs.at(-1) === "") inputs.pop();
       }
       if (inputs.length === 0) throw new UsageError("nothing to embed: give texts or --input FILE");
-      let batchSize: number | undefined;
-      if (all.batchSize !== undefined) {
-        batchSize = Number(all.batchSize);
-        if (!Number.isInteger(batchSize) || batchSize < 1)
-          throw new UsageError(`--batch-size must be a positive integer, not "${all.batchSize}"`);
-      }
+      const batchSize = all.batchSize;
       const embedder = await resolveEmbedder(all.model, {
         ...(all.modelDir ? { modelDir: all.modelDir } : {}),
         ...(batchSize ? { batchSize } : {}),

@@ -4,11 +4,12 @@ import { parseQueryJson } from "@ldakit/schema";
 import { evaluateQueries, type Metrics, type QueryEvaluation } from "@ldakit/train";
 import type { Command } from "commander";
 import { type GlobalOptions, printJson, printTable, withStore } from "../context.js";
+import { mhIdOption } from "../options.js";
 import { chooseProjection } from "./search.js";
 
 interface EvalCliOptions extends GlobalOptions {
   queries: string;
-  mhId?: string;
+  mhId?: number;
   modelDir?: string;
 }
 
@@ -22,7 +23,7 @@ export function registerEval(program: Command): void {
       "--queries <file>",
       "queries in either raw form (answers optional); each query's answer is its cluster's id",
     )
-    .option("--mh-id <id>", "projection to evaluate (default: the newest)")
+    .addOption(mhIdOption("projection to evaluate (default: the newest)"))
     .option(
       "--model-dir <dir>",
       "folder of the model (default: $LDAKIT_MODEL_DIR, then the model cache)",

@@ -5,7 +5,7 @@ import {
   LATEST_MIGRATION,
   type TrainingBatch,
 } from "@ldakit/schema";
-import type { OpenMode, ProcessResult } from "@ldakit/store";
+import type { OpenMode, ProcessResult, RetryOutcome, RetryResult } from "@ldakit/store";
 import type { Command } from "commander";
 import {
   type GlobalOptions,
@@ -52,7 +52,10 @@ export function registerMigrate(program: Command): void {
       "--status <status>",
       `with --list-batches: only batches in this status (${BATCH_STATUSES.join(", ")})`,
     )
-    .option("--retry-failed", "move failed batches back to pending and process them")
+    .option(
+      "--retry-failed",
+      "move failed batches back to pending and process them (a batch a newer scan of its file superseded is not retried)",
+    )
     .action(async (options: MigrateOptions, command: Command) => {
       const all = { ...command.optsWithGlobals(), ...options } as MigrateOptions;
       await migrate(all);
@@ -126,10 +129,20 @@ async function migrate(options: MigrateOptions): Promise<void> {
         if (p.phase === "embedding") progress.update(`batch ${p.batchId}`, p.done, p.total);
       };
       try {
-        let result: ProcessResult & { retried?: number[] };
+        let result: ProcessResult | RetryResult;
         if (options.retryFailed) {
-          result = await db.retryFailed({ embedder, onProgress });
-          report.retried = result.retried;
+          const retry = await db.retryFailed({ embedder, onProgress });
+          result = retry;
+          report.retried = retry.retried;
+          report.retries = retry.retries.map((r) => ({
+            batch_id: r.batchId,
+            file: r.filePath,
+            result: r.result,
+            status: r.status,
+            error: r.error,
+            previous_error: r.previousError,
+            superseded_by: r.supersededBy,
+          }));
         } else {
           result = await db.processPending({ embedder, onProgress });
         }
@@ -167,9 +180,11 @@ async function migrate(options: MigrateOptions): Promise<void> {
   if (failed) throw new ReportedFailure("some inputs were skipped or batches failed");
 }
 
-function printProcessResult(result: ProcessResult & { retried?: number[] }, model: string): void {
-  if (result.retried)
-    console.log(`retry: ${result.retried.length} failed batch(es) moved back to pending`);
+function printProcessResult(result: ProcessResult | RetryResult, model: string): void {
+  if ("retries" in result) {
+    printRetries(result, model);
+    return;
+  }
   for (const o of result.completed) {
     console.log(
       `Batch ${o.batchId}: COMPLETED  ${o.clusters} clusters, ${o.questions} questions, ${o.vectors} vectors (${model})`,
@@ -182,6 +197,58 @@ function printProcessResult(result: ProcessResult & { retried?: number[] }, mode
       ? "nothing pending"
       : `processed ${total} batch(es): ${result.completed.length} completed, ${result.failed.length} failed`,
   );
+}
+
+/** `--retry-failed`: what happened to each batch that was failed, then any other pending batch. */
+function printRetries(result: RetryResult, model: string): void {
+  const retried = new Set(result.retries.map((r) => r.batchId));
+  for (const r of result.retries) printRetry(r, result, model);
+  const others = {
+    completed: result.completed.filter((o) => !retried.has(o.batchId)),
+    failed: result.failed.filter((o) => !retried.has(o.batchId)),
+  };
+  if (others.completed.length + others.failed.length > 0) {
+    console.log("other pending batches processed on the way:");
+    printProcessResult(others, model);
+  }
+  const count = (what: RetryOutcome["result"]) =>
+    result.retries.filter((r) => r.result === what).length;
+  console.log(
+    result.retries.length === 0
+      ? "retry: no failed batches"
+      : `retry: ${result.retries.length} failed batch(es): ${count("completed")} retried and completed, ${count("failed")} retried and failed again, ${count("superseded")} superseded (not retried)${count("elsewhere") > 0 ? `, ${count("elsewhere")} taken by another process` : ""}`,
+  );
+}
+
+function printRetry(r: RetryOutcome, result: RetryResult, model: string): void {
+  switch (r.result) {
+    case "completed": {
+      const o = result.completed.find((c) => c.batchId === r.batchId);
+      console.log(
+        `Batch ${r.batchId}: retried, COMPLETED  ${o?.clusters ?? 0} clusters, ${o?.questions ?? 0} questions, ${o?.vectors ?? 0} vectors (${model})`,
+      );
+      console.log(`  File: ${r.filePath}`);
+      break;
+    }
+    case "failed":
+      console.log(`Batch ${r.batchId}: retried, FAILED again`);
+      console.log(`  File: ${r.filePath}`);
+      console.log(`  Error: ${r.error ?? ""}`);
+      break;
+    case "superseded":
+      console.log(
+        `Batch ${r.batchId}: not retried: superseded by batch ${r.supersededBy}, a newer scan of the same file (still failed)`,
+      );
+      console.log(`  File: ${r.filePath}`);
+      console.log(`  Error: ${r.previousError ?? ""}`);
+      break;
+    case "elsewhere":
+      console.log(
+        `Batch ${r.batchId}: moved back to pending; another process took it (now ${r.status})`,
+      );
+      console.log(`  File: ${r.filePath}`);
+      break;
+  }
 }
 
 function printFailure(batchId: number, file: string, error: string): void {

@@ -1,11 +1,12 @@
 import { resolveEmbedder } from "@ldakit/embed";
 import type { LDAProjectionDB } from "@ldakit/store";
 import type { Command } from "commander";
-import { type GlobalOptions, printJson, UsageError, withStore } from "../context.js";
+import { type GlobalOptions, printJson, withStore } from "../context.js";
+import { mhIdOption, topKOption } from "../options.js";
 
 interface SearchCliOptions extends GlobalOptions {
-  mhId?: string;
-  topK: string;
+  mhId?: number;
+  topK: number;
   direct?: boolean;
   modelDir?: string;
 }
@@ -13,26 +14,15 @@ interface SearchCliOptions extends GlobalOptions {
 /** The projection a command works on: `--mh-id`, else the newest one. */
 export async function chooseProjection(
   db: LDAProjectionDB,
-  mhIdOption: string | undefined,
+  mhId: number | undefined,
 ): Promise<{ mhProjectionId: number; model: string }> {
-  let id: number | undefined;
-  if (mhIdOption !== undefined) {
-    id = Number(mhIdOption);
-    if (!Number.isInteger(id) || id < 1)
-      throw new UsageError(`--mh-id must be a projection id, not "${mhIdOption}"`);
-  } else {
+  let id = mhId;
+  if (id === undefined) {
     id = await db.latestProjectionId();
     if (id === undefined)
       throw new Error(`the store ${db.path} has no projection yet; run \`ldakit train\` first`);
   }
   return { mhProjectionId: id, model: (await db.loadProjection(id)).model };
-}
-
-export function parseTopK(value: string): number {
-  const topK = Number(value);
-  if (!Number.isInteger(topK) || topK < 1)
-    throw new UsageError(`--top-k must be a positive integer, not "${value}"`);
-  return topK;
 }
 
 export function registerSearch(program: Command): void {
@@ -42,8 +32,8 @@ export function registerSearch(program: Command): void {
       "answer a question: embed it with the projection's model and rank the stored answers",
     )
     .argument("<text>", "the question")
-    .option("--mh-id <id>", "projection to use (default: the newest)")
-    .option("--top-k <k>", "how many answers to show", "5")
+    .addOption(mhIdOption("projection to use (default: the newest)"))
+    .addOption(topKOption())
     .option("--direct", "plain cosine search against the answers, without the projection")
     .option(
       "--model-dir <dir>",
@@ -51,7 +41,7 @@ export function registerSearch(program: Command): void {
     )
     .action(async (text: string, options: SearchCliOptions, command: Command) => {
       const all = { ...command.optsWithGlobals(), ...options } as SearchCliOptions;
-      const topK = parseTopK(all.topK);
+      const topK = all.topK;
       await withStore(all, "read", async (db) => {
         const { mhProjectionId, model } = await chooseProjection(db, all.mhId);
         const embedder = await resolveEmbedder(

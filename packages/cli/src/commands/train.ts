@@ -1,15 +1,16 @@
 import { type Metrics, type TrainResult, trainProjection } from "@ldakit/train";
-import type { Command } from "commander";
-import { type GlobalOptions, printJson, printTable, UsageError, withStore } from "../context.js";
+import { type Command, Option } from "commander";
+import { type GlobalOptions, printJson, printTable, withStore } from "../context.js";
+import { blendOption, foldsOption, temperatureOption } from "../options.js";
 
 interface TrainCliOptions extends GlobalOptions {
   model?: string;
-  temperature: string;
+  temperature: number | "auto";
   centroid: string;
   name?: string;
-  folds: string;
+  folds: number;
   adapter: string;
-  blend: string;
+  blend: number | "auto";
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
@@ -22,44 +23,23 @@ export function registerTrain(program: Command): void {
       "--model <name>",
       "embedding model whose vectors to use (default: the store's only model)",
     )
-    .option(
-      "--temperature <t>",
-      "routing temperature, or auto to choose it on held-out questions",
-      "auto",
+    .addOption(temperatureOption())
+    .addOption(
+      new Option("--centroid <method>", "head centroids")
+        .choices(["weighted", "mean"])
+        .default("weighted"),
     )
-    .option("--centroid <method>", "head centroids: weighted or mean", "weighted")
     .option("--name <name>", "a name for the projection")
-    .option("--folds <k>", "k of the k-fold held-out evaluation", "5")
-    .option(
-      "--adapter <kind>",
-      "query adapter: linear, none, or auto to choose on held-out questions",
-      "auto",
+    .addOption(foldsOption())
+    .addOption(
+      new Option("--adapter <kind>", "query adapter, or auto to choose on held-out questions")
+        .choices(["linear", "none", "auto"])
+        .default("auto"),
     )
-    .option(
-      "--blend <β>",
-      "blend of the projected vector with the query (0 to 1), or auto to choose on held-out questions",
-      "auto",
-    )
+    .addOption(blendOption())
     .action(async (options: TrainCliOptions, command: Command) => {
       const all = { ...command.optsWithGlobals(), ...options } as TrainCliOptions;
-      const temperature = all.temperature === "auto" ? "auto" : Number(all.temperature);
-      if (temperature !== "auto" && !(Number.isFinite(temperature) && temperature > 0)) {
-        throw new UsageError(
-          `--temperature must be a positive number or auto, not "${all.temperature}"`,
-        );
-      }
-      if (all.centroid !== "weighted" && all.centroid !== "mean") {
-        throw new UsageError(`--centroid must be weighted or mean, not "${all.centroid}"`);
-      }
-      const folds = Number(all.folds);
-      if (!Number.isInteger(folds) || folds < 2)
-        throw new UsageError("--folds must be an integer of at least 2");
-      if (!["auto", "linear", "none"].includes(all.adapter))
-        throw new UsageError(`--adapter must be linear, none or auto, not "${all.adapter}"`);
-      const blend = all.blend === "auto" ? "auto" : Number(all.blend);
-      if (blend !== "auto" && !(all.blend.trim() !== "" && blend >= 0 && blend <= 1)) {
-        throw new UsageError(`--blend must be a number from 0 to 1 or auto, not "${all.blend}"`);
-      }
+      const { temperature, folds, blend } = all;
       await withStore(all, "write", async (db) => {
         const result = await trainProjection(db, {
           model: all.model,

@@ -3,12 +3,12 @@ import {
   type GlobalOptions,
   printJson,
   ReportedFailure,
-  UsageError,
   withStore,
 } from "../context.js";
+import { mhIdOption } from "../options.js";
 
 interface VerifyCliOptions extends GlobalOptions {
-  mhId?: string;
+  mhId?: number;
 }
 
 export function registerVerify(program: Command): void {
@@ -17,15 +17,10 @@ export function registerVerify(program: Command): void {
     .description(
       "check the store folder against the on-disk format: file names, shapes and dtypes, orphan and temporary files, mh_<id>.json against the files and the database",
     )
-    .option("--mh-id <id>", "check only this projection (its mh_<id>.json and head files)")
+    .addOption(mhIdOption("check only this projection (its mh_<id>.json and head files)"))
     .action(async (_options: VerifyCliOptions, command: Command) => {
       const options = command.optsWithGlobals() as VerifyCliOptions;
-      let mhProjectionId: number | undefined;
-      if (options.mhId !== undefined) {
-        mhProjectionId = Number(options.mhId);
-        if (!Number.isInteger(mhProjectionId) || mhProjectionId < 0 || options.mhId.trim() === "")
-          throw new UsageError(`--mh-id must be a projection id, not "${options.mhId}"`);
-      }
+      const mhProjectionId = options.mhId;
       const result = await withStore(options, "read", (db) =>
         db.verify(mhProjectionId === undefined ? {} : { mhProjectionId }),
       );

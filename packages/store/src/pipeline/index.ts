@@ -4,7 +4,7 @@
  * `embed` writes and records its vectors, `finish` completes or fails it, `process` runs the loop.
  */
 export { batchHistory, listBatches } from "./batches.js";
-export { processPending, retryFailed } from "./process.js";
+export { processPending, type RetryOutcome, type RetryResult, retryFailed } from "./process.js";
 export {
   type ScanChange,
   type ScannedFile,

@@ -1,4 +1,5 @@
 import { availableParallelism } from "node:os";
+import type { BatchStatus } from "@ldakit/schema";
 import type { StoreContext } from "../context.js";
 import { StoreError } from "../errors.js";
 import { type VectorFileJob, VectorWriterPool } from "../writer-pool.js";
@@ -47,25 +48,98 @@ export async function processPending(
   return run(ctx, settingsOf(options));
 }
 
-/** retry-failed (docs/ARCHITECTURE.md): failed batches go back to pending and are processed again. */
+/** What {@link retryFailed} did with one batch that was `failed` when it started. */
+export interface RetryOutcome {
+  batchId: number;
+  filePath: string;
+  /**
+   * `completed`: retried and completed. `failed`: retried and failed again (`error`).
+   * `superseded`: not retried, because a newer batch of the same file exists (`supersededBy`):
+   * that batch holds the file's current content, and retrying the old one could only fail it as
+   * superseded again. `elsewhere`: moved back to pending, but another process took it (`status`).
+   */
+  result: "completed" | "failed" | "superseded" | "elsewhere";
+  /** Its error before the retry. */
+  previousError: string | null;
+  /** The error of the failed retry; null for every other result. */
+  error: string | null;
+  /** The newer batch of the same file, for `superseded`; else null. */
+  supersededBy: number | null;
+  /** Its status once the retry is over. */
+  status: BatchStatus;
+}
+
+export interface RetryResult extends ProcessResult {
+  /** The ids of the batches moved back to pending (not the superseded ones). */
+  retried: number[];
+  /** One entry per batch that was failed, in id order. */
+  retries: RetryOutcome[];
+}
+
+/**
+ * retry-failed (docs/ARCHITECTURE.md): failed batches go back to pending and are processed again
+ * — except those a newer batch of the same file supersedes, which stay failed with their error
+ * and are reported as such. `completed` and `failed` also list other pending batches processed
+ * on the way.
+ */
 export async function retryFailed(
   ctx: StoreContext,
   options: ProcessOptions,
-): Promise<ProcessResult & { retried: number[] }> {
+): Promise<RetryResult> {
   const settings = settingsOf(options);
-  const retried = ctx.sql.immediate(() => {
+  const before = ctx.sql.immediate(() => {
     const failed = ctx.sql.all(
       ctx.kysely
         .selectFrom("training_batches")
-        .select("batch_id")
+        .select(["batch_id", "file_path", "error_message"])
         .where("status", "=", "failed")
         .orderBy("batch_id"),
     );
-    for (const { batch_id } of failed)
-      transition(ctx, batch_id, "failed", "pending", { error_message: null }, "retry");
-    return failed.map((b) => b.batch_id);
+    return failed.map((b) => {
+      const newer = ctx.sql.first(
+        ctx.kysely
+          .selectFrom("training_batches")
+          .select("batch_id")
+          .where("file_path", "=", b.file_path)
+          .where("batch_id", ">", b.batch_id)
+          .orderBy("batch_id", "desc")
+          .limit(1),
+      );
+      if (!newer)
+        transition(ctx, b.batch_id, "failed", "pending", { error_message: null }, "retry");
+      return { ...b, supersededBy: newer?.batch_id ?? null };
+    });
   });
-  return { ...(await run(ctx, settings)), retried };
+  const processed = await run(ctx, settings);
+  const outcomeOf = new Map<number, BatchOutcome>();
+  for (const o of [...processed.completed, ...processed.failed]) outcomeOf.set(o.batchId, o);
+  const retries = before.map((b): RetryOutcome => {
+    const outcome = outcomeOf.get(b.batch_id);
+    const status =
+      ctx.sql.first(
+        ctx.kysely
+          .selectFrom("training_batches")
+          .select("status")
+          .where("batch_id", "=", b.batch_id),
+      )?.status ?? "failed";
+    const common = {
+      batchId: b.batch_id,
+      filePath: b.file_path,
+      previousError: b.error_message,
+      supersededBy: b.supersededBy,
+      status,
+    };
+    if (b.supersededBy !== null) return { ...common, result: "superseded", error: null };
+    if (outcome === undefined) return { ...common, result: "elsewhere", error: null };
+    return outcome.status === "completed"
+      ? { ...common, result: "completed", error: null }
+      : { ...common, result: "failed", error: outcome.error ?? null };
+  });
+  return {
+    ...processed,
+    retried: before.filter((b) => b.supersededBy === null).map((b) => b.batch_id),
+    retries,
+  };
 }
 
 async function run(ctx: StoreContext, settings: Settings): Promise<ProcessResult> {
