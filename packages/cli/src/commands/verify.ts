@@ -1,10 +1,5 @@
 import type { Command } from "commander";
-import {
-  type GlobalOptions,
-  printJson,
-  ReportedFailure,
-  withStore,
-} from "../context.js";
+import { type GlobalOptions, printJson, ReportedFailure, withStore } from "../context.js";
 import { mhIdOption } from "../options.js";
 
 interface VerifyCliOptions extends GlobalOptions {
