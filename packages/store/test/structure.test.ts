@@ -170,6 +170,7 @@ describe("the published declarations", () => {
         "searchWithProjection",
         "directSearch",
         "verify",
+        "repair",
         "close",
       ].sort(),
     );

@@ -3,6 +3,7 @@ import { type Dirent, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { StoreContext } from "../context.js";
 import { StoreError } from "../errors.js";
+import { sweep } from "../lifecycle.js";
 import { appendHistory } from "./batches.js";
 import { type PipelineTimings, timed } from "./timings.js";
 
@@ -57,10 +58,13 @@ function listJsonFiles(dir: string, recursive: boolean): string[] {
 export function scan(ctx: StoreContext, dir: string, options: ScanOptions = {}): ScanResult {
   const result: ScanResult = { new: [], modified: [], unchanged: [] };
   const { timings } = options;
-  for (const path of listJsonFiles(dir, options.recursive ?? false)) {
+  const files = listJsonFiles(dir, options.recursive ?? false);
+  // What an interrupted command left goes first (docs/ARCHITECTURE.md §4).
+  sweep(ctx);
+  for (const path of files) {
     const hash = timed(timings, "hashing", () => sha256(readFileSync(path)));
     timed(timings, "sqlite", () =>
-      ctx.sql.immediate(() => {
+      ctx.sql.immediate("scan", () => {
         const latest = ctx.sql.first(
           ctx.kysely
             .selectFrom("training_batches")
