@@ -1,5 +1,5 @@
 /**
- * The crash-point walk (docs/ARCHITECTURE.md §4): each scenario's command is run once with
+ * The crash-point walk (docs/ARCHITECTURE.md §3.1): each scenario's command is run once with
  * LDAKIT_CRASH_TRACE to list the crash points it passes, then, for each point and occurrence, on a
  * fresh copy of the store with LDAKIT_CRASH_AT so the process SIGKILLs itself there; the command
  * is run again without a crash, and the store must equal the store of a run that never crashed:

@@ -161,7 +161,7 @@ export interface BatchStatusHistoryTable {
 /**
  * + A file to delete (migration `006_lifecycle`): recorded in the transaction that drops the rows
  * naming it, removed after that transaction commits, then its row deleted. A process killed in
- * between leaves the row, and the next writing command removes the file (docs/ARCHITECTURE.md §4).
+ * between leaves the row, and the next writing command removes the file (docs/ARCHITECTURE.md §3.1).
  */
 export interface FileRemovalsTable {
   /** The store path (docs/FORMAT.md §1.2) of the file. */

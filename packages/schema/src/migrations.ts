@@ -19,7 +19,7 @@
  *   `multi_head_projections.selection`, a JSON object (adapter, λ, target, steps, τ, β, the
  *   held-out figures beside direct search); NULL for projections not chosen that way.
  * - `006_lifecycle` adds the two journals of the crash-safe file lifecycle
- *   (docs/ARCHITECTURE.md §4): `file_removals`, the files to delete that the transaction which
+ *   (docs/ARCHITECTURE.md §3.1): `file_removals`, the files to delete that the transaction which
  *   dropped their rows recorded, and `projection_reservations`, the projection ids whose files a
  *   process is writing before it commits the projection's rows.
  *

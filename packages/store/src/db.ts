@@ -426,7 +426,7 @@ export class LDAProjectionDB {
   }
 
   /**
-   * Repairs what interrupted commands left (docs/ARCHITECTURE.md §4), as every writing command
+   * Repairs what interrupted commands left (docs/ARCHITECTURE.md §3.1), as every writing command
    * does before it starts: batches whose worker process died go back to pending, projection
    * ids reserved by a dead process are released, recorded removals are done, and stale
    * temporary files and files no row names are deleted. Returns each file removed, with why.

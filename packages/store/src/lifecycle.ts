@@ -1,5 +1,5 @@
 /**
- * The crash-safe file lifecycle (docs/ARCHITECTURE.md §4): files to delete are recorded in the
+ * The crash-safe file lifecycle (docs/ARCHITECTURE.md §3.1): files to delete are recorded in the
  * transaction that drops their rows and removed after it commits; every writing command first
  * sweeps what an interrupted one left — recorded removals, stale temporary files, and files no
  * row names in the model folders — and `repair` does the same on demand.

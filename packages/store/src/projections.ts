@@ -169,7 +169,7 @@ export interface NewProjection {
  * an adapter, and `mh_<id>.json` (docs/FORMAT.md §4). The arguments are checked before anything
  * is written. The id is reserved first (`projection_reservations`), the files are written and
  * synced under it, and only then one short transaction inserts the rows, so other processes
- * wait milliseconds for the write lock, not the time 2 × H files take (docs/ARCHITECTURE.md §4).
+ * wait milliseconds for the write lock, not the time 2 × H files take (docs/ARCHITECTURE.md §3.1).
  * On failure the files written go again; after a crash, the next writing command sweeps them.
  */
 export function createProjection(ctx: StoreContext, projection: NewProjection): number {

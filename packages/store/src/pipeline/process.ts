@@ -50,7 +50,7 @@ export async function processPending(
   return run(ctx, settings);
 }
 
-/** What an interrupted command left goes first (docs/ARCHITECTURE.md §4). */
+/** What an interrupted command left goes first (docs/ARCHITECTURE.md §3.1). */
 function sweepBefore(ctx: StoreContext): void {
   sweep(ctx, { reclaimBatches: reclaimAbandoned });
 }

@@ -59,7 +59,7 @@ export function scan(ctx: StoreContext, dir: string, options: ScanOptions = {}):
   const result: ScanResult = { new: [], modified: [], unchanged: [] };
   const { timings } = options;
   const files = listJsonFiles(dir, options.recursive ?? false);
-  // What an interrupted command left goes first (docs/ARCHITECTURE.md §4).
+  // What an interrupted command left goes first (docs/ARCHITECTURE.md §3.1).
   sweep(ctx);
   for (const path of files) {
     const hash = timed(timings, "hashing", () => sha256(readFileSync(path)));
