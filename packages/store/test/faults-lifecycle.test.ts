@@ -170,7 +170,10 @@ describe("the sweep", () => {
       let sweptMeanwhile: string[] | undefined;
       let onDiskMeanwhile: string[] = [];
       const slow = {
-        ...embedder,
+        name: embedder.name,
+        dimensions: embedder.dimensions,
+        backend: embedder.backend,
+        dispose: async () => {},
         async embed(texts: string[]) {
           // The second chunk: the first chunk's 8 files are written, their rows not yet.
           if (++calls === 2) {
