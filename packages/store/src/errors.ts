@@ -24,7 +24,7 @@ export type StoreErrorCode =
   | "BAD_VECTOR_FILE"
   /**
    * A vector file or `mh_<id>.json` could not be written or its folder synced (permissions, a full
-   * disk, …; the path is named), or a failed batch could not even be recorded as failed.
+   * disk, … — the path is named), or a failed batch could not even be recorded as failed.
    */
   | "WRITE_FAILED"
   /** The folder given to `scan` does not exist or cannot be listed. */
