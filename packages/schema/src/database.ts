@@ -158,6 +158,33 @@ export interface BatchStatusHistoryTable {
   message: string | null;
 }
 
+/**
+ * + A file to delete (migration `006_lifecycle`): recorded in the transaction that drops the rows
+ * naming it, removed after that transaction commits, then its row deleted. A process killed in
+ * between leaves the row, and the next writing command removes the file (docs/ARCHITECTURE.md §3.1).
+ */
+export interface FileRemovalsTable {
+  /** The store path (docs/FORMAT.md §1.2) of the file. */
+  path: string;
+  /** Why it goes, e.g. `superseded by batch 7`, `batch 3 failed`. */
+  reason: string;
+  recorded_at: CreatedAt;
+}
+
+/**
+ * + A projection id taken by a process that is writing the projection's files before it commits
+ * its rows (migration `006_lifecycle`). The commit of the projection deletes the row; a row whose
+ * process died is kept with `owner` NULL, so the id is never handed out again, and the files of
+ * that id are swept as orphans.
+ */
+export interface ProjectionReservationsTable {
+  mh_projection_id: number;
+  model_id: number;
+  /** `host:pid:nonce` of the writing process; `null` once that process is known dead. */
+  owner: string | null;
+  reserved_at: CreatedAt;
+}
+
 /** A column of a view: selectable only. */
 type ViewColumn<T> = ColumnType<T, never, never>;
 
@@ -195,6 +222,8 @@ export interface Database {
   cluster_heads: ClusterHeadsTable;
   training_batches: TrainingBatchesTable;
   batch_status_history: BatchStatusHistoryTable;
+  file_removals: FileRemovalsTable;
+  projection_reservations: ProjectionReservationsTable;
   /** A read-only view, for upstream's Python reader. */
   answers: AnswersView;
 }
@@ -212,6 +241,8 @@ export const TABLE_NAMES = [
   "embeddings",
   "multi_head_projections",
   "cluster_heads",
+  "file_removals",
+  "projection_reservations",
 ] as const satisfies readonly TableName[];
 
 export type Model = Selectable<ModelsTable>;
@@ -232,4 +263,6 @@ export type TrainingBatch = Selectable<TrainingBatchesTable>;
 export type NewTrainingBatch = Insertable<TrainingBatchesTable>;
 export type TrainingBatchUpdate = Updateable<TrainingBatchesTable>;
 export type BatchStatusHistory = Selectable<BatchStatusHistoryTable>;
+export type FileRemoval = Selectable<FileRemovalsTable>;
+export type ProjectionReservation = Selectable<ProjectionReservationsTable>;
 export type NewBatchStatusHistory = Insertable<BatchStatusHistoryTable>;

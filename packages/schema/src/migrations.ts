@@ -18,6 +18,10 @@
  * - `005_selection` records how training chose a projection's setting on held-out questions:
  *   `multi_head_projections.selection`, a JSON object (adapter, λ, target, steps, τ, β, the
  *   held-out figures beside direct search); NULL for projections not chosen that way.
+ * - `006_lifecycle` adds the two journals of the crash-safe file lifecycle
+ *   (docs/ARCHITECTURE.md §3.1): `file_removals`, the files to delete that the transaction which
+ *   dropped their rows recorded, and `projection_reservations`, the projection ids whose files a
+ *   process is writing before it commits the projection's rows.
  *
  * Migrations are forward-only (SQLite cannot drop a column that has a foreign key).
  * Foreign keys never cascade: deleting a parent that still has children fails, so the store
@@ -281,6 +285,24 @@ const migration005Selection: Migration = {
   },
 };
 
+const migration006Lifecycle: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema
+      .createTable("file_removals")
+      .addColumn("path", "text", (c) => c.primaryKey())
+      .addColumn("reason", "text", (c) => c.notNull())
+      .addColumn("recorded_at", "text", (c) => c.notNull().defaultTo(nowIso))
+      .execute();
+    await db.schema
+      .createTable("projection_reservations")
+      .addColumn("mh_projection_id", "integer", (c) => c.primaryKey())
+      .addColumn("model_id", "integer", (c) => c.notNull().references("models.model_id"))
+      .addColumn("owner", "text")
+      .addColumn("reserved_at", "text", (c) => c.notNull().defaultTo(nowIso))
+      .execute();
+  },
+};
+
 /**
  * Upstream's `LDAProjectionDB` creates its own (empty) `answers` table in a database that has
  * none, so a store it opened before `003_upstream` has one. That table holds nothing and the
@@ -314,11 +336,12 @@ export const MIGRATION_NAMES = [
   "003_upstream",
   "004_adapter",
   "005_selection",
+  "006_lifecycle",
 ] as const;
 export type MigrationName = (typeof MIGRATION_NAMES)[number];
 
 /** The name of the newest migration. */
-export const LATEST_MIGRATION: MigrationName = "005_selection";
+export const LATEST_MIGRATION: MigrationName = "006_lifecycle";
 
 /** Every migration by name, for a `MigrationProvider`. */
 export const ldakitMigrations: Readonly<Record<MigrationName, Migration>> = Object.freeze({
@@ -327,6 +350,7 @@ export const ldakitMigrations: Readonly<Record<MigrationName, Migration>> = Obje
   "003_upstream": migration003Upstream,
   "004_adapter": migration004Adapter,
   "005_selection": migration005Selection,
+  "006_lifecycle": migration006Lifecycle,
 });
 
 /** A `MigrationProvider` for Kysely's `Migrator` that serves {@link ldakitMigrations}. */

@@ -66,6 +66,12 @@ const SELECTION_COLUMNS: Record<string, string[]> = {
   multi_head_projections: ["selection"],
 };
 
+/** The tables `006_lifecycle` adds: the journals of the file lifecycle. */
+const LIFECYCLE_TABLES: Record<string, string[]> = {
+  file_removals: ["path", "reason", "recorded_at"],
+  projection_reservations: ["mh_projection_id", "model_id", "owner", "reserved_at"],
+};
+
 /** The column names of upstream's own `answers` table, in its order. */
 const UPSTREAM_ANSWER_COLUMNS = [
   "answer_id",
@@ -86,10 +92,18 @@ function latestColumns(table: string): string[] {
     ...(UPSTREAM_COLUMNS[table] ?? []),
     ...(ADAPTER_COLUMNS[table] ?? []),
     ...(SELECTION_COLUMNS[table] ?? []),
+    ...(LIFECYCLE_TABLES[table] ?? []),
   ];
 }
 
-const ALL_MIGRATIONS = ["001_seed", "002_ldakit", "003_upstream", "004_adapter", "005_selection"];
+const ALL_MIGRATIONS = [
+  "001_seed",
+  "002_ldakit",
+  "003_upstream",
+  "004_adapter",
+  "005_selection",
+  "006_lifecycle",
+];
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
@@ -148,7 +162,7 @@ afterEach(async () => {
 describe("migration names", () => {
   it("are exported in order, the last one being the latest", async () => {
     expect(MIGRATION_NAMES).toEqual(ALL_MIGRATIONS);
-    expect(LATEST_MIGRATION).toBe("005_selection");
+    expect(LATEST_MIGRATION).toBe("006_lifecycle");
     const provided = Object.keys(await new LdakitMigrationProvider().getMigrations());
     expect(provided.sort()).toEqual([...MIGRATION_NAMES]);
   });
@@ -167,7 +181,9 @@ describe("a new database", () => {
   it("has every table and column of docs/FORMAT.md §5.3", async () => {
     const t = open();
     await migrateLdakitDatabase(t.db);
-    expect([...TABLE_NAMES].sort()).toEqual(Object.keys(SEED_COLUMNS).sort());
+    expect([...TABLE_NAMES].sort()).toEqual(
+      [...Object.keys(SEED_COLUMNS), ...Object.keys(LIFECYCLE_TABLES)].sort(),
+    );
     for (const table of TABLE_NAMES) {
       expect(columns(t, table), table).toEqual(latestColumns(table));
     }
@@ -340,6 +356,7 @@ describe("an older database", () => {
       "003_upstream",
       "004_adapter",
       "005_selection",
+      "006_lifecycle",
     ]);
     for (const table of TABLE_NAMES) {
       expect(columns(t, table), table).toEqual(latestColumns(table));
@@ -392,7 +409,7 @@ describe("an older database", () => {
     const t = open();
     await migrateLdakitDatabase(t.db);
     await expect(migrateLdakitDatabase(t.db, "001_seed")).rejects.toThrow(
-      "cannot migrate down from 005_selection to 001_seed: ldakit migrations are forward-only",
+      "cannot migrate down from 006_lifecycle to 001_seed: ldakit migrations are forward-only",
     );
     expect(await appliedMigrationNames(t.db)).toEqual(ALL_MIGRATIONS);
   });
@@ -749,7 +766,11 @@ describe("a projection's query adapter and blend (004_adapter)", () => {
       answers: t.raw.prepare("SELECT * FROM answers").all(),
     };
 
-    expect(await migrateLdakitDatabase(t.db)).toEqual(["004_adapter", "005_selection"]);
+    expect(await migrateLdakitDatabase(t.db)).toEqual([
+      "004_adapter",
+      "005_selection",
+      "006_lifecycle",
+    ]);
     expect(await appliedMigrationNames(t.db)).toEqual(ALL_MIGRATIONS);
     expect(columns(t, "multi_head_projections")).toEqual(latestColumns("multi_head_projections"));
     expect(t.raw.prepare("SELECT * FROM multi_head_projections").all()).toEqual(
@@ -845,7 +866,7 @@ describe("how training chose a projection (005_selection)", () => {
     const t = open();
     await migrateLdakitDatabase(t.db, "004_adapter");
     insertSeedRows(t);
-    expect(await migrateLdakitDatabase(t.db)).toEqual(["005_selection"]);
+    expect(await migrateLdakitDatabase(t.db)).toEqual(["005_selection", "006_lifecycle"]);
     expect(t.raw.prepare("SELECT selection FROM multi_head_projections").all()).toEqual([
       { selection: null },
     ]);
@@ -856,5 +877,32 @@ describe("how training chose a projection (005_selection)", () => {
     expect(() =>
       t.raw.exec("UPDATE multi_head_projections SET selection = 'adapter: none'"),
     ).toThrow(/CHECK constraint failed/);
+  });
+});
+
+describe("the file lifecycle journals (006_lifecycle)", () => {
+  it("adds file_removals and projection_reservations to a 005 store, keeping its rows", async () => {
+    const t = open();
+    expect(await migrateLdakitDatabase(t.db, "005_selection")).toEqual(ALL_MIGRATIONS.slice(0, 5));
+    insertSeedRows(t);
+    expect(await migrateLdakitDatabase(t.db)).toEqual(["006_lifecycle"]);
+    for (const [table, names] of Object.entries(LIFECYCLE_TABLES)) {
+      expect(columns(t, table), table).toEqual(names);
+    }
+    expect(foreignKeys(t, "projection_reservations")).toEqual([
+      { table: "models", from: "model_id", to: "model_id", on_delete: "NO ACTION" },
+    ]);
+    t.raw.exec(
+      "INSERT INTO file_removals (path, reason) VALUES ('embeddings/m/q_001.npy', 'test')",
+    );
+    const removal = t.raw.prepare("SELECT recorded_at FROM file_removals").get() as {
+      recorded_at: string;
+    };
+    expect(removal.recorded_at).toMatch(ISO_UTC);
+    // A path is recorded once: a second removal of the same file is a conflict, not a duplicate.
+    expect(() =>
+      t.raw.exec("INSERT INTO file_removals (path, reason) VALUES ('embeddings/m/q_001.npy', 'x')"),
+    ).toThrow(/UNIQUE constraint failed: file_removals.path/);
+    expect(await t.db.selectFrom("multi_head_projections").selectAll().execute()).toHaveLength(1);
   });
 });

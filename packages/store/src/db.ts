@@ -31,6 +31,8 @@ import { Kysely, SqliteDialect } from "kysely";
 import { createStoreContext, type StoreContext } from "./context.js";
 import { upsertEmbedding } from "./embeddings.js";
 import { StoreError } from "./errors.js";
+import { type SweptFile, sweep } from "./lifecycle.js";
+import { reclaimAbandoned } from "./pipeline/claims.js";
 import {
   batchHistory,
   listBatches,
@@ -348,16 +350,20 @@ export class LDAProjectionDB {
       );
     }
     const path = entityVectorPath(model.name, embedding.entityType, embedding.entityId);
-    ctx.vectors.write(path, embedding.vector);
-    ctx.sql.run(
-      upsertEmbedding(
-        ctx.kysely,
-        embedding.entityType,
-        embedding.entityId,
-        embedding.modelId,
-        path,
-      ),
-    );
+    // Under the write lock: a sweep of another process must not see the file before its row.
+    ctx.sql.immediate("store-embedding", () => {
+      ctx.vectors.write(path, embedding.vector);
+      ctx.vectors.syncFolders([path]);
+      ctx.sql.run(
+        upsertEmbedding(
+          ctx.kysely,
+          embedding.entityType,
+          embedding.entityId,
+          embedding.modelId,
+          path,
+        ),
+      );
+    });
     return path;
   }
 
@@ -544,6 +550,16 @@ export class LDAProjectionDB {
    */
   async verify(options: VerifyOptions = {}): Promise<VerifyResult> {
     return verifyStore(this.ctx, options);
+  }
+
+  /**
+   * Repairs what interrupted commands left (docs/ARCHITECTURE.md §3.1), as every writing command
+   * does before it starts: batches whose worker process died go back to pending, projection
+   * ids reserved by a dead process are released, recorded removals are done, and stale
+   * temporary files and files no row names are deleted. Returns each file removed, with why.
+   */
+  async repair(): Promise<SweptFile[]> {
+    return sweep(this.ctx, { reclaimBatches: reclaimAbandoned });
   }
 
   async close(): Promise<void> {

@@ -34,7 +34,10 @@ export type StoreErrorCode =
   | "VECTOR_FILE_MISSING"
   /** A vector file is not a readable `(d,)` float32/float64 `.npy` vector of the model's dimensions. */
   | "BAD_VECTOR_FILE"
-  /** A vector file or `mh_<id>.json` could not be written (permissions, a full disk, …). */
+  /**
+   * A vector file or `mh_<id>.json` could not be written or its folder synced (permissions, a full
+   * disk, … — the path is named), or a failed batch could not even be recorded as failed.
+   */
   | "WRITE_FAILED"
   /** The folder given to `scan` does not exist or cannot be listed. */
   | "INPUT_UNREADABLE"

@@ -10,6 +10,7 @@ export {
   type StoreStats,
 } from "./db.js";
 export { StoreError, type StoreErrorCode } from "./errors.js";
+export type { SweptFile } from "./lifecycle.js";
 export {
   type BatchOutcome,
   type BatchProgress,

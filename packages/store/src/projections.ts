@@ -1,4 +1,13 @@
-import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname } from "node:path";
 import {
   adapterFileName,
@@ -11,6 +20,8 @@ import {
 import type { CentroidMethod } from "@ldakit/schema";
 import type { StoreContext } from "./context.js";
 import { StoreError } from "./errors.js";
+import { crashPoint } from "./faults.js";
+import { ownerToken, sweep } from "./lifecycle.js";
 
 /** Everything training needs from the store for one model: vectors as contiguous matrices. */
 export interface TrainingSet {
@@ -155,9 +166,11 @@ export interface NewProjection {
 /**
  * Records a new multi-head projection (never overwriting an older one): its row, a
  * `cluster_heads` row per head, the head files, the adapter file `mh_<id>_W.npy` when there is
- * an adapter, and `mh_<id>.json` (docs/FORMAT.md §4). The row and the heads commit together
- * after every file is in place; on failure the files written go again. The arguments are checked
- * before anything is written.
+ * an adapter, and `mh_<id>.json` (docs/FORMAT.md §4). The arguments are checked before anything
+ * is written. The id is reserved first (`projection_reservations`), the files are written and
+ * synced under it, and only then one short transaction inserts the rows, so other processes
+ * wait milliseconds for the write lock, not the time 2 × H files take (docs/ARCHITECTURE.md §3.1).
+ * On failure the files written go again; after a crash, the next writing command sweeps them.
  */
 export function createProjection(ctx: StoreContext, projection: NewProjection): number {
   const { sql, kysely } = ctx;
@@ -170,16 +183,88 @@ export function createProjection(ctx: StoreContext, projection: NewProjection): 
   }
   if (projection.heads.length === 0)
     throw new StoreError("BAD_ARGUMENT", "a projection needs at least one head");
+  for (const head of projection.heads) {
+    if (head.centroid.length !== model.dimensions || head.answer.length !== model.dimensions) {
+      throw new StoreError(
+        "DIMENSION_MISMATCH",
+        `head of cluster ${head.clusterId} is not ${model.dimensions}-dimensional`,
+      );
+    }
+  }
   const adapter = checkAdapter(projection.adapter ?? null, model.dimensions);
   const blend = checkBlend(projection.blend);
   checkSearchableTemperature(projection.temperature);
   checkMetrics(projection);
   const selection = checkSelection(projection.selection ?? null);
+  // What an interrupted command left goes first.
+  sweep(ctx);
+  const owner = ownerToken(randomBytes(4).toString("hex"));
+  const mhProjectionId = sql.immediate("reserve-projection", () => {
+    const newest = sql.first(
+      kysely
+        .selectFrom("multi_head_projections")
+        .select((eb) => eb.fn.max("mh_projection_id").as("id")),
+    )?.id;
+    const reserved = sql.first(
+      kysely
+        .selectFrom("projection_reservations")
+        .select((eb) => eb.fn.max("mh_projection_id").as("id")),
+    )?.id;
+    const id = Math.max(Number(newest ?? 0), Number(reserved ?? 0)) + 1;
+    sql.run(
+      kysely.insertInto("projection_reservations").values({
+        mh_projection_id: id,
+        model_id: model.model_id,
+        owner,
+        reserved_at: ctx.now(),
+      }),
+    );
+    return id;
+  });
   const written: string[] = [];
   try {
-    return sql.immediate(() => {
-      const mhProjectionId = sql.run(
+    const heads = projection.heads.map((head) => {
+      const centroidPath = headCentroidPath(model.name, mhProjectionId, head.clusterId);
+      const answerPath = headAnswerPath(model.name, mhProjectionId, head.clusterId);
+      written.push(centroidPath);
+      ctx.vectors.write(centroidPath, head.centroid);
+      crashPoint("head-file:written");
+      written.push(answerPath);
+      ctx.vectors.write(answerPath, head.answer);
+      crashPoint("head-file:written");
+      return { head, centroidPath, answerPath };
+    });
+    let adapterPath: string | null = null;
+    let adapterName: string | null = null;
+    if (adapter !== null) {
+      adapterPath = projectionAdapterPath(model.name, mhProjectionId);
+      adapterName = adapterFileName(mhProjectionId);
+      written.push(adapterPath);
+      ctx.vectors.writeMatrix(adapterPath, adapter, model.dimensions, model.dimensions);
+      crashPoint("adapter-file:written");
+    }
+    const metaPath = projectionMetaPath(model.name, mhProjectionId);
+    written.push(metaPath);
+    const format = projectionMetaFormatFor({ adapter: adapterName, blend });
+    writeJsonAtomically(ctx.vectors.absolute(metaPath), {
+      format,
+      mh_projection_id: mhProjectionId,
+      model: model.name,
+      dimensions: model.dimensions,
+      temperature: projection.temperature,
+      num_heads: projection.heads.length,
+      cluster_ids: projection.heads.map((h) => h.clusterId),
+      // Edition 1 has neither key: a projection without an adapter and blend stays readable
+      // by readers that predate them (docs/FORMAT.md §7).
+      ...(format === "ldakit.mh/1" ? {} : { adapter: adapterName, blend }),
+    });
+    crashPoint("projection-meta:written");
+    ctx.vectors.syncFolders(written);
+    crashPoint("projection-files:synced");
+    sql.immediate("commit-projection", () => {
+      sql.run(
         kysely.insertInto("multi_head_projections").values({
+          mh_projection_id: mhProjectionId,
           model_id: model.model_id,
           num_heads: projection.heads.length,
           temperature: projection.temperature,
@@ -188,11 +273,11 @@ export function createProjection(ctx: StoreContext, projection: NewProjection): 
           recall_at_1: projection.recallAt1 ?? null,
           mrr: projection.mrr ?? null,
           centroid_method: projection.centroidMethod,
-          adapter_path: null,
+          adapter_path: adapterPath,
           blend: projection.blend === undefined ? null : blend,
           selection,
         }),
-      ).lastInsertRowid;
+      );
       const insertHead = sql.statement(
         kysely.insertInto("cluster_heads").values({
           mh_projection_id: 0,
@@ -202,52 +287,28 @@ export function createProjection(ctx: StoreContext, projection: NewProjection): 
           num_questions: 0,
         }),
       );
-      for (const head of projection.heads) {
-        if (head.centroid.length !== model.dimensions || head.answer.length !== model.dimensions) {
-          throw new StoreError(
-            "DIMENSION_MISMATCH",
-            `head of cluster ${head.clusterId} is not ${model.dimensions}-dimensional`,
-          );
-        }
-        const centroidPath = headCentroidPath(model.name, mhProjectionId, head.clusterId);
-        const answerPath = headAnswerPath(model.name, mhProjectionId, head.clusterId);
-        written.push(centroidPath, answerPath);
-        ctx.vectors.write(centroidPath, head.centroid);
-        ctx.vectors.write(answerPath, head.answer);
+      for (const { head, centroidPath, answerPath } of heads) {
         insertHead.run(mhProjectionId, head.clusterId, centroidPath, answerPath, head.numQuestions);
       }
-      let adapterName: string | null = null;
-      if (adapter !== null) {
-        const adapterPath = projectionAdapterPath(model.name, mhProjectionId);
-        adapterName = adapterFileName(mhProjectionId);
-        written.push(adapterPath);
-        ctx.vectors.writeMatrix(adapterPath, adapter, model.dimensions, model.dimensions);
-        sql.run(
-          kysely
-            .updateTable("multi_head_projections")
-            .set({ adapter_path: adapterPath })
-            .where("mh_projection_id", "=", mhProjectionId),
-        );
-      }
-      const metaPath = projectionMetaPath(model.name, mhProjectionId);
-      written.push(metaPath);
-      const format = projectionMetaFormatFor({ adapter: adapterName, blend });
-      writeJsonAtomically(ctx.vectors.absolute(metaPath), {
-        format,
-        mh_projection_id: mhProjectionId,
-        model: model.name,
-        dimensions: model.dimensions,
-        temperature: projection.temperature,
-        num_heads: projection.heads.length,
-        cluster_ids: projection.heads.map((h) => h.clusterId),
-        // Edition 1 has neither key: a projection without an adapter and blend stays readable
-        // by readers that predate them (docs/FORMAT.md §7).
-        ...(format === "ldakit.mh/1" ? {} : { adapter: adapterName, blend }),
-      });
-      return mhProjectionId;
+      sql.run(
+        kysely.deleteFrom("projection_reservations").where("mh_projection_id", "=", mhProjectionId),
+      );
     });
+    return mhProjectionId;
   } catch (error) {
     for (const path of written) ctx.vectors.remove(path);
+    try {
+      sql.immediate(() =>
+        sql.run(
+          kysely
+            .deleteFrom("projection_reservations")
+            .where("mh_projection_id", "=", mhProjectionId)
+            .where("owner", "=", owner),
+        ),
+      );
+    } catch {
+      // Left with this process as owner; once it has exited, the next sweep releases it.
+    }
     throw error;
   }
 }
@@ -352,11 +413,18 @@ function checkMetrics(projection: Pick<NewProjection, "recallAt1" | "mrr">): voi
   }
 }
 
+/** Writes JSON to a temporary name, syncs it and renames it into place. */
 function writeJsonAtomically(path: string, value: unknown): void {
   const tmp = `${path}.${process.pid}.tmp`;
   try {
     mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
+    const fd = openSync(tmp, "w");
+    try {
+      writeFileSync(fd, `${JSON.stringify(value, null, 2)}\n`);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
     renameSync(tmp, path);
   } catch (cause) {
     rmSync(tmp, { force: true });

@@ -1,5 +1,15 @@
 import type Sqlite from "better-sqlite3";
 import type { Compilable } from "kysely";
+import { crashPoint } from "./faults.js";
+
+export interface TransactionOptions {
+  /**
+   * Commit with `synchronous = FULL`, so the commit is on disk when it returns: needed before
+   * deleting files whose rows the transaction dropped, since in WAL mode with `NORMAL` a power
+   * loss may undo the last commits while the unlinks that followed them persist.
+   */
+  durable?: boolean;
+}
 
 /**
  * Runs Kysely-built queries synchronously on the better-sqlite3 connection Kysely itself uses.
@@ -49,8 +59,36 @@ export class SyncSql {
     return { changes: result.changes, lastInsertRowid: Number(result.lastInsertRowid) };
   }
 
-  /** Runs `fn` in a `BEGIN IMMEDIATE` transaction: it takes the write lock up front, so two processes serialize instead of failing with SQLITE_BUSY on upgrade. */
-  immediate<T>(fn: () => T): T {
-    return this.sqlite.transaction(fn).immediate();
+  /**
+   * Runs `fn` in a `BEGIN IMMEDIATE` transaction: it takes the write lock up front, so two
+   * processes serialize instead of failing with SQLITE_BUSY on upgrade. A named transaction is
+   * a pair of crash points, `<name>:before-commit` and `<name>:after-commit` (see faults.ts).
+   */
+  immediate<T>(fn: () => T): T;
+  immediate<T>(name: string, fn: () => T, options?: TransactionOptions): T;
+  immediate<T>(
+    nameOrFn: string | (() => T),
+    maybeFn?: () => T,
+    options: TransactionOptions = {},
+  ): T {
+    if (typeof nameOrFn === "function") return this.sqlite.transaction(nameOrFn).immediate();
+    const name = nameOrFn;
+    const fn = maybeFn as () => T;
+    const body = (): T => {
+      const result = fn();
+      crashPoint(`${name}:before-commit`);
+      return result;
+    };
+    const previous = options.durable
+      ? (this.sqlite.pragma("synchronous", { simple: true }) as number)
+      : undefined;
+    if (previous !== undefined && previous < 2) this.sqlite.pragma("synchronous = FULL");
+    try {
+      const result = this.sqlite.transaction(body).immediate();
+      crashPoint(`${name}:after-commit`);
+      return result;
+    } finally {
+      if (previous !== undefined && previous < 2) this.sqlite.pragma(`synchronous = ${previous}`);
+    }
   }
 }

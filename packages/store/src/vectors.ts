@@ -1,7 +1,20 @@
-import { mkdirSync, readdirSync, rmSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, rmSync } from "node:fs";
+import { dirname, isAbsolute, join } from "node:path";
 import { readNpySync, toCOrder, writeNpySync } from "@ldakit/npy";
 import { StoreError } from "./errors.js";
+
+/**
+ * Flushes a folder's entries (the names of files just renamed into it) to disk. Without it a
+ * power loss can lose a file whose data was synced: the rename that gave it its name was not.
+ */
+export function fsyncDirectory(path: string): void {
+  const fd = openSync(path, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
 
 /**
  * The `.npy` vector files under a store root. Paths given and returned are POSIX paths relative
@@ -17,7 +30,8 @@ export class VectorFiles {
   }
 
   /**
-   * Writes a (d,) `<f4` vector; the file appears whole or not at all.
+   * Writes a (d,) `<f4` vector; the file appears whole or not at all, its data synced to disk
+   * (its folder is not: see {@link syncFolders}).
    * Throws a {@link StoreError} `WRITE_FAILED` naming the file when the system refuses.
    */
   write(relativePath: string, vector: Float32Array): void {
@@ -40,7 +54,9 @@ export class VectorFiles {
         mkdirSync(dir, { recursive: true });
         this.knownDirs.add(dir);
       }
-      writeNpySync(path, shape === undefined ? { data: vector } : { data: vector, shape });
+      writeNpySync(path, shape === undefined ? { data: vector } : { data: vector, shape }, {
+        fsync: true,
+      });
     } catch (cause) {
       throw new StoreError(
         "WRITE_FAILED",
@@ -136,6 +152,27 @@ export class VectorFiles {
       const parts = name.split(".");
       if (name.startsWith(".") && parts.at(-1) === "tmp" && parts.at(-3) === String(pid)) {
         rmSync(join(dir, name), { force: true });
+      }
+    }
+  }
+
+  /**
+   * Syncs the folders (store paths of files, or absolute paths of files) so the names of the
+   * files written into them survive a power loss; each folder once. Call it before committing
+   * the rows that name the files. A `WRITE_FAILED` error names the folder.
+   */
+  syncFolders(files: Iterable<string>): void {
+    const dirs = new Set<string>();
+    for (const file of files) dirs.add(dirname(isAbsolute(file) ? file : this.absolute(file)));
+    for (const dir of dirs) {
+      try {
+        fsyncDirectory(dir);
+      } catch (cause) {
+        throw new StoreError(
+          "WRITE_FAILED",
+          `cannot sync the folder ${dir} to disk: ${(cause as Error).message}`,
+          { cause },
+        );
       }
     }
   }

@@ -1,6 +1,7 @@
 import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
+import { StoreError } from "./errors.js";
 
 /** One vector file to write: an absolute path and its (d,) float32 vector. */
 export interface VectorFileJob {
@@ -19,19 +20,25 @@ const { dirname } = require("node:path");
 import(workerData.npyUrl).then(({ writeNpySync }) => {
   const dirs = new Set();
   parentPort.on("message", ({ id, paths, data, dimensions }) => {
+    let i = 0;
     try {
       const all = new Float32Array(data);
-      for (let i = 0; i < paths.length; i++) {
+      for (; i < paths.length; i++) {
         const dir = dirname(paths[i]);
         if (!dirs.has(dir)) {
           mkdirSync(dir, { recursive: true });
           dirs.add(dir);
         }
-        writeNpySync(paths[i], { data: all.subarray(i * dimensions, (i + 1) * dimensions) });
+        writeNpySync(
+          paths[i],
+          { data: all.subarray(i * dimensions, (i + 1) * dimensions) },
+          { fsync: true },
+        );
       }
       parentPort.postMessage({ id });
     } catch (error) {
-      parentPort.postMessage({ id, error: error instanceof Error ? error.message : String(error) });
+      const message = error instanceof Error ? error.message : String(error);
+      parentPort.postMessage({ id, error: "cannot write vector file " + paths[i] + ": " + message });
     }
   });
 });
@@ -42,8 +49,8 @@ function npyModuleUrl(): string {
 }
 
 /**
- * Writes vector files on worker threads. Each file costs a handful of system calls (create,
- * write, close, rename); on worker threads they run beside the main thread's embedding and SQLite
+ * Writes vector files on worker threads, each synced to disk before its rename. Each file costs
+ * a handful of system calls (create, write, fsync, close, rename); on worker threads they run beside the main thread's embedding and SQLite
  * work instead of after it.
  */
 export class VectorWriterPool {
@@ -60,7 +67,7 @@ export class VectorWriterPool {
         const waiter = this.waiting.get(message.id);
         this.waiting.delete(message.id);
         if (message.error === undefined) waiter?.resolve();
-        else waiter?.reject(new Error(`writing vector files failed: ${message.error}`));
+        else waiter?.reject(new StoreError("WRITE_FAILED", message.error));
       });
       worker.on("error", (error) => this.failAll(error));
       return worker;

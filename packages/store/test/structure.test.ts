@@ -179,6 +179,7 @@ describe("the published declarations", () => {
         "searchWithProjection",
         "directSearch",
         "verify",
+        "repair",
         "close",
       ].sort(),
     );

@@ -3,6 +3,7 @@ import { vectorFileName } from "@ldakit/format";
 import type { TrainingBatch } from "@ldakit/schema";
 import type { StoreContext } from "../context.js";
 import { upsertEmbedding } from "../embeddings.js";
+import { crashPoint } from "../faults.js";
 import type { VectorFileJob } from "../writer-pool.js";
 import { assertOwner } from "./claims.js";
 import { BatchFailure } from "./failures.js";
@@ -84,7 +85,7 @@ export async function embedBatch(
   let done = 0;
   const record = (rows: EmbeddingRow[], texts: number): void => {
     timed(timings, "sqlite", () =>
-      sql.immediate(() => {
+      sql.immediate("record-vectors", () => {
         assertOwner(ctx, batch.batch_id, me);
         for (const [entityType, id, path] of rows)
           upsert.run(entityType, id, imported.modelId, path, path);
@@ -108,6 +109,11 @@ export async function embedBatch(
     const { writing, rows, texts } = previous;
     previous = undefined;
     await timedAsync(timings, "files", () => writing);
+    crashPoint("vector-files:written");
+    // Each file was synced before its rename; the folder entries go to disk before any row
+    // names them, so a power loss can leave an orphan file but never a row without its file.
+    timed(timings, "files", () => ctx.vectors.syncFolders(rows.map(([, , path]) => path)));
+    crashPoint("vector-files:synced");
     record(rows, texts);
   };
   const write = async (
@@ -115,6 +121,7 @@ export async function embedBatch(
     vectors: Float32Array[],
     texts: number,
   ): Promise<void> => {
+    crashPoint("vector-files:before-write");
     const writing = writeFiles(
       rows.map(([, , path], i) => ({
         path: ctx.vectors.absolute(path),

@@ -1,5 +1,6 @@
 import type { TrainingBatch } from "@ldakit/schema";
 import type { StoreContext } from "../context.js";
+import { flushRemovals, recordRemovals } from "../lifecycle.js";
 import { transition } from "./batches.js";
 import { assertOwner } from "./claims.js";
 import { discardBatchData, discardClusters } from "./discard.js";
@@ -15,36 +16,44 @@ export function completeBatch(
   me: string,
   timings?: PipelineTimings,
 ): void {
-  const obsolete = timed(timings, "sqlite", () =>
-    ctx.sql.immediate(() => {
-      assertOwner(ctx, batch.batch_id, me);
-      const older = ctx.sql
-        .all(
-          ctx.kysely
-            .selectFrom("clusters")
-            .innerJoin("training_batches", "training_batches.batch_id", "clusters.batch_id")
-            .select("clusters.cluster_id")
-            .where("training_batches.file_path", "=", batch.file_path)
-            .where("training_batches.batch_id", "<", batch.batch_id),
-        )
-        .map((c) => c.cluster_id);
-      const files = discardClusters(ctx, older);
-      transition(ctx, batch.batch_id, "embedding", "completed", { claimed_by: null });
-      return files;
-    }),
+  timed(timings, "sqlite", () =>
+    ctx.sql.immediate(
+      "complete",
+      () => {
+        assertOwner(ctx, batch.batch_id, me);
+        const older = ctx.sql
+          .all(
+            ctx.kysely
+              .selectFrom("clusters")
+              .innerJoin("training_batches", "training_batches.batch_id", "clusters.batch_id")
+              .select("clusters.cluster_id")
+              .where("training_batches.file_path", "=", batch.file_path)
+              .where("training_batches.batch_id", "<", batch.batch_id),
+          )
+          .map((c) => c.cluster_id);
+        recordRemovals(
+          ctx,
+          discardClusters(ctx, older),
+          `superseded by batch ${batch.batch_id} of ${batch.file_path}`,
+        );
+        transition(ctx, batch.batch_id, "embedding", "completed", { claimed_by: null });
+      },
+      { durable: true },
+    ),
   );
-  timed(timings, "files", () => {
-    for (const path of obsolete) ctx.vectors.remove(path);
-  });
+  timed(timings, "files", () => flushRemovals(ctx));
 }
 
 /** Records a batch's failure: what it imported goes, the message stays. */
 export function failBatch(ctx: StoreContext, batchId: number, me: string, message: string): void {
-  const files = ctx.sql.immediate(() => {
-    const status = assertOwner(ctx, batchId, me);
-    const discarded = discardBatchData(ctx, batchId);
-    transition(ctx, batchId, status, "failed", { claimed_by: null, error_message: message });
-    return discarded;
-  });
-  for (const path of files) ctx.vectors.remove(path);
+  ctx.sql.immediate(
+    "fail",
+    () => {
+      const status = assertOwner(ctx, batchId, me);
+      recordRemovals(ctx, discardBatchData(ctx, batchId), `batch ${batchId} failed`);
+      transition(ctx, batchId, status, "failed", { claimed_by: null, error_message: message });
+    },
+    { durable: true },
+  );
+  flushRemovals(ctx);
 }

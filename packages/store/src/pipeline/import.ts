@@ -62,7 +62,7 @@ export function importBatch(
     kysely.insertInto("questions").values({ cluster_id: 0, question_text: "", length_type: null }),
   );
   return timed(timings, "sqlite", () =>
-    sql.immediate(() => {
+    sql.immediate("import", () => {
       assertOwner(ctx, batch.batch_id, me);
       let model: { model_id: number };
       try {

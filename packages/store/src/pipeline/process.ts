@@ -2,9 +2,10 @@ import { availableParallelism } from "node:os";
 import type { BatchStatus } from "@ldakit/schema";
 import type { StoreContext } from "../context.js";
 import { StoreError } from "../errors.js";
+import { flushRemovals, sweep } from "../lifecycle.js";
 import { type VectorFileJob, VectorWriterPool } from "../writer-pool.js";
 import { transition } from "./batches.js";
-import { claimNext, LostClaim, workerId } from "./claims.js";
+import { claimNext, LostClaim, reclaimAbandoned, workerId } from "./claims.js";
 import { embedBatch } from "./embed.js";
 import { failureMessage } from "./failures.js";
 import { completeBatch, failBatch } from "./finish.js";
@@ -45,7 +46,14 @@ export async function processPending(
   ctx: StoreContext,
   options: ProcessOptions,
 ): Promise<ProcessResult> {
-  return run(ctx, settingsOf(options));
+  const settings = settingsOf(options);
+  sweepBefore(ctx);
+  return run(ctx, settings);
+}
+
+/** What an interrupted command left goes first (docs/ARCHITECTURE.md §3.1). */
+function sweepBefore(ctx: StoreContext): void {
+  sweep(ctx, { reclaimBatches: reclaimAbandoned });
 }
 
 /** What {@link retryFailed} did with one batch that was `failed` when it started. */
@@ -87,7 +95,8 @@ export async function retryFailed(
   options: ProcessOptions,
 ): Promise<RetryResult> {
   const settings = settingsOf(options);
-  const before = ctx.sql.immediate(() => {
+  sweepBefore(ctx);
+  const before = ctx.sql.immediate("retry", () => {
     const failed = ctx.sql.all(
       ctx.kysely
         .selectFrom("training_batches")
@@ -147,7 +156,11 @@ async function run(ctx: StoreContext, settings: Settings): Promise<ProcessResult
   let pool: VectorWriterPool | undefined;
   const writeFiles = (jobs: VectorFileJob[]): Promise<void> => {
     if (settings.writerThreads === 0) {
-      for (const job of jobs) ctx.vectors.writeAbsolute(job.path, job.vector);
+      try {
+        for (const job of jobs) ctx.vectors.writeAbsolute(job.path, job.vector);
+      } catch (error) {
+        return Promise.reject(error);
+      }
       return Promise.resolve();
     }
     pool ??= new VectorWriterPool(settings.writerThreads);
@@ -169,10 +182,8 @@ async function processAll(
 ): Promise<ProcessResult> {
   const result: ProcessResult = { completed: [], failed: [] };
   for (;;) {
-    const { batch, obsoleteFiles } = timed(settings.timings, "sqlite", () =>
-      claimNext(ctx, me, settings.leaseMs),
-    );
-    for (const path of obsoleteFiles) ctx.vectors.remove(path);
+    const batch = timed(settings.timings, "sqlite", () => claimNext(ctx, me, settings.leaseMs));
+    timed(settings.timings, "files", () => flushRemovals(ctx));
     if (!batch) return result;
     const outcome: BatchOutcome = {
       batchId: batch.batch_id,
@@ -198,12 +209,18 @@ async function processAll(
       result.completed.push(outcome);
     } catch (error) {
       if (error instanceof LostClaim) continue;
-      const message = failureMessage(error);
+      const message = describeFailure(ctx, error);
       try {
         failBatch(ctx, batch.batch_id, me, message);
       } catch (inner) {
-        if (!(inner instanceof LostClaim)) throw inner;
-        continue;
+        if (inner instanceof LostClaim) continue;
+        // Most likely the disk is still full. The batch keeps its claim, which dies with this
+        // process, so the next run puts it back to pending: nothing is lost.
+        throw new StoreError(
+          "WRITE_FAILED",
+          `batch ${batch.batch_id} (${batch.file_path}): ${message}; recording the failure did not work either (${describeFailure(ctx, inner)}). The batch goes back to pending on the next run: free space or fix permissions, then run process-pending again`,
+          { cause: error },
+        );
       }
       result.failed.push({
         ...outcome,
@@ -215,4 +232,22 @@ async function processAll(
       });
     }
   }
+}
+
+/**
+ * A failure as a person can act on it: SQLite's own errors ("database or disk is full", "disk
+ * I/O error", "attempt to write a readonly database") name the database file they concern.
+ */
+function describeFailure(ctx: StoreContext, error: unknown): string {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === "string" && code.startsWith("SQLITE_")) {
+    const hint =
+      code === "SQLITE_FULL" || code.startsWith("SQLITE_IOERR")
+        ? " (is the disk full?)"
+        : code.startsWith("SQLITE_READONLY") || code.startsWith("SQLITE_CANTOPEN")
+          ? " (check the permissions of the database and its folder)"
+          : "";
+    return `cannot write the database ${ctx.path}: ${failureMessage(error)} [${code}]${hint}`;
+  }
+  return failureMessage(error);
 }

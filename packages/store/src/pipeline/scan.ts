@@ -13,6 +13,7 @@ import {
 import { join, resolve } from "node:path";
 import type { StoreContext } from "../context.js";
 import { StoreError } from "../errors.js";
+import { sweep } from "../lifecycle.js";
 import { appendHistory } from "./batches.js";
 import { type PipelineTimings, timed } from "./timings.js";
 
@@ -181,7 +182,10 @@ export function readRegularFile(path: string): { bytes: Buffer } | { reason: str
 export function scan(ctx: StoreContext, dir: string, options: ScanOptions = {}): ScanResult {
   const result: ScanResult = { new: [], modified: [], unchanged: [], skipped: [] };
   const { timings } = options;
-  for (const path of listJsonFiles(resolve(dir), options.recursive ?? false, result.skipped)) {
+  const files = listJsonFiles(resolve(dir), options.recursive ?? false, result.skipped);
+  // What an interrupted command left goes first (docs/ARCHITECTURE.md §3.1).
+  sweep(ctx);
+  for (const path of files) {
     const read = readRegularFile(path);
     if ("reason" in read) {
       result.skipped.push({ path, reason: read.reason, error: true });
@@ -189,7 +193,7 @@ export function scan(ctx: StoreContext, dir: string, options: ScanOptions = {}):
     }
     const hash = timed(timings, "hashing", () => sha256(read.bytes));
     timed(timings, "sqlite", () =>
-      ctx.sql.immediate(() => {
+      ctx.sql.immediate("scan", () => {
         const latest = ctx.sql.first(
           ctx.kysely
             .selectFrom("training_batches")

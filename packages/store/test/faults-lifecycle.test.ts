@@ -1,0 +1,303 @@
+import { spawnSync } from "node:child_process";
+import { readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createHashEmbedder } from "@ldakit/embed";
+import Sqlite from "better-sqlite3";
+import { describe, expect, it } from "vitest";
+import { LDAProjectionDB } from "../src/index.js";
+import { formA, tempDir, vectorFilesOnDisk, writeFiles } from "./helpers.js";
+
+const WORKER = join(import.meta.dirname, "workers", "process.mjs");
+/** The worker embeds with a 32-dimensional hash embedder; so do the in-process runs here. */
+const embedder = createHashEmbedder(32);
+
+/** Runs process-pending in a child process that SIGKILLs itself at `crashAt` (`point#n`). */
+function processKilledAt(dbPath: string, crashAt: string): void {
+  const child = spawnSync(process.execPath, [WORKER, dbPath, "0", "8"], {
+    env: { ...process.env, LDAKIT_CRASH_AT: crashAt },
+    encoding: "utf8",
+  });
+  expect(child.signal, `${crashAt}: ${child.stderr}`).toBe("SIGKILL");
+}
+
+/** Every file of the store the database names, beside the database files. */
+async function namedFiles(db: LDAProjectionDB): Promise<string[]> {
+  const rows = db.sqlite
+    .prepare(
+      `SELECT vector_path AS p FROM embeddings
+       UNION SELECT centroid_path FROM cluster_heads UNION SELECT answer_emb_path FROM cluster_heads
+       UNION SELECT adapter_path FROM multi_head_projections WHERE adapter_path IS NOT NULL`,
+    )
+    .all() as Array<{ p: string }>;
+  const metas = db.sqlite
+    .prepare(
+      "SELECT p.mh_projection_id AS id, m.name FROM multi_head_projections p JOIN models m USING (model_id)",
+    )
+    .all() as Array<{ id: number; name: string }>;
+  return [
+    ...rows.map((r) => r.p),
+    ...metas.map((m) => `embeddings/${m.name.replaceAll("/", "__")}/mh_${m.id}.json`),
+  ].sort();
+}
+
+/** A store with one processed file `data.json`, then a modified version of it scanned. */
+async function storeWithSupersedingImport(): Promise<{ dir: string; dbPath: string }> {
+  const dir = tempDir();
+  const input = join(dir, "raw");
+  writeFiles(input, { "data.json": formA(12, 4, "v1") });
+  const dbPath = join(dir, "store", "lda.db");
+  const db = await LDAProjectionDB.open(dbPath);
+  await db.scan(input);
+  await db.processPending({ embedder, chunkSize: 8, writerThreads: 0 });
+  writeFiles(input, { "data.json": formA(12, 4, "v2") });
+  await db.scan(input);
+  await db.close();
+  return { dir, dbPath };
+}
+
+describe("files outlive their rows no longer", () => {
+  it("a SIGKILL between the commit that drops a superseded import and the removal of its files leaves the removals recorded, and the next command does them", async () => {
+    const { dbPath } = await storeWithSupersedingImport();
+    processKilledAt(dbPath, "complete:after-commit#1");
+
+    const db = await LDAProjectionDB.open(dbPath);
+    try {
+      // The old import's 60 files (48 questions, 12 answers) are still on disk, recorded.
+      const recorded = db.sqlite.prepare("SELECT path, reason FROM file_removals").all() as Array<{
+        path: string;
+        reason: string;
+      }>;
+      expect(recorded).toHaveLength(60);
+      expect(recorded[0]?.reason).toMatch(/^superseded by batch 2 of /);
+      const before = await db.verify();
+      expect(before.problems.filter((p) => p.problem.startsWith("orphan"))).toHaveLength(60);
+
+      // The next writing command sweeps first: here a scan that finds nothing new.
+      await db.scan(join(dbPath, "..", "..", "raw"));
+      expect(db.sqlite.prepare("SELECT count(*) AS n FROM file_removals").get()).toEqual({ n: 0 });
+      expect((await db.verify()).problems).toEqual([]);
+      expect(vectorFilesOnDisk(db.root)).toEqual(await namedFiles(db));
+      expect(await db.listBatches()).toMatchObject([
+        { status: "completed" },
+        { status: "completed" },
+      ]);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it("a SIGKILL in the middle of the removals (the flush rolls back) is finished by repair", async () => {
+    const { dbPath } = await storeWithSupersedingImport();
+    processKilledAt(dbPath, "remove-file:after#30");
+    const db = await LDAProjectionDB.open(dbPath);
+    try {
+      // 30 files went, their records rolled back with the flush: the rest are still recorded.
+      expect(db.sqlite.prepare("SELECT count(*) AS n FROM file_removals").get()).toEqual({ n: 60 });
+      const repaired = await db.repair();
+      expect(repaired).toHaveLength(30);
+      for (const f of repaired) expect(f.reason).toMatch(/^superseded by batch 2/);
+      expect((await db.verify()).problems).toEqual([]);
+      expect(vectorFilesOnDisk(db.root)).toEqual(await namedFiles(db));
+    } finally {
+      await db.close();
+    }
+  });
+
+  it("a SIGKILL while a batch is being embedded: the next run puts it back, removes its files, and imports it once", async () => {
+    const dir = tempDir();
+    writeFiles(join(dir, "raw"), { "data.json": formA(10, 3) });
+    const dbPath = join(dir, "lda.db");
+    let db = await LDAProjectionDB.open(dbPath);
+    await db.scan(join(dir, "raw"));
+    await db.close();
+    processKilledAt(dbPath, "vector-files:synced#2");
+    db = await LDAProjectionDB.open(dbPath);
+    try {
+      expect((await db.verify()).problems.some((p) => p.problem.startsWith("orphan"))).toBe(true);
+      const result = await db.processPending({ embedder, chunkSize: 8, writerThreads: 0 });
+      expect(result.completed).toHaveLength(1);
+      expect((await db.stats()).questions).toBe(30);
+      expect((await db.stats()).embeddings).toBe(40);
+      expect((await db.verify()).problems).toEqual([]);
+      expect(vectorFilesOnDisk(db.root)).toEqual(await namedFiles(db));
+    } finally {
+      await db.close();
+    }
+  });
+});
+
+describe("the sweep", () => {
+  it("removes temporary files of dead processes and keeps those of live ones", async () => {
+    const dir = tempDir();
+    const db = await LDAProjectionDB.open(join(dir, "lda.db"));
+    try {
+      const model = await db.getOrCreateModel("m", { dimensions: 4 });
+      const folder = join(dir, "embeddings", "m");
+      writeFiles(folder, {});
+      // A process that has exited: its pid is free (the kernel does not reuse it at once).
+      const dead = spawnSync(process.execPath, ["-e", "console.log(process.pid)"], {
+        encoding: "utf8",
+      });
+      const deadPid = Number(dead.stdout.trim());
+      const names = {
+        deadNpy: `.q_001.npy.${deadPid}.0123456789ab.tmp`,
+        deadJson: `mh_1.json.${deadPid}.tmp`,
+        liveNpy: `.q_002.npy.${process.pid}.0123456789ab.tmp`,
+        liveJson: `mh_2.json.${process.pid}.tmp`,
+      };
+      for (const name of Object.values(names)) writeFileSync(join(folder, name), "partial");
+      const swept = await db.repair();
+      expect(swept.map((f) => f.path).sort()).toEqual(
+        [names.deadJson, names.deadNpy].map((n) => `embeddings/m/${n}`).sort(),
+      );
+      for (const f of swept) expect(f.reason).toBe("temporary file of an interrupted write");
+      expect(readdirSync(folder).sort()).toEqual([names.liveJson, names.liveNpy].sort());
+      expect(model.name).toBe("m");
+    } finally {
+      await db.close();
+    }
+  });
+
+  it("does not touch the files a live batch has written but not yet recorded", async () => {
+    const dir = tempDir();
+    writeFiles(join(dir, "raw"), { "data.json": formA(6, 3) });
+    const dbPath = join(dir, "lda.db");
+    const db = await LDAProjectionDB.open(dbPath);
+    const other = await LDAProjectionDB.open(dbPath);
+    try {
+      await db.scan(join(dir, "raw"));
+      let calls = 0;
+      let sweptMeanwhile: string[] | undefined;
+      let onDiskMeanwhile: string[] = [];
+      const slow = {
+        name: embedder.name,
+        dimensions: embedder.dimensions,
+        backend: embedder.backend,
+        dispose: async () => {},
+        async embed(texts: string[]) {
+          // The second chunk: the first chunk's 8 files are written, their rows not yet.
+          if (++calls === 2) {
+            onDiskMeanwhile = vectorFilesOnDisk(dir);
+            sweptMeanwhile = (await other.repair()).map((f) => f.path);
+          }
+          return embedder.embed(texts);
+        },
+      };
+      await db.processPending({ embedder: slow, chunkSize: 8, writerThreads: 0 });
+      expect(onDiskMeanwhile).toHaveLength(8);
+      expect(sweptMeanwhile).toEqual([]);
+      expect((await db.verify()).problems).toEqual([]);
+    } finally {
+      await other.close();
+      await db.close();
+    }
+  });
+});
+
+describe("a projection's write lock", () => {
+  it("is not held while its head files are written: another connection with no busy timeout writes meanwhile, and a sweep keeps the files", async () => {
+    const dir = tempDir();
+    const dbPath = join(dir, "lda.db");
+    const db = await LDAProjectionDB.open(dbPath);
+    try {
+      const model = await db.getOrCreateModel("m", { dimensions: 4 });
+      const heads = [];
+      for (let c = 0; c < 40; c++) {
+        const clusterId = await db.addCluster({ answerText: `a${c}`, modelId: model.model_id });
+        heads.push({
+          clusterId,
+          centroid: Float32Array.of(1, c, 0, 0),
+          answer: Float32Array.of(0, 1, c, 0),
+          numQuestions: 1,
+        });
+      }
+      const other = new Sqlite(dbPath, { timeout: 0 });
+      const otherStore = await LDAProjectionDB.open(dbPath);
+      const write = db.vectors.write.bind(db.vectors);
+      let calls = 0;
+      let concurrentWrite: string | undefined;
+      let sweptMeanwhile: string[] | undefined;
+      // Between two head files (the 41st of 80), as a concurrent `migrate --scan` would.
+      db.vectors.write = (path: string, vector: Float32Array) => {
+        write(path, vector);
+        if (++calls !== 41) return;
+        try {
+          other.exec(
+            "BEGIN IMMEDIATE; INSERT INTO models (name, dimensions) VALUES ('other', 3); COMMIT",
+          );
+          concurrentWrite = "ok";
+        } catch (error) {
+          concurrentWrite = (error as Error).message;
+        }
+        // The reservation makes the 41 files so far a live writer's: a sweep keeps them. (The
+        // sweep is synchronous under repair's promise, so it runs here, between two writes.)
+        void otherStore.repair().then((swept) => {
+          sweptMeanwhile = swept.map((f) => f.path);
+        });
+      };
+      const id = await db.createProjection({
+        modelId: model.model_id,
+        temperature: 0.1,
+        centroidMethod: "mean",
+        heads,
+      });
+      other.close();
+      await otherStore.close();
+      expect(concurrentWrite).toBe("ok");
+      expect(sweptMeanwhile).toEqual([]);
+      expect(id).toBe(1);
+      expect((await db.verify()).problems).toEqual([]);
+      expect(db.sqlite.prepare("SELECT count(*) AS n FROM projection_reservations").get()).toEqual({
+        n: 0,
+      });
+    } finally {
+      await db.close();
+    }
+  });
+
+  it("a SIGKILL while the head files are written leaves files that the next command removes, and the id is not handed out again", async () => {
+    const dir = tempDir();
+    const dbPath = join(dir, "lda.db");
+    const script = `
+      import { LDAProjectionDB } from ${JSON.stringify(join(import.meta.dirname, "../dist/index.js"))};
+      const db = await LDAProjectionDB.open(${JSON.stringify(dbPath)});
+      const model = await db.getOrCreateModel("m", { dimensions: 4 });
+      const heads = [];
+      for (let c = 0; c < 5; c++) {
+        const clusterId = await db.addCluster({ answerText: "a" + c, modelId: model.model_id });
+        heads.push({ clusterId, centroid: Float32Array.of(1, c, 0, 0), answer: Float32Array.of(0, 1, c, 0), numQuestions: 1 });
+      }
+      await db.createProjection({ modelId: model.model_id, temperature: 0.1, centroidMethod: "mean", heads });
+    `;
+    const child = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
+      env: { ...process.env, LDAKIT_CRASH_AT: "head-file:written#7" },
+      encoding: "utf8",
+    });
+    expect(child.signal, child.stderr).toBe("SIGKILL");
+    const db = await LDAProjectionDB.open(dbPath);
+    try {
+      expect(readdirSync(join(dir, "embeddings", "m"))).toHaveLength(7);
+      const swept = await db.repair();
+      expect(swept).toHaveLength(7);
+      for (const f of swept) expect(f.reason).toMatch(/^orphan/);
+      expect((await db.verify()).problems).toEqual([]);
+      const model = await db.getModel("m");
+      const clusters = await db.listClusters();
+      const id = await db.createProjection({
+        modelId: model?.model_id as number,
+        temperature: 0.1,
+        centroidMethod: "mean",
+        heads: clusters.map((c) => ({
+          clusterId: c.cluster_id,
+          centroid: Float32Array.of(1, 0, 0, 0),
+          answer: Float32Array.of(0, 1, 0, 0),
+          numQuestions: 1,
+        })),
+      });
+      expect(id).toBe(2);
+      expect((await db.verify()).problems).toEqual([]);
+    } finally {
+      await db.close();
+    }
+  });
+});
