@@ -123,10 +123,18 @@ function removeStoreFile(ctx: StoreContext, path: string, reason: string): Swept
  * store's format (a folder of no model, a name outside the grammar) counts as owned: the
  * lifecycle deletes only files it knows it made.
  */
-class FileClaims {
+export class FileClaims {
   private readonly folders = new Map<string, number>();
 
-  constructor(private readonly ctx: StoreContext) {
+  /**
+   * `liveOnly`: a batch or reservation counts only while its owner is alive (what `verify` asks:
+   * is someone writing this file now?). The sweep leaves it false: it has already released what
+   * dead owners held.
+   */
+  constructor(
+    private readonly ctx: StoreContext,
+    private readonly liveOnly = false,
+  ) {
     for (const model of ctx.sql.all(ctx.kysely.selectFrom("models").select(["model_id", "name"]))) {
       try {
         this.folders.set(modelEmbeddingsDir(model.name), model.model_id);
@@ -160,7 +168,7 @@ class FileClaims {
         let inProgress = kysely
           .selectFrom("clusters")
           .innerJoin("training_batches", "training_batches.batch_id", "clusters.batch_id")
-          .select("clusters.cluster_id")
+          .select(["clusters.cluster_id", "training_batches.claimed_by"])
           .where("clusters.model_id", "=", modelId)
           .where("training_batches.status", "in", ["importing", "embedding"]);
         inProgress =
@@ -169,7 +177,8 @@ class FileClaims {
                 .innerJoin("questions", "questions.cluster_id", "clusters.cluster_id")
                 .where("questions.question_id", "=", parsed.questionId)
             : inProgress.where("clusters.cluster_id", "=", parsed.clusterId);
-        return sql.first(inProgress) !== undefined;
+        const batch = sql.first(inProgress);
+        return batch !== undefined && !(this.liveOnly && ownerIsDead(batch.claimed_by));
       }
       case "head-centroid":
       case "head-answer": {
@@ -206,12 +215,12 @@ class FileClaims {
         .where("mh_projection_id", "=", mhProjectionId)
         .where("model_id", "=", modelId),
     );
-    return row !== undefined && row.owner !== null;
+    return row !== undefined && row.owner !== null && !(this.liveOnly && ownerIsDead(row.owner));
   }
 }
 
 /** Is a temporary file's writer gone? Its pid is in the name (`@ldakit/npy`'s and projections' writers). */
-function temporaryFileIsStale(absolute: string, name: string): boolean {
+export function temporaryFileIsStale(absolute: string, name: string): boolean {
   const parts = name.split(".");
   // `.<name>.<pid>.<nonce>.tmp` (npy) or `<name>.<pid>.tmp` (mh_<id>.json)
   const pid = Number(name.startsWith(".") ? parts.at(-3) : parts.at(-2));

@@ -22,6 +22,7 @@ import {
 import { NpyError, readNpyHeaderSync, readNpySync } from "@ldakit/npy";
 import type { Model } from "@ldakit/schema";
 import type { StoreContext } from "./context.js";
+import { FileClaims, temporaryFileIsStale } from "./lifecycle.js";
 
 export interface VerifyOptions {
   /**
@@ -138,6 +139,7 @@ class Verifier {
   files = 0;
   readonly dbPath: string;
   private readonly badModels = new Set<number>();
+  private liveWriters: FileClaims | undefined;
 
   constructor(private readonly ctx: StoreContext) {
     this.dbPath = toPosix(relative(ctx.root, ctx.path));
@@ -504,7 +506,10 @@ class Verifier {
         continue;
       }
       if (isTemporaryFileName(entry.name)) {
-        this.report(path, "temporary file left by an interrupted write");
+        // a live writer's temporary file becomes a store file at its rename
+        if (temporaryFileIsStale(join(this.ctx.root, ...path.split("/")), entry.name)) {
+          this.report(path, "temporary file left by an interrupted write");
+        }
         continue;
       }
       const parsed = parseEmbeddingFileName(entry.name);
@@ -512,6 +517,10 @@ class Verifier {
         this.report(path, "not a file name of the store's format");
         continue;
       }
+      // A live process writes a batch's or a projection's files before the rows that name them
+      // commit (docs/ARCHITECTURE.md §3.1): those are not orphans yet.
+      this.liveWriters ??= new FileClaims(this.ctx, true);
+      if (this.liveWriters.claimed(path)) continue;
       switch (parsed.kind) {
         case "question":
           this.report(

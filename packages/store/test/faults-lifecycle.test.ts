@@ -152,6 +152,8 @@ describe("the sweep", () => {
       );
       for (const f of swept) expect(f.reason).toBe("temporary file of an interrupted write");
       expect(readdirSync(folder).sort()).toEqual([names.liveJson, names.liveNpy].sort());
+      // A live writer's temporary files are work in progress, not problems.
+      expect((await db.verify()).problems).toEqual([]);
       expect(model.name).toBe("m");
     } finally {
       await db.close();
@@ -168,6 +170,7 @@ describe("the sweep", () => {
       await db.scan(join(dir, "raw"));
       let calls = 0;
       let sweptMeanwhile: string[] | undefined;
+      let problemsMeanwhile: unknown[] | undefined;
       let onDiskMeanwhile: string[] = [];
       const slow = {
         name: embedder.name,
@@ -179,6 +182,7 @@ describe("the sweep", () => {
           if (++calls === 2) {
             onDiskMeanwhile = vectorFilesOnDisk(dir);
             sweptMeanwhile = (await other.repair()).map((f) => f.path);
+            problemsMeanwhile = (await other.verify()).problems;
           }
           return embedder.embed(texts);
         },
@@ -186,6 +190,8 @@ describe("the sweep", () => {
       await db.processPending({ embedder: slow, chunkSize: 8, writerThreads: 0 });
       expect(onDiskMeanwhile).toHaveLength(8);
       expect(sweptMeanwhile).toEqual([]);
+      // verify at that moment: the files are the live batch's, not orphans
+      expect(problemsMeanwhile).toEqual([]);
       expect((await db.verify()).problems).toEqual([]);
     } finally {
       await other.close();
