@@ -1,7 +1,8 @@
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { chmodSync, chownSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
+import { createHashEmbedder } from "@ldakit/embed";
 import { afterEach, describe, expect, it } from "vitest";
 import { LDAProjectionDB, type ScanResult } from "../src/index.js";
 import { formA, tempDir } from "./helpers.js";
@@ -154,4 +155,38 @@ describe("scan: inputs that are not plain readable files", () => {
       ],
     });
   });
+});
+
+describe("process-pending: an input replaced since the scan", () => {
+  it("by a FIFO fails its batch at once, naming what it found, instead of blocking on the read", async () => {
+    const dir = tempDir();
+    const input = join(dir, "raw");
+    mkdirSync(input);
+    writeFileSync(join(input, "a.json"), formA(3, 2, "a"));
+    writeFileSync(join(input, "b.json"), formA(3, 2, "b"));
+    const db = await LDAProjectionDB.open(join(dir, "lda.db"));
+    let unblocker: ReturnType<typeof spawn> | undefined;
+    try {
+      await db.scan(input);
+      execFileSync("rm", [join(input, "a.json")]);
+      mkfifo(join(input, "a.json"));
+      // Frees a reader stuck on the FIFO after 3 s, so that a regression fails instead of hanging.
+      unblocker = spawn("sh", ["-c", `sleep 3; echo > "${join(input, "a.json")}"`], {
+        stdio: "ignore",
+      });
+      const result = await db.processPending({
+        embedder: createHashEmbedder(16),
+        writerThreads: 0,
+      });
+      expect(result.completed.map((c) => c.batchId)).toEqual([2]);
+      expect(result.failed).toHaveLength(1);
+      expect(result.failed[0]?.batchId).toBe(1);
+      expect(result.failed[0]?.error).toMatch(
+        /FIFO \(named pipe\), not a regular file; run scan again/,
+      );
+    } finally {
+      unblocker?.kill();
+      await db.close();
+    }
+  }, 20_000);
 });

@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import type { Embedder } from "@ldakit/embed";
 import { modelEmbeddingsDir } from "@ldakit/format";
 import { type NormalizedCluster, parseRawJson, type TrainingBatch } from "@ldakit/schema";
@@ -6,7 +5,7 @@ import type { StoreContext } from "../context.js";
 import { transition } from "./batches.js";
 import { assertOwner } from "./claims.js";
 import { BatchFailure, failureMessage } from "./failures.js";
-import { sha256 } from "./scan.js";
+import { readRegularFile, sha256 } from "./scan.js";
 import { type PipelineTimings, timed } from "./timings.js";
 
 /** What a batch's import put in the database, for the embedding step. */
@@ -28,17 +27,14 @@ export function importBatch(
   timings?: PipelineTimings,
 ): ImportedBatch {
   const { sql, kysely } = ctx;
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(batch.file_path);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
+  // Opened as a regular file only: a FIFO put in its place since the scan would block the read.
+  const read = readRegularFile(batch.file_path);
+  if ("reason" in read) {
     throw new BatchFailure(
-      code === "ENOENT"
-        ? "file not found; run scan again"
-        : `cannot read the file: ${failureMessage(error)}`,
+      read.code === "ENOENT" ? "file not found; run scan again" : `${read.reason}; run scan again`,
     );
   }
+  const { bytes } = read;
   if (timed(timings, "hashing", () => sha256(bytes)) !== batch.file_hash) {
     throw new BatchFailure("changed since scan; run scan again");
   }

@@ -156,12 +156,17 @@ function listJsonFiles(root: string, recursive: boolean, skipped: SkippedInput[]
  * The bytes of a regular file, or why they cannot be read. The file is opened without blocking
  * and checked through its descriptor, so a FIFO swapped in after the listing cannot hang the scan.
  */
-export function readRegularFile(path: string): { bytes: Buffer } | { reason: string } {
+export function readRegularFile(
+  path: string,
+): { bytes: Buffer } | { reason: string; code?: string } {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (cause) {
-    return { reason: `cannot open: ${errnoReason(cause)}` };
+    return {
+      reason: `cannot open: ${errnoReason(cause)}`,
+      code: (cause as NodeJS.ErrnoException).code,
+    };
   }
   try {
     const stats = fstatSync(fd);
