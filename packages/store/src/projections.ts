@@ -45,8 +45,29 @@ export interface TrainingSet {
   questionIds: number[];
 }
 
-/** Loads the question and answer vectors of every cluster embedded with `model`. */
+/**
+ * How often {@link loadTrainingSet} reads again when a file its rows named has gone: each time
+ * means another process completed an import meanwhile.
+ */
+const TRAINING_SET_READS = 4;
+
+/**
+ * Loads the question and answer vectors of every cluster embedded with `model`. Another process
+ * may complete a superseding import between this reading the rows and reading their files, and
+ * remove files those rows named (docs/ARCHITECTURE.md §3.1); then the rows are read again.
+ */
 export function loadTrainingSet(ctx: StoreContext, modelName: string): TrainingSet {
+  for (let read = 1; ; read++) {
+    try {
+      return readTrainingSet(ctx, modelName);
+    } catch (error) {
+      const gone = error instanceof StoreError && error.code === "VECTOR_FILE_MISSING";
+      if (!gone || read === TRAINING_SET_READS) throw error;
+    }
+  }
+}
+
+function readTrainingSet(ctx: StoreContext, modelName: string): TrainingSet {
   const { sql, kysely } = ctx;
   const model = sql.first(kysely.selectFrom("models").selectAll().where("name", "=", modelName));
   if (!model) {

@@ -126,6 +126,34 @@ describe("files outlive their rows no longer", () => {
   });
 });
 
+describe("training beside a superseding import", () => {
+  it("reads the rows again when another process removes files they named between the two reads", async () => {
+    const { dbPath } = await storeWithSupersedingImport();
+    const db = await LDAProjectionDB.open(dbPath);
+    try {
+      const read = db.vectors.read.bind(db.vectors);
+      let reads = 0;
+      db.vectors.read = (path: string, dimensions?: number) => {
+        // Right after the first file read, another process completes the newer import of the
+        // same file, which drops v1's rows and removes their files.
+        if (++reads === 2) {
+          const child = spawnSync(process.execPath, [WORKER, dbPath, "0", "8"], {
+            encoding: "utf8",
+          });
+          expect(child.status, child.stderr).toBe(0);
+        }
+        return read(path, dimensions);
+      };
+      const set = await db.loadTrainingSet(embedder.name);
+      expect(set.clusters).toHaveLength(12);
+      expect(set.clusters.every((c) => c.answerText.startsWith("Answer v2-"))).toBe(true);
+      expect(set.questionIds).toHaveLength(48);
+    } finally {
+      await db.close();
+    }
+  });
+});
+
 describe("the sweep", () => {
   it("removes temporary files of dead processes and keeps those of live ones", async () => {
     const dir = tempDir();
