@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -14,6 +14,11 @@ afterEach(() => {
 function ldakit(args: string[], cwd: string) {
   const result = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: "utf8" });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** The pid of a process that has exited (the kernel does not hand it out again at once). */
+function deadPid(): number {
+  return Number(spawnSync(process.execPath, ["-e", "console.log(process.pid)"]).stdout.toString());
 }
 
 /** A store of 3 clusters (hash-32) with one projection, built by the CLI. */
@@ -59,11 +64,13 @@ describe("ldakit verify", () => {
     const cwd = store();
     rmSync(join(cwd, "embeddings", "hash-32", "q_002.npy"));
     writeFileSync(join(cwd, "embeddings", "hash-32", "mh_1.json"), "{");
-    writeFileSync(join(cwd, "embeddings", "hash-32", ".a_001.npy.7.x.tmp"), "");
+    writeFileSync(join(cwd, "embeddings", "hash-32", `.a_001.npy.${deadPid()}.x.tmp`), "");
     const bad = ldakit(["verify"], cwd);
     expect(bad.code).toBe(1);
     expect(bad.stdout.split("\n").filter(Boolean)).toEqual([
-      "embeddings/hash-32/.a_001.npy.7.x.tmp: temporary file left by an interrupted write",
+      expect.stringMatching(
+        /^embeddings\/hash-32\/\.a_001\.npy\.\d+\.x\.tmp: temporary file left by an interrupted write$/,
+      ),
       expect.stringMatching(/^embeddings\/hash-32\/mh_1\.json: not valid JSON/),
       expect.stringMatching(/^embeddings\/hash-32\/q_002\.npy: missing \(embeddings row/),
     ]);
@@ -75,6 +82,39 @@ describe("ldakit verify", () => {
     expect(ldakit(["verify", "--mh-id", "1"], cwd).stdout).toMatch(
       /^embeddings\/hash-32\/mh_1\.json: not valid JSON[^\n]*\n$/,
     );
+  });
+
+  it("--repair removes what interrupted commands left, lists each file, and leaves the store clean", () => {
+    const cwd = store();
+    const folder = join(cwd, "embeddings", "hash-32");
+    const tmp = `.q_001.npy.${deadPid()}.0123456789ab.tmp`;
+    writeFileSync(join(folder, tmp), "partial");
+    copyFileSync(join(folder, "q_001.npy"), join(folder, "q_099.npy"));
+    copyFileSync(join(folder, "mh_1.json"), join(folder, "mh_7.json"));
+    const before = ldakit(["verify"], cwd);
+    expect(before.code).toBe(1);
+    expect(before.stderr).toMatch(/verify: 3 problems/);
+    const repaired = ldakit(["verify", "--repair"], cwd);
+    expect(repaired.code, repaired.stderr).toBe(0);
+    const lines = repaired.stdout.split("\n").filter(Boolean);
+    expect(lines.slice(0, 3).sort()).toEqual(
+      [
+        expect.stringMatching(
+          new RegExp(`^removed embeddings/hash-32/${tmp.replaceAll(".", "\\.")}: `),
+        ),
+        expect.stringMatching(/^removed embeddings\/hash-32\/mh_7\.json: /),
+        expect.stringMatching(/^removed embeddings\/hash-32\/q_099\.npy: /),
+      ].sort(),
+    );
+    expect(lines.slice(3)).toEqual([
+      "repair: 3 files removed",
+      "ok: 16 files, 1 projections checked",
+    ]);
+    expect(readdirSync(folder)).not.toContain("q_099.npy");
+    // Nothing left: a second repair removes nothing and says so in JSON too.
+    const again = ldakit(["--json", "verify", "--repair"], cwd);
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ ok: true, repaired: [], problems: [] });
   });
 
   it("exits 2 on a bad --mh-id and 1 when there is no store", () => {
