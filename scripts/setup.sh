@@ -10,11 +10,16 @@ if [ "$(pnpm --version 2>/dev/null || true)" != "$PNPM_VERSION" ]; then
   npm install --global "pnpm@$PNPM_VERSION" >&2
 fi
 
-# The tests read the database file with the sqlite3 shell, as a real peer.
-if ! command -v sqlite3 >/dev/null 2>&1; then
-  echo "setup: installing sqlite3 (Debian package)" >&2
+# The tests read the database file with the sqlite3 shell, as a real peer, and watch the order of
+# fsync, rename and commit with strace (docs/RELIABILITY.md §3).
+missing=""
+command -v sqlite3 >/dev/null 2>&1 || missing="$missing sqlite3"
+command -v strace >/dev/null 2>&1 || missing="$missing strace"
+if [ -n "$missing" ]; then
+  echo "setup: installing$missing (Debian packages)" >&2
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq >&2 && $sudo apt-get install -y -qq sqlite3 >&2
+  # shellcheck disable=SC2086
+  $sudo apt-get update -qq >&2 && $sudo apt-get install -y -qq $missing >&2
 fi
 
 echo "setup: installing the Python reference packages (tools/requirements*.txt)" >&2
