@@ -355,19 +355,25 @@ func validateHeader(v *pyValue) (*header, error) {
 		}
 		dims[i] = int(d.integer.Int64())
 	}
-	// the element count, and then the byte count, must be addressable
-	count := 1
+	// The non-zero axes alone must multiply to at most 2^53 − 1, as in @ldakit/npy: NumPy refuses
+	// an empty array whose other axes overflow, so (2**40, 2**40, 0) is no harmless empty array.
+	count, nonZero := int64(1), int64(1)
 	for _, d := range dims {
-		if d != 0 && count > maxInt/d {
+		if d == 0 {
+			count = 0
+			continue
+		}
+		if nonZero > maxElements/int64(d) {
 			return nil, npyErr(BadShape, "shape %s holds too many elements", shapeString(dims))
 		}
-		count *= d
+		nonZero *= int64(d)
+		count *= int64(d)
 	}
 	dtype, little, err := parseDtype(descr.str)
 	if err != nil {
 		return nil, err
 	}
-	if count > maxInt/dtype.ItemSize {
+	if count > int64(maxInt/dtype.ItemSize) {
 		return nil, npyErr(BadShape, "shape %s of %s holds too many bytes", shapeString(dims), descr.str)
 	}
 	return &header{descr: descr.str, dtype: dtype, littleEndian: little, shape: dims,
@@ -375,6 +381,10 @@ func validateHeader(v *pyValue) (*header, error) {
 }
 
 const maxInt = int(^uint(0) >> 1)
+
+// maxElements is 2^53 − 1, the most elements a shape may hold: the largest count a JSON number
+// (and @ldakit/npy's JavaScript) holds exactly.
+const maxElements int64 = 1<<53 - 1
 
 var charCodes = map[string]string{
 	"?": "b1", "b": "i1", "B": "u1", "h": "i2", "H": "u2", "i": "i4", "I": "u4",
