@@ -337,12 +337,12 @@ fn validate_header(v: &PyValue) -> Result<Header, Error> {
             }
         }
     }
-    // the element count, then the byte count, must be addressable (and fit in an i64)
-    let limit = (isize::MAX as u64).min(i64::MAX as u64);
-    let mut count: u64 = 1;
-    for &d in &dims {
-        count = match count.checked_mul(d as u64) {
-            Some(c) if c <= limit => c,
+    // The non-zero axes alone must multiply to at most 2^53 − 1, as in @ldakit/npy: NumPy refuses
+    // an empty array whose other axes overflow, so (2**40, 2**40, 0) is no harmless empty array.
+    let mut non_zero: u64 = 1;
+    for &d in dims.iter().filter(|&&d| d != 0) {
+        non_zero = match non_zero.checked_mul(d as u64) {
+            Some(c) if c <= MAX_ELEMENTS => c,
             _ => {
                 return Err(Error::npy(
                     ErrorCode::BadShape,
@@ -351,6 +351,9 @@ fn validate_header(v: &PyValue) -> Result<Header, Error> {
             }
         };
     }
+    let count = if dims.contains(&0) { 0 } else { non_zero };
+    // the byte count must be addressable (and fit in an i64)
+    let limit = (isize::MAX as u64).min(i64::MAX as u64);
     let (dtype, little_endian) = parse_dtype(&descr)?;
     if count.checked_mul(dtype.item_size as u64).map_or(true, |n| n > limit) {
         return Err(Error::npy(
@@ -360,6 +363,10 @@ fn validate_header(v: &PyValue) -> Result<Header, Error> {
     }
     Ok(Header { descr, dtype, little_endian, shape: dims, fortran_order })
 }
+
+/// The most elements a shape may hold, 2^53 − 1: the largest count a JSON number (and
+/// `@ldakit/npy`'s JavaScript) holds exactly.
+const MAX_ELEMENTS: u64 = (1 << 53) - 1;
 
 /// Reads a NumPy dtype string such as `<f4`, `>i8`, `|b1`, `=u2` or `f8`; returns the dtype and
 /// whether its bytes are little-endian.
