@@ -11,9 +11,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"math"
 	"os"
 	"strings"
+	"syscall"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -158,7 +161,7 @@ func ReadNpy(path string) (*Array, error) { return ReadNpyWithOptions(path, Opti
 
 // ReadNpyWithOptions reads an .npy file. Errors about the file's contents are *NpyError.
 func ReadNpyWithOptions(path string, opts Options) (*Array, error) {
-	b, err := os.ReadFile(path)
+	b, err := readRegularFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -171,6 +174,47 @@ func ReadNpyWithOptions(path string, opts Options) (*Array, error) {
 		return nil, err
 	}
 	return arr, nil
+}
+
+// readRegularFile reads a whole regular file. Opening a FIFO for reading blocks until a writer
+// appears, so the file is opened non-blocking (no effect on a regular file) and the opened
+// descriptor's own type is checked, leaving no race with a path swapped in between. A FIFO,
+// socket, device or directory is an *NpyError with code NOT_A_FILE naming the path.
+func readRegularFile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		// open(2) refuses a Unix socket with ENXIO: say what the path is instead.
+		if info, statErr := os.Stat(path); statErr == nil && !info.Mode().IsRegular() {
+			return nil, notAFile(path, info.Mode())
+		}
+		return nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, notAFile(path, info.Mode())
+	}
+	return io.ReadAll(f)
+}
+
+func notAFile(path string, mode fs.FileMode) *NpyError {
+	kind := "not a regular file"
+	switch {
+	case mode&fs.ModeNamedPipe != 0:
+		kind = "a FIFO (named pipe)"
+	case mode&fs.ModeSocket != 0:
+		kind = "a socket"
+	case mode&fs.ModeCharDevice != 0:
+		kind = "a character device"
+	case mode&fs.ModeDevice != 0:
+		kind = "a block device"
+	case mode.IsDir():
+		kind = "a directory"
+	}
+	return &NpyError{Code: NotAFile, Path: path, Message: "is " + kind + "; an NPY file must be a regular file"}
 }
 
 var hostLittleEndian = func() bool {
