@@ -24,6 +24,9 @@ const (
 	Truncated ErrorCode = "TRUNCATED"
 	// TrailingData: bytes follow the data that the shape calls for.
 	TrailingData ErrorCode = "TRAILING_DATA"
+	// NotAFile: the path names a FIFO, socket, device or directory, not a regular file. It
+	// describes the path rather than the bytes, as in @ldakit/npy.
+	NotAFile ErrorCode = "NOT_A_FILE"
 )
 
 // NpyError is the error every NPY failure returns: switch on Code, show Error().

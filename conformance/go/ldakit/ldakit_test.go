@@ -3,9 +3,11 @@ package ldakit_test
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -106,6 +108,120 @@ func TestErrorCodes(t *testing.T) {
 		var ne *ldakit.NpyError
 		if !errors.As(err, &ne) || ne.Code != c.code {
 			t.Errorf("%s: got %v, expected %s", c.name, err, c.code)
+		}
+	}
+}
+
+// The header rules @ldakit/npy took from Python's ast.literal_eval and NumPy (docs/FORMAT.md
+// §3.3 steps 6 and 10); each of these was read, or refused with another code, before.
+func TestHeaderLiteralEdges(t *testing.T) {
+	withDescr := func(raw string) string {
+		return "{'descr': '" + raw + "', 'fortran_order': False, 'shape': (3,), }"
+	}
+	withShape := func(shape string) string {
+		return "{'descr': '<f4', 'fortran_order': False, 'shape': " + shape + ", }"
+	}
+	nestedTuple := func(depth int) string {
+		return strings.Repeat("(", depth) + "3," + strings.Repeat("),", depth-1) + ")"
+	}
+	deep := withShape(strings.Repeat("[", 100_000) + strings.Repeat("]", 100_000))
+	cases := []struct {
+		name   string
+		header string
+		major  byte
+		code   ldakit.ErrorCode
+	}{
+		{"dict and 63 tuples: 64 levels", withShape(nestedTuple(63)), 1, ldakit.BadShape},
+		{"dict and 64 tuples: 65 levels", withShape(nestedTuple(64)), 1, ldakit.BadHeader},
+		{"lists 100 000 deep", deep, 2, ldakit.BadHeader},
+		{"escape past U+10FFFF", withDescr(`\U00110000`), 1, ldakit.BadHeader},
+		{"lone surrogate", withDescr(`\ud800`), 1, ldakit.UnsupportedDtype},
+		{"octal escape", withDescr(`\074f4`), 1, ldakit.BadHeader},
+		{"NUL escape then 8 (not octal)", withDescr(`<f4\08`), 1, ldakit.UnsupportedDtype},
+		{"CR inside a string", withDescr("<f4\r"), 1, ldakit.BadHeader},
+		{"two signs", withShape("(- -3,)"), 1, ldakit.BadHeader},
+		{"plus then minus", withShape("(+-3,)"), 1, ldakit.BadHeader},
+		{"leading zero", withShape("(03,)"), 1, ldakit.BadHeader},
+		{"leading zero before _", withShape("(0_3,)"), 1, ldakit.BadHeader},
+		{"form feed before 3L", "\n\f" + withShape("(3L,)"), 1, ldakit.BadHeader},
+		{"lone CR before 3L", "\r" + withShape("(3L,)"), 1, ldakit.BadHeader},
+		{"2**53 elements", withShape("(9007199254740992,)"), 1, ldakit.BadShape},
+		{"2**53 - 1 elements", withShape("(9007199254740991,)"), 1, ldakit.Truncated},
+		{"empty, other axes overflow", withShape("(2147483648, 0, 3, 2147483648)"), 1, ldakit.BadShape},
+	}
+	for _, c := range cases {
+		_, err := ldakit.DecodeNpy(npyBytes(c.header, f4(0, 1, 2), c.major),
+			ldakit.Options{MaxHeaderSize: 300_000})
+		var ne *ldakit.NpyError
+		if !errors.As(err, &ne) || ne.Code != c.code {
+			t.Errorf("%s: got %v, expected %s", c.name, err, c.code)
+		}
+	}
+	// -0 is Python's 0, and 00 is a valid int (01 is not).
+	arr, err := ldakit.DecodeNpy(npyBytes(withShape("(-0, 00, 3)"), nil, 1), ldakit.Options{})
+	if err != nil || !reflect.DeepEqual(arr.Shape, []int{0, 0, 3}) {
+		t.Errorf("(-0, 00, 3): got %v, %v", arr, err)
+	}
+}
+
+// Whitespace, signs and leading zeros as Python's ast.literal_eval reads them: outside brackets
+// its tokenizer has line and indent rules, inside any whitespace but a vertical tab goes. Each
+// text is judged by Python itself.
+func TestHeaderWhitespaceAsPythonReadsIt(t *testing.T) {
+	// python3 is what the conformance suite's own runner needs; without it this cross-check fails.
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatalf("python3 is not on PATH; this test asks Python's ast.literal_eval: %v", err)
+	}
+	body := "{'descr': '<f4', 'fortran_order': False, 'shape': (0,)}"
+	var texts []string
+	for _, w := range []string{"", " ", "\t", "\f", "\n", "\r", "\r\n", " \n ", "\n\n",
+		"\f\n  \n", "\t\f", " \f\t", "\f\t", "\n\f", "\n \f", "\n\f ", "\r ", " \r ", "\v",
+		"\n\t", "\r\n "} {
+		texts = append(texts, w+body+"\n")
+	}
+	for _, w := range []string{"", " ", "\n", "\n  ", "\n\f", "\n \n", "\r\n  \r\n", "\n\t",
+		"\n\t\n", "\f", " \f ", "\n\f ", "\n \f", "\r", "\r ", "\r\r", "\n  \t  ",
+		" \r\n \r\n", "\nx", "\v", "\n\v\n"} {
+		texts = append(texts, body+w)
+	}
+	texts = append(texts,
+		"{\f'descr'\r:\n'<f4', 'fortran_order'\t: False,\r\n'shape': (0,)\f}",
+		"{'descr': '<f4',\v'fortran_order': False, 'shape': (0,)}",
+		"{'descr': '<f4', 'fortran_order': False, 'shape': (0, - -1)}",
+		"{'descr': '<f4', 'fortran_order': False, 'shape': (0, +-1)}",
+		"{'descr': '<f4', 'fortran_order': False, 'shape': (- 0,)}",
+		"{'descr': '<f4', 'fortran_order': False, 'shape': (-\n0,)}",
+		"{'descr': '<f4', 'fortran_order': False, 'shape': (01, 0)}",
+		"{'descr': '<f4', 'fortran_order': False, 'shape': (00, 0_0)}",
+		"{'descr': '<f4', 'fortran_order': False, 'shape': (0_1, 0)}",
+		"{'descr': '<f4', 'fortran_order': False, 'shape': (0, 1_0)}",
+	)
+	input, _ := json.Marshal(texts)
+	script := "import ast, json, sys\nout = []\nfor t in json.load(sys.stdin):\n" +
+		"    try:\n        ast.literal_eval(t)\n        out.append(True)\n" +
+		"    except Exception:\n        out.append(False)\nprint(json.dumps(out))\n"
+	cmd := exec.Command(python, "-c", script)
+	cmd.Stdin = bytes.NewReader(input)
+	output, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("python3: %v", err)
+	}
+	var accepts []bool
+	if err := json.Unmarshal(output, &accepts); err != nil || len(accepts) != len(texts) {
+		t.Fatalf("python3 said %q (%v)", output, err)
+	}
+	for i, text := range texts {
+		// Unpadded: NumPy's padding would end every text with spaces and a newline.
+		raw := append([]byte("\x93NUMPY\x01\x00"), byte(len(text)), byte(len(text)>>8))
+		_, err := ldakit.DecodeNpy(append(raw, text...), ldakit.Options{})
+		var ne *ldakit.NpyError
+		if err != nil && (!errors.As(err, &ne) || ne.Code != ldakit.BadHeader) {
+			t.Errorf("%q: %v, expected BAD_HEADER or a value", text, err)
+			continue
+		}
+		if got := err == nil; got != accepts[i] {
+			t.Errorf("%q: read %v (%v), ast.literal_eval accepts it: %v", text, got, err, accepts[i])
 		}
 	}
 }

@@ -63,10 +63,16 @@ func (v *pyValue) describe() string {
 	return pyKindNames[v.kind]
 }
 
+// maxNestingDepth is how deeply lists, tuples and dicts may nest, as in @ldakit/npy. NumPy
+// writes a few levels; the limit keeps a hostile header from exhausting the stack.
+const maxNestingDepth = 64
+
 type literalParser struct {
 	text      string
 	pos       int
 	allowLong bool
+	sawLong   bool
+	depth     int
 }
 
 type literalError struct{ msg string }
@@ -85,12 +91,61 @@ func parsePythonLiteral(text string, allowLong bool) (value *pyValue, err error)
 			value, err = nil, npyErr(BadHeader, "%s", le.msg)
 		}
 	}()
+	p.skipOuterLines(true)
+	literalStart := p.pos
 	v := p.value()
-	p.skipSpace()
-	if p.pos != len(p.text) {
-		p.fail("unexpected text after the literal")
+	p.skipOuterLines(false)
+	if p.sawLong && strings.ContainsAny(strings.ReplaceAll(text[:literalStart], "\r\n", ""), "\f\r") {
+		// NumPy reads 3L by re-tokenizing with Python's tokenize module, which fails on these.
+		p.pos = 0
+		p.fail("a form feed or lone CR before a literal with Python 2 'L' integers")
 	}
 	return v, nil
+}
+
+// skipOuterLines skips whitespace outside any bracket as Python's tokenizer reads it (inside
+// brackets any whitespace goes): the line holding the literal must start in column 0, and a line
+// of only spaces and tabs counts as indented unless a newline ends it. A form feed resets the
+// column. ast.literal_eval first strips spaces and tabs from the very start.
+func (p *literalParser) skipOuterLines(before bool) {
+	blank := func(c byte) bool { return c == ' ' || c == '\t' || c == '\f' }
+	if before {
+		for p.pos < len(p.text) && (p.text[p.pos] == ' ' || p.text[p.pos] == '\t') {
+			p.pos++
+		}
+	} else {
+		for p.pos < len(p.text) && blank(p.text[p.pos]) {
+			p.pos++
+		}
+		if p.pos == len(p.text) {
+			return
+		}
+		if c := p.text[p.pos]; c != '\n' && c != '\r' {
+			p.fail("unexpected text after the literal")
+		}
+	}
+	for {
+		indented := false
+		for p.pos < len(p.text) && blank(p.text[p.pos]) {
+			indented = p.text[p.pos] != '\f'
+			p.pos++
+		}
+		if p.pos < len(p.text) && (p.text[p.pos] == '\n' || p.text[p.pos] == '\r') {
+			if p.text[p.pos] == '\r' && p.at(p.pos+1) == '\n' {
+				p.pos += 2
+			} else {
+				p.pos++
+			}
+			continue
+		}
+		if indented {
+			p.fail("unexpected indent outside brackets")
+		}
+		if !before && p.pos != len(p.text) {
+			p.fail("unexpected text after the literal")
+		}
+		return
+	}
 }
 
 func (p *literalParser) fail(what string) {
@@ -109,8 +164,10 @@ func (p *literalParser) at(i int) byte {
 	return 0
 }
 
+// isSpace is whitespace inside brackets. Python's tokenizer takes no vertical tab as whitespace:
+// NumPy refuses a header with one.
 func isSpace(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'
 }
 func isDigit(c byte) bool    { return c >= '0' && c <= '9' }
 func isNameChar(c byte) bool { return c == '_' || isDigit(c) || (c|0x20 >= 'a' && c|0x20 <= 'z') }
@@ -136,15 +193,25 @@ func (p *literalParser) value() *pyValue {
 	case c == '\'' || c == '"':
 		return &pyValue{kind: pyStr, str: p.stringLit()}
 	case c == '(':
-		return p.tupleOrGroup()
+		return p.nested(p.tupleOrGroup)
 	case c == '[':
-		return &pyValue{kind: pyList, items: p.sequence(']')}
+		return p.nested(func() *pyValue { return &pyValue{kind: pyList, items: p.sequence(']')} })
 	case c == '{':
-		return p.dict()
+		return p.nested(p.dict)
 	case isDigit(c) || c == '.' || c == '+' || c == '-':
 		return p.number()
 	}
 	return p.word()
+}
+
+func (p *literalParser) nested(parse func() *pyValue) *pyValue {
+	if p.depth == maxNestingDepth {
+		p.fail(fmt.Sprintf("nested deeper than %d levels", maxNestingDepth))
+	}
+	p.depth++
+	v := parse()
+	p.depth--
+	return v
 }
 
 func (p *literalParser) stringLit() string {
@@ -157,7 +224,8 @@ func (p *literalParser) stringLit() string {
 			p.pos++
 			return b.String()
 		}
-		if c == '\n' {
+		// Python's tokenizer reads a lone CR as a line end, so it cannot sit inside a string either.
+		if c == '\n' || c == '\r' {
 			p.fail("newline inside a string")
 		}
 		if c != '\\' {
@@ -166,6 +234,10 @@ func (p *literalParser) stringLit() string {
 			continue
 		}
 		esc := p.at(p.pos + 1)
+		if d := p.at(p.pos + 2); esc == '0' && d >= '0' && d <= '7' {
+			// Python reads \012 as one octal escape; NUL followed by "12" would be a wrong value.
+			p.fail("octal escape in a string")
+		}
 		simple := map[byte]string{'\\': "\\", '\'': "'", '"': "\"", 'n': "\n", 't': "\t",
 			'r': "\r", 'a': "\a", 'b': "\b", 'f': "\f", 'v': "\v", '0': "\x00"}
 		if s, ok := simple[esc]; ok {
@@ -185,8 +257,10 @@ func (p *literalParser) stringLit() string {
 		}
 		r, _ := strconv.ParseUint(hex, 16, 32)
 		if r > utf8.MaxRune {
-			p.fail("escape out of range")
+			p.fail(fmt.Sprintf("escape \\%c%s is past U+10FFFF", esc, hex))
 		}
+		// A lone surrogate is a valid Python string; Go writes it as U+FFFD, which no dtype or key
+		// holds either, so the header is refused as it is in Python.
 		b.WriteRune(rune(r))
 		p.pos += 2 + n
 	}
@@ -209,10 +283,9 @@ func (p *literalParser) digits() string {
 
 func (p *literalParser) number() *pyValue {
 	negative := false
-	for p.at(p.pos) == '+' || p.at(p.pos) == '-' {
-		if p.text[p.pos] == '-' {
-			negative = !negative
-		}
+	// One sign only: ast.literal_eval refuses "- -3" and "+-3".
+	if c := p.at(p.pos); c == '+' || c == '-' {
+		negative = c == '-'
 		p.pos++
 		p.skipSpace()
 	}
@@ -242,10 +315,16 @@ func (p *literalParser) number() *pyValue {
 		body += "e" + exp + d
 	} else if p.allowLong && (p.at(p.pos) == 'L' || p.at(p.pos) == 'l') {
 		p.pos++
+		p.sawLong = true
 	}
 	if isNameChar(p.at(p.pos)) {
 		p.pos = start
 		p.fail("malformed number")
+	}
+	if !isFloat && body[0] == '0' && strings.Trim(body, "0") != "" {
+		// Python 3 refuses 01 (it was octal in Python 2); reading it as 1 would guess.
+		p.pos = start
+		p.fail("leading zeros in an integer")
 	}
 	if isFloat {
 		f, err := strconv.ParseFloat(body, 64)

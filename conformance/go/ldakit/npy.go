@@ -11,9 +11,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"math"
 	"os"
 	"strings"
+	"syscall"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -158,7 +161,7 @@ func ReadNpy(path string) (*Array, error) { return ReadNpyWithOptions(path, Opti
 
 // ReadNpyWithOptions reads an .npy file. Errors about the file's contents are *NpyError.
 func ReadNpyWithOptions(path string, opts Options) (*Array, error) {
-	b, err := os.ReadFile(path)
+	b, err := readRegularFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -171,6 +174,47 @@ func ReadNpyWithOptions(path string, opts Options) (*Array, error) {
 		return nil, err
 	}
 	return arr, nil
+}
+
+// readRegularFile reads a whole regular file. Opening a FIFO for reading blocks until a writer
+// appears, so the file is opened non-blocking (no effect on a regular file) and the opened
+// descriptor's own type is checked, leaving no race with a path swapped in between. A FIFO,
+// socket, device or directory is an *NpyError with code NOT_A_FILE naming the path.
+func readRegularFile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		// open(2) refuses a Unix socket with ENXIO: say what the path is instead.
+		if info, statErr := os.Stat(path); statErr == nil && !info.Mode().IsRegular() {
+			return nil, notAFile(path, info.Mode())
+		}
+		return nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, notAFile(path, info.Mode())
+	}
+	return io.ReadAll(f)
+}
+
+func notAFile(path string, mode fs.FileMode) *NpyError {
+	kind := "not a regular file"
+	switch {
+	case mode&fs.ModeNamedPipe != 0:
+		kind = "a FIFO (named pipe)"
+	case mode&fs.ModeSocket != 0:
+		kind = "a socket"
+	case mode&fs.ModeCharDevice != 0:
+		kind = "a character device"
+	case mode&fs.ModeDevice != 0:
+		kind = "a block device"
+	case mode.IsDir():
+		kind = "a directory"
+	}
+	return &NpyError{Code: NotAFile, Path: path, Message: "is " + kind + "; an NPY file must be a regular file"}
 }
 
 var hostLittleEndian = func() bool {
@@ -355,19 +399,25 @@ func validateHeader(v *pyValue) (*header, error) {
 		}
 		dims[i] = int(d.integer.Int64())
 	}
-	// the element count, and then the byte count, must be addressable
-	count := 1
+	// The non-zero axes alone must multiply to at most 2^53 − 1, as in @ldakit/npy: NumPy refuses
+	// an empty array whose other axes overflow, so (2**40, 2**40, 0) is no harmless empty array.
+	count, nonZero := int64(1), int64(1)
 	for _, d := range dims {
-		if d != 0 && count > maxInt/d {
+		if d == 0 {
+			count = 0
+			continue
+		}
+		if nonZero > maxElements/int64(d) {
 			return nil, npyErr(BadShape, "shape %s holds too many elements", shapeString(dims))
 		}
-		count *= d
+		nonZero *= int64(d)
+		count *= int64(d)
 	}
 	dtype, little, err := parseDtype(descr.str)
 	if err != nil {
 		return nil, err
 	}
-	if count > maxInt/dtype.ItemSize {
+	if count > int64(maxInt/dtype.ItemSize) {
 		return nil, npyErr(BadShape, "shape %s of %s holds too many bytes", shapeString(dims), descr.str)
 	}
 	return &header{descr: descr.str, dtype: dtype, littleEndian: little, shape: dims,
@@ -375,6 +425,10 @@ func validateHeader(v *pyValue) (*header, error) {
 }
 
 const maxInt = int(^uint(0) >> 1)
+
+// maxElements is 2^53 − 1, the most elements a shape may hold: the largest count a JSON number
+// (and @ldakit/npy's JavaScript) holds exactly.
+const maxElements int64 = 1<<53 - 1
 
 var charCodes = map[string]string{
 	"?": "b1", "b": "i1", "B": "u1", "h": "i2", "H": "u2", "i": "i4", "I": "u4",

@@ -24,6 +24,9 @@ pub enum ErrorCode {
     Truncated,
     /// Bytes follow the data that the shape calls for.
     TrailingData,
+    /// The path names a FIFO, socket, device or directory, not a regular file. It describes the
+    /// path rather than the bytes, as in `@ldakit/npy`.
+    NotAFile,
 }
 
 impl ErrorCode {
@@ -38,6 +41,7 @@ impl ErrorCode {
             ErrorCode::BadShape => "BAD_SHAPE",
             ErrorCode::Truncated => "TRUNCATED",
             ErrorCode::TrailingData => "TRAILING_DATA",
+            ErrorCode::NotAFile => "NOT_A_FILE",
         }
     }
 }

@@ -32,10 +32,16 @@ impl PyValue {
     }
 }
 
+/// How deeply lists, tuples and dicts may nest, as in `@ldakit/npy`. NumPy writes a few levels;
+/// the limit keeps a hostile header from overflowing the stack of this recursive parser.
+pub(crate) const MAX_NESTING_DEPTH: usize = 64;
+
 struct Parser<'a> {
     text: &'a [u8],
     pos: usize,
     allow_long: bool,
+    saw_long: bool,
+    depth: usize,
 }
 
 type PResult<T> = Result<T, Error>;
@@ -43,17 +49,29 @@ type PResult<T> = Result<T, Error>;
 /// Parses `text` (dicts, tuples, lists, strings, ints, floats, True/False/None, any whitespace,
 /// trailing commas). `allow_long` accepts Python 2's `3L`, which NumPy tolerates in v1/v2 headers.
 pub(crate) fn parse_python_literal(text: &[u8], allow_long: bool) -> PResult<PyValue> {
-    let mut p = Parser { text, pos: 0, allow_long };
+    let mut p = Parser { text, pos: 0, allow_long, saw_long: false, depth: 0 };
+    p.skip_outer_lines(true)?;
+    let literal_start = p.pos;
     let v = p.value()?;
-    p.skip_space();
-    if p.pos != p.text.len() {
-        return Err(p.fail("unexpected text after the literal"));
+    p.skip_outer_lines(false)?;
+    let before = &text[..literal_start];
+    let lone_cr = (0..before.len()).any(|i| before[i] == b'\r' && before.get(i + 1) != Some(&b'\n'));
+    if p.saw_long && (before.contains(&0x0c) || lone_cr) {
+        // NumPy reads `3L` by re-tokenizing with Python's `tokenize` module, which fails on these.
+        p.pos = 0;
+        return Err(p.fail("a form feed or lone CR before a literal with Python 2 'L' integers"));
     }
     Ok(v)
 }
 
+/// Whitespace inside brackets. Python's tokenizer takes no vertical tab as whitespace: NumPy
+/// refuses a header with one.
 fn is_space(c: u8) -> bool {
-    matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0c | 0x0b)
+    matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0c)
+}
+
+fn is_blank(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | 0x0c)
 }
 
 fn is_name_char(c: u8) -> bool {
@@ -80,6 +98,57 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Whitespace outside any bracket, as Python's tokenizer reads it (inside brackets any
+    /// whitespace goes): the line holding the literal must start in column 0, and a line of only
+    /// spaces and tabs counts as indented unless a newline ends it. A form feed resets the column.
+    /// `ast.literal_eval` first strips spaces and tabs from the very start.
+    fn skip_outer_lines(&mut self, before: bool) -> PResult<()> {
+        if before {
+            while matches!(self.at(self.pos), Some(b' ') | Some(b'\t')) {
+                self.pos += 1;
+            }
+        } else {
+            while self.at(self.pos).map_or(false, is_blank) {
+                self.pos += 1;
+            }
+            match self.at(self.pos) {
+                None => return Ok(()),
+                Some(b'\n') | Some(b'\r') => {}
+                Some(_) => return Err(self.fail("unexpected text after the literal")),
+            }
+        }
+        loop {
+            let mut indented = false;
+            while let Some(c) = self.at(self.pos).filter(|c| is_blank(*c)) {
+                indented = c != 0x0c;
+                self.pos += 1;
+            }
+            match self.at(self.pos) {
+                Some(b'\r') if self.at(self.pos + 1) == Some(b'\n') => self.pos += 2,
+                Some(b'\n') | Some(b'\r') => self.pos += 1,
+                next => {
+                    if indented {
+                        return Err(self.fail("unexpected indent outside brackets"));
+                    }
+                    if !before && next.is_some() {
+                        return Err(self.fail("unexpected text after the literal"));
+                    }
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn nested(&mut self, parse: impl FnOnce(&mut Self) -> PResult<PyValue>) -> PResult<PyValue> {
+        if self.depth == MAX_NESTING_DEPTH {
+            return Err(self.fail(&format!("nested deeper than {} levels", MAX_NESTING_DEPTH)));
+        }
+        self.depth += 1;
+        let value = parse(self);
+        self.depth -= 1;
+        value
+    }
+
     fn peek(&mut self) -> Option<u8> {
         self.skip_space();
         self.at(self.pos)
@@ -89,9 +158,9 @@ impl<'a> Parser<'a> {
         match self.peek() {
             None => Err(self.fail("unexpected end of header")),
             Some(b'\'') | Some(b'"') => Ok(PyValue::Str(self.string()?)),
-            Some(b'(') => self.tuple_or_group(),
-            Some(b'[') => Ok(PyValue::List(self.sequence(b']')?)),
-            Some(b'{') => self.dict(),
+            Some(b'(') => self.nested(Self::tuple_or_group),
+            Some(b'[') => self.nested(|p| Ok(PyValue::List(p.sequence(b']')?))),
+            Some(b'{') => self.nested(Self::dict),
             Some(c) if c.is_ascii_digit() || c == b'.' || c == b'+' || c == b'-' => self.number(),
             Some(_) => self.word(),
         }
@@ -106,7 +175,8 @@ impl<'a> Parser<'a> {
                 self.pos += 1;
                 return Ok(String::from_utf8_lossy(&out).into_owned());
             }
-            if c == b'\n' {
+            // Python's tokenizer reads a lone CR as a line end, so it cannot sit inside a string either.
+            if c == b'\n' || c == b'\r' {
                 return Err(self.fail("newline inside a string"));
             }
             if c != b'\\' {
@@ -115,6 +185,10 @@ impl<'a> Parser<'a> {
                 continue;
             }
             let esc = self.at(self.pos + 1).unwrap_or(0);
+            if esc == b'0' && matches!(self.at(self.pos + 2), Some(b'0'..=b'7')) {
+                // Python reads `\012` as one octal escape; NUL followed by "12" would be a wrong value.
+                return Err(self.fail("octal escape in a string"));
+            }
             let simple = match esc {
                 b'\\' => Some(b'\\'),
                 b'\'' => Some(b'\''),
@@ -143,16 +217,20 @@ impl<'a> Parser<'a> {
             let hex = self.text.get(self.pos + 2..self.pos + 2 + n);
             let code = hex
                 .filter(|h| h.iter().all(|c| c.is_ascii_hexdigit()))
-                .and_then(|h| u32::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok())
-                .and_then(char::from_u32);
-            match code {
-                Some(ch) => {
-                    let mut buf = [0u8; 4];
-                    out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
-                    self.pos += 2 + n;
-                }
-                None => return Err(self.fail("unknown escape in a string")),
+                .and_then(|h| u32::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
+            let Some(code) = code else {
+                return Err(self.fail("unknown escape in a string"));
+            };
+            if code > 0x10ffff {
+                let hex = String::from_utf8_lossy(hex.unwrap_or_default()).into_owned();
+                return Err(self.fail(&format!("escape \\{}{} is past U+10FFFF", esc as char, hex)));
             }
+            // A lone surrogate is a valid Python string that Rust cannot hold: it becomes U+FFFD,
+            // which no dtype or key holds either, so the header is refused as in Python.
+            let ch = char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER);
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+            self.pos += 2 + n;
         }
         Err(self.fail("unterminated string"))
     }
@@ -172,10 +250,9 @@ impl<'a> Parser<'a> {
 
     fn number(&mut self) -> PResult<PyValue> {
         let mut negative = false;
-        while let Some(c) = self.at(self.pos).filter(|c| *c == b'+' || *c == b'-') {
-            if c == b'-' {
-                negative = !negative;
-            }
+        // One sign only: `ast.literal_eval` refuses `- -3` and `+-3`.
+        if let Some(c) = self.at(self.pos).filter(|c| *c == b'+' || *c == b'-') {
+            negative = c == b'-';
             self.pos += 1;
             self.skip_space();
         }
@@ -206,10 +283,16 @@ impl<'a> Parser<'a> {
             body += &d;
         } else if self.allow_long && matches!(self.at(self.pos), Some(b'L') | Some(b'l')) {
             self.pos += 1;
+            self.saw_long = true;
         }
         if self.at(self.pos).map_or(false, is_name_char) {
             self.pos = start;
             return Err(self.fail("malformed number"));
+        }
+        if !is_float && body.starts_with('0') && body.bytes().any(|c| c != b'0') {
+            // Python 3 refuses `01` (it was octal in Python 2); reading it as 1 would guess.
+            self.pos = start;
+            return Err(self.fail("leading zeros in an integer"));
         }
         if is_float {
             let body = if body.starts_with('.') { format!("0{}", body) } else { body };

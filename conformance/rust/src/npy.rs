@@ -145,8 +145,98 @@ pub fn read_npy(path: impl AsRef<Path>) -> Result<Array, Error> {
 /// Reads an `.npy` file whose header may be up to `max_header_size` bytes long.
 pub fn read_npy_with_limit(path: impl AsRef<Path>, max_header_size: usize) -> Result<Array, Error> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = read_regular_file(path)?;
     decode_npy(&bytes, max_header_size).map_err(|e| e.at(path))
+}
+
+/// Opens non-blocking where `O_NONBLOCK`'s value is known without a libc binding (this crate has no
+/// dependencies); elsewhere the type check before opening still keeps a FIFO from being opened.
+#[cfg(all(
+    any(target_os = "linux", target_os = "android"),
+    any(
+        target_arch = "x86",
+        target_arch = "x86_64",
+        target_arch = "arm",
+        target_arch = "aarch64",
+        target_arch = "riscv64"
+    )
+))]
+fn non_blocking(options: &mut std::fs::OpenOptions) {
+    std::os::unix::fs::OpenOptionsExt::custom_flags(options, 0o4000);
+}
+#[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd", target_os = "openbsd", target_os = "netbsd"))]
+fn non_blocking(options: &mut std::fs::OpenOptions) {
+    std::os::unix::fs::OpenOptionsExt::custom_flags(options, 0x4);
+}
+#[cfg(not(any(
+    all(
+        any(target_os = "linux", target_os = "android"),
+        any(
+            target_arch = "x86",
+            target_arch = "x86_64",
+            target_arch = "arm",
+            target_arch = "aarch64",
+            target_arch = "riscv64"
+        )
+    ),
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "freebsd",
+    target_os = "openbsd",
+    target_os = "netbsd"
+)))]
+fn non_blocking(_options: &mut std::fs::OpenOptions) {}
+
+/// Reads a whole regular file. Opening a FIFO for reading blocks until a writer appears, so the
+/// type is checked before opening, the file is opened non-blocking where the flag is known (no
+/// effect on a regular file), and the opened file's own type is checked again, leaving no race
+/// with a path swapped in between. A FIFO, socket, device or directory is `NOT_A_FILE`.
+fn read_regular_file(path: &Path) -> Result<Vec<u8>, Error> {
+    use std::io::Read;
+    let not_a_file = |meta: &std::fs::Metadata| {
+        let kind = file_kind(meta);
+        Error::npy(ErrorCode::NotAFile, format!("is {}; an NPY file must be a regular file", kind)).at(path)
+    };
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(not_a_file(&meta));
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    non_blocking(&mut options);
+    let mut file = options.open(path).map_err(|e| Error::io(path, e))?;
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(not_a_file(&meta));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
+    Ok(bytes)
+}
+
+fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let t = meta.file_type();
+        if t.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+    }
+    if meta.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
+    }
 }
 
 struct Header {
@@ -337,12 +427,12 @@ fn validate_header(v: &PyValue) -> Result<Header, Error> {
             }
         }
     }
-    // the element count, then the byte count, must be addressable (and fit in an i64)
-    let limit = (isize::MAX as u64).min(i64::MAX as u64);
-    let mut count: u64 = 1;
-    for &d in &dims {
-        count = match count.checked_mul(d as u64) {
-            Some(c) if c <= limit => c,
+    // The non-zero axes alone must multiply to at most 2^53 − 1, as in @ldakit/npy: NumPy refuses
+    // an empty array whose other axes overflow, so (2**40, 2**40, 0) is no harmless empty array.
+    let mut non_zero: u64 = 1;
+    for &d in dims.iter().filter(|&&d| d != 0) {
+        non_zero = match non_zero.checked_mul(d as u64) {
+            Some(c) if c <= MAX_ELEMENTS => c,
             _ => {
                 return Err(Error::npy(
                     ErrorCode::BadShape,
@@ -351,6 +441,9 @@ fn validate_header(v: &PyValue) -> Result<Header, Error> {
             }
         };
     }
+    let count = if dims.contains(&0) { 0 } else { non_zero };
+    // the byte count must be addressable (and fit in an i64)
+    let limit = (isize::MAX as u64).min(i64::MAX as u64);
     let (dtype, little_endian) = parse_dtype(&descr)?;
     if count.checked_mul(dtype.item_size as u64).map_or(true, |n| n > limit) {
         return Err(Error::npy(
@@ -360,6 +453,10 @@ fn validate_header(v: &PyValue) -> Result<Header, Error> {
     }
     Ok(Header { descr, dtype, little_endian, shape: dims, fortran_order })
 }
+
+/// The most elements a shape may hold, 2^53 − 1: the largest count a JSON number (and
+/// `@ldakit/npy`'s JavaScript) holds exactly.
+const MAX_ELEMENTS: u64 = (1 << 53) - 1;
 
 /// Reads a NumPy dtype string such as `<f4`, `>i8`, `|b1`, `=u2` or `f8`; returns the dtype and
 /// whether its bytes are little-endian.
