@@ -108,7 +108,6 @@ export {
   validateQueryData,
   validateRawData,
 } from "./raw-data.js";
-export { parseStrictJson, StrictJsonError } from "./strict-json.js";
 export {
   readStoreSchema,
   SEED_CORE_TABLES,
@@ -116,3 +115,4 @@ export {
   type StoreSchemaState,
   type StoreSchemaStatus,
 } from "./store-schema.js";
+export { parseStrictJson, StrictJsonError } from "./strict-json.js";
