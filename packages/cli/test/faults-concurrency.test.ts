@@ -9,13 +9,13 @@
 // `LDAProjectionDB`, so that checking a store can never repair or sweep what it checks.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import type { Dirent } from "node:fs";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { recordConcurrencyFigures } from "../../../tools/fault-report.mjs";
+import { filesBelow } from "./store-files.js";
 
 const CLI = join(import.meta.dirname, "..", "dist", "main.js");
 const execFileAsync = promisify(execFile);
@@ -199,22 +199,7 @@ async function orphanFiles(dbPath: string): Promise<string[]> {
       )
     ).map((r) => r.path),
   );
-  let entries: Dirent[];
-  try {
-    entries = readdirSync(join(root, "embeddings"), { recursive: true, withFileTypes: true });
-  } catch {
-    return [];
-  }
-  return entries
-    .filter((e) => !e.isDirectory())
-    .map((e) =>
-      join(e.parentPath, e.name)
-        .slice(root.length + 1)
-        .split("\\")
-        .join("/"),
-    )
-    .filter((path) => !named.has(path))
-    .sort();
+  return filesBelow(root, "embeddings").filter((path) => !named.has(path));
 }
 
 /** Every batch with its status and how often it was claimed and completed. */

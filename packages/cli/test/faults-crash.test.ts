@@ -14,7 +14,6 @@ import {
   cpSync,
   mkdirSync,
   mkdtempSync,
-  readdirSync,
   readFileSync,
   rmSync,
   unlinkSync,
@@ -25,6 +24,7 @@ import { join } from "node:path";
 import { LDAProjectionDB } from "@ldakit/store";
 import { afterAll, describe, expect, it } from "vitest";
 import { recordCrashFigures } from "../../../tools/fault-report.mjs";
+import { filesBelow } from "./store-files.js";
 
 const CLI = join(import.meta.dirname, "..", "dist", "main.js");
 const FULL = process.env.LDAKIT_CRASH_WALK === "full";
@@ -222,16 +222,7 @@ async function snapshot(
     ))
       named.add(`embeddings/${p.name.replaceAll("/", "__")}/mh_${p.id}.json`);
     const root = join(dir, "store");
-    const onDisk = (
-      readdirSync(root, { recursive: true, withFileTypes: true }) as import("node:fs").Dirent[]
-    )
-      .filter((e) => !e.isDirectory())
-      .map((e) =>
-        join(e.parentPath, e.name)
-          .slice(root.length + 1)
-          .split("\\")
-          .join("/"),
-      );
+    const onDisk = filesBelow(root);
     const orphans = onDisk.filter((p) => !named.has(p)).sort();
     const problems = (await store.verify()).problems.map((p) => `${p.path}: ${p.problem}`);
     return { rows, orphans, problems };

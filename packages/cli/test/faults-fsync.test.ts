@@ -183,6 +183,16 @@ function clusters(tag: string) {
   });
 }
 
+const SCAN_AND_PROCESS = [
+  "migrate",
+  "--scan",
+  "--input",
+  "raw",
+  "--process-pending",
+  "--model",
+  "hash-32",
+];
+
 describe.skipIf(!hasStrace)("the order of syncs, renames and commits (strace)", () => {
   const cwd = mkdtempSync(join(tmpdir(), "ldakit-fsync-"));
   dirs.push(cwd);
@@ -191,15 +201,7 @@ describe.skipIf(!hasStrace)("the order of syncs, renames and commits (strace)", 
   writeFileSync(join(cwd, "raw", "b.json"), clusters("b"));
 
   it("process-pending: every vector file and its folder are synced before the commit that names them", () => {
-    const calls = traced(cwd, [
-      "migrate",
-      "--scan",
-      "--input",
-      "raw",
-      "--process-pending",
-      "--model",
-      "hash-32",
-    ]);
+    const calls = traced(cwd, SCAN_AND_PROCESS);
     // 2 files × (3 answers + 6 questions)
     expect(expectSyncedBeforeRename(calls)).toBe(18);
     expect(expectFolderSyncedBeforeCommit(calls, "record-vectors", batchFiles(calls))).toEqual([
@@ -209,15 +211,7 @@ describe.skipIf(!hasStrace)("the order of syncs, renames and commits (strace)", 
 
   it("a superseding re-import: the old files go only after the commit that dropped their rows is synced", () => {
     writeFileSync(join(cwd, "raw", "a.json"), clusters("c"));
-    const calls = traced(cwd, [
-      "migrate",
-      "--scan",
-      "--input",
-      "raw",
-      "--process-pending",
-      "--model",
-      "hash-32",
-    ]);
+    const calls = traced(cwd, SCAN_AND_PROCESS);
     expect(expectSyncedBeforeRename(calls)).toBe(9);
     expect(expectFolderSyncedBeforeCommit(calls, "record-vectors", batchFiles(calls))).toEqual([
       6, 3,
