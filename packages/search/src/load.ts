@@ -158,6 +158,23 @@ const HEAD_READ_FLAGS =
   fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0) | (fs.constants.O_NOCTTY ?? 0);
 
 /**
+ * A projection's `mh_<id>.json` as text. Opened non-blocking and checked to be a regular file, so
+ * a FIFO in its place is refused rather than waited on; the file is small, so reading it
+ * synchronously costs the asynchronous loader nothing.
+ */
+function readRegularText(path: string): string {
+  const fd = fs.openSync(path, HEAD_READ_FLAGS);
+  try {
+    if (!fs.fstatSync(fd).isFile()) {
+      throw new SearchError("BAD_META", `${path}: not a regular file`);
+    }
+    return fs.readFileSync(fd, "utf8");
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
  * Reads head files with one reused buffer. A file whose header is byte for byte what `np.save`
  * writes for a `<f4` or `<f8` vector of d values (nearly every head file) is used in place;
  * anything else goes through the full NPY decoder of `@ldakit/npy`.
@@ -376,9 +393,10 @@ export async function loadProjection(options: LoadProjectionOptions): Promise<Pr
   const metaPath = join(options.dir, projectionMetaFileName(options.mhProjectionId));
   let text: string;
   try {
-    text = await fsp.readFile(metaPath, "utf8");
+    text = readRegularText(metaPath);
   } catch (error) {
     if (isMissing(error)) throw metaNotFound(metaPath, error);
+    if (error instanceof SearchError) throw error;
     throw new SearchError("BAD_META", `${metaPath}: ${(error as Error).message}`, { cause: error });
   }
   const names = await fsp.readdir(options.dir);
@@ -398,9 +416,10 @@ export function loadProjectionSync(options: LoadProjectionOptions): Projection {
   const metaPath = join(options.dir, projectionMetaFileName(options.mhProjectionId));
   let text: string;
   try {
-    text = fs.readFileSync(metaPath, "utf8");
+    text = readRegularText(metaPath);
   } catch (error) {
     if (isMissing(error)) throw metaNotFound(metaPath, error);
+    if (error instanceof SearchError) throw error;
     throw new SearchError("BAD_META", `${metaPath}: ${(error as Error).message}`, { cause: error });
   }
   const names = fs.readdirSync(options.dir);

@@ -5,13 +5,14 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { rmSync } from "node:fs";
-import { join } from "node:path";
-import { headFileName } from "@ldakit/format";
+import { dirname, join } from "node:path";
+import { headFileName, projectionMetaFileName } from "@ldakit/format";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadProjection, loadProjectionSync, SearchError } from "../src/index.js";
 import { randomMatrix, scrambledIds, tempDir, writeProjectionFiles } from "./helpers.js";
 
-const BLOCKED_MS = 1000;
+// Far below the 3 s after which the helper frees a blocked reader, far above a real load.
+const BLOCKED_MS = 2500;
 const releasers: ChildProcess[] = [];
 afterAll(() => {
   for (const child of releasers) child.kill("SIGKILL");
@@ -66,6 +67,33 @@ describe("a FIFO in place of a head file", () => {
     await expect(loadProjection({ dir, mhProjectionId: 1 })).rejects.toMatchObject({
       code: "BAD_HEAD_FILE",
       message: expect.stringContaining("FIFO"),
+    });
+    expect(performance.now() - started, "the loader blocked").toBeLessThan(BLOCKED_MS);
+  });
+});
+
+describe("a FIFO in place of mh_<id>.json", () => {
+  function folderWithFifoMeta(): string {
+    const { dir } = folderWithFifoHead();
+    const meta = join(dir, projectionMetaFileName(1));
+    rmSync(meta);
+    execFileSync("mkfifo", [meta]);
+    releaseLater(meta);
+    return meta;
+  }
+
+  it.each([
+    [
+      "loadProjectionSync",
+      (dir: string) => Promise.resolve().then(() => loadProjectionSync({ dir, mhProjectionId: 1 })),
+    ],
+    ["loadProjection", (dir: string) => loadProjection({ dir, mhProjectionId: 1 })],
+  ])("%s refuses it at once as BAD_META, naming it", async (_, load) => {
+    const meta = folderWithFifoMeta();
+    const started = performance.now();
+    await expect(load(dirname(meta))).rejects.toMatchObject({
+      code: "BAD_META",
+      message: `${meta}: not a regular file`,
     });
     expect(performance.now() - started, "the loader blocked").toBeLessThan(BLOCKED_MS);
   });

@@ -4,7 +4,7 @@
  * files nobody names, and every projection's `mh_<id>.json` and head files against the database
  * rows. Read-only: it reports, it never repairs.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { join, relative, sep } from "node:path";
 import {
   entityVectorPath,
@@ -23,6 +23,7 @@ import { NpyError, readNpyHeaderSync, readNpySync } from "@ldakit/npy";
 import type { Model } from "@ldakit/schema";
 import type { StoreContext } from "./context.js";
 import { FileClaims, temporaryFileIsStale } from "./lifecycle.js";
+import { readRegularFile } from "./pipeline/scan.js";
 
 export interface VerifyOptions {
   /**
@@ -310,9 +311,15 @@ class Verifier {
       return null;
     }
     this.files++;
+    // Read as a regular file only: a FIFO in its place must not hang verify.
+    const read = readRegularFile(absolute);
+    if ("reason" in read) {
+      this.report(path, read.reason);
+      return null;
+    }
     let json: unknown;
     try {
-      json = JSON.parse(readFileSync(absolute, "utf8"));
+      json = JSON.parse(read.bytes.toString("utf8"));
     } catch (error) {
       this.report(path, `not valid JSON: ${(error as Error).message}`);
       return null;

@@ -1,3 +1,4 @@
+import { execFileSync, spawn } from "node:child_process";
 import { appendFileSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createHashEmbedder } from "@ldakit/embed";
@@ -220,6 +221,33 @@ describe("LDAProjectionDB.verify", () => {
       { path, problem: `missing: projection ${mhId} has no metadata file` },
     ]);
     await db.close();
+  });
+
+  it("reports a FIFO in place of mh_<id>.json or a head file, without waiting on it", async () => {
+    const { db, mhId } = await cleanStore();
+    const meta = `${DIR}/mh_${mhId}.json`;
+    const head = (
+      db.sqlite.prepare("SELECT centroid_path AS p FROM cluster_heads LIMIT 1").get() as {
+        p: string;
+      }
+    ).p;
+    const releasers = [meta, head].map((path) => {
+      rmSync(at(db, path));
+      execFileSync("mkfifo", [at(db, path)]);
+      // Frees a reader stuck on the FIFO after 3 s, so that a regression fails instead of hanging.
+      return spawn("sh", ["-c", 'sleep 3; exec 3<>"$0"; sleep 0.2', at(db, path)], {
+        stdio: "ignore",
+      });
+    });
+    try {
+      expect(await problemsOf(db)).toEqual([
+        { path: meta, problem: "a FIFO (named pipe), not a regular file" },
+        { path: head, problem: expect.stringMatching(/^not a file \(centroid of cluster \d+/) },
+      ]);
+    } finally {
+      for (const child of releasers) child.kill("SIGKILL");
+      await db.close();
+    }
   });
 
   it("reports mh_<id>.json fields that disagree with the database", async () => {
