@@ -115,3 +115,34 @@ describe("migrate --retry-failed says what happened to each failed batch", () =>
     expect(r.stdout.trim()).toBe("retry: no failed batches");
   });
 });
+
+describe("migrate --process-pending names a batch it skips because the file changed again", () => {
+  it("text and --json: superseded by the newer scan, which is processed; exit 0", () => {
+    const cwd = mkdtempSync(join(tmpdir(), "ldakit-superseded-"));
+    dirs.push(cwd);
+    const raw = join(cwd, "raw");
+    mkdirSync(raw);
+    writeFileSync(join(raw, "a.json"), good("v1"));
+    expect(ldakit(cwd, ["migrate", "--scan", "--input", "raw"]).code).toBe(0);
+    writeFileSync(join(raw, "a.json"), good("v2"));
+    expect(ldakit(cwd, ["migrate", "--scan", "--input", "raw"]).code).toBe(0);
+    const text = ldakit(cwd, ["migrate", "--process-pending"]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toContain(
+      `Batch 1: SUPERSEDED by batch 2, a newer scan of the same file (not processed; marked failed)\n  File: ${join(raw, "a.json")}\n`,
+    );
+    expect(text.stdout).toContain("processed 1 batch(es): 1 completed, 0 failed, 1 superseded");
+
+    writeFileSync(join(raw, "a.json"), good("v3"));
+    expect(ldakit(cwd, ["migrate", "--scan", "--input", "raw"]).code).toBe(0);
+    writeFileSync(join(raw, "a.json"), good("v4"));
+    expect(ldakit(cwd, ["migrate", "--scan", "--input", "raw"]).code).toBe(0);
+    const json = ldakit(cwd, ["--json", "migrate", "--process-pending"]);
+    expect(json.code, json.stderr).toBe(0);
+    const { processed } = JSON.parse(json.stdout);
+    expect(processed.completed.map((o: { batch_id: number }) => o.batch_id)).toEqual([4]);
+    expect(processed.superseded).toEqual([
+      { batch_id: 3, file: join(raw, "a.json"), superseded_by: 4 },
+    ]);
+  });
+});

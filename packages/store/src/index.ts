@@ -25,6 +25,7 @@ export {
   type ScanOptions,
   type ScanResult,
   type SkippedInput,
+  type SupersededBatch,
 } from "./pipeline/index.js";
 export type { NewProjection, TrainingSet } from "./projections.js";
 export type {

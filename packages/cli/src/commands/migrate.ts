@@ -160,6 +160,11 @@ async function migrate(options: MigrateOptions): Promise<void> {
             file: o.filePath,
             error: o.error,
           })),
+          superseded: result.superseded.map((o) => ({
+            batch_id: o.batchId,
+            file: o.filePath,
+            superseded_by: o.supersededBy,
+          })),
         };
         failed ||= result.failed.length > 0;
         if (!options.json) printProcessResult(result, embedder.name);
@@ -191,11 +196,18 @@ function printProcessResult(result: ProcessResult | RetryResult, model: string):
     );
   }
   for (const o of result.failed) printFailure(o.batchId, o.filePath, o.error ?? "");
+  for (const o of result.superseded) {
+    console.log(
+      `Batch ${o.batchId}: SUPERSEDED by batch ${o.supersededBy}, a newer scan of the same file (not processed; marked failed)`,
+    );
+    console.log(`  File: ${o.filePath}`);
+  }
   const total = result.completed.length + result.failed.length;
+  const superseded = result.superseded.length > 0 ? `, ${result.superseded.length} superseded` : "";
   console.log(
-    total === 0
+    total + result.superseded.length === 0
       ? "nothing pending"
-      : `processed ${total} batch(es): ${result.completed.length} completed, ${result.failed.length} failed`,
+      : `processed ${total} batch(es): ${result.completed.length} completed, ${result.failed.length} failed${superseded}`,
   );
 }
 
@@ -206,8 +218,9 @@ function printRetries(result: RetryResult, model: string): void {
   const others = {
     completed: result.completed.filter((o) => !retried.has(o.batchId)),
     failed: result.failed.filter((o) => !retried.has(o.batchId)),
+    superseded: result.superseded,
   };
-  if (others.completed.length + others.failed.length > 0) {
+  if (others.completed.length + others.failed.length + others.superseded.length > 0) {
     console.log("other pending batches processed on the way:");
     printProcessResult(others, model);
   }

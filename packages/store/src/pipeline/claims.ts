@@ -5,6 +5,7 @@ import type { StoreContext } from "../context.js";
 import { ownerIsDead, ownerToken, recordRemovals } from "../lifecycle.js";
 import { transition } from "./batches.js";
 import { discardBatchData } from "./discard.js";
+import type { SupersededBatch } from "./types.js";
 
 /** Identifies this process as a batch's worker: `host:pid:nonce`. */
 export function workerId(): string {
@@ -79,11 +80,15 @@ export function claimNext(
   ctx: StoreContext,
   me: string,
   leaseMs: number,
+  superseded: SupersededBatch[] = [],
 ): TrainingBatch | undefined {
   const { sql, kysely } = ctx;
-  return sql.immediate(
+  // Reported only once the claim has committed: a rolled-back claim superseded nothing.
+  const found: SupersededBatch[] = [];
+  const claimed = sql.immediate(
     "claim",
     () => {
+      found.length = 0;
       reclaimAbandoned(ctx, leaseMs);
       for (;;) {
         const next = sql.first(
@@ -117,6 +122,11 @@ export function claimNext(
             claimed_by: null,
             error_message: `superseded by batch ${newer.batch_id}: the file changed again before this batch was processed`,
           });
+          found.push({
+            batchId: next.batch_id,
+            filePath: next.file_path,
+            supersededBy: newer.batch_id,
+          });
           continue;
         }
         return { ...next, status: "importing" as const, claimed_by: me };
@@ -124,4 +134,6 @@ export function claimNext(
     },
     { durable: true },
   );
+  superseded.push(...found);
+  return claimed;
 }

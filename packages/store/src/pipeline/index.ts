@@ -14,4 +14,10 @@ export {
   scan,
 } from "./scan.js";
 export { emptyTimings, type PipelineTimings } from "./timings.js";
-export type { BatchOutcome, BatchProgress, ProcessOptions, ProcessResult } from "./types.js";
+export type {
+  BatchOutcome,
+  BatchProgress,
+  ProcessOptions,
+  ProcessResult,
+  SupersededBatch,
+} from "./types.js";

@@ -180,9 +180,11 @@ async function processAll(
   settings: Settings,
   writeFiles: (jobs: VectorFileJob[]) => Promise<void>,
 ): Promise<ProcessResult> {
-  const result: ProcessResult = { completed: [], failed: [] };
+  const result: ProcessResult = { completed: [], failed: [], superseded: [] };
   for (;;) {
-    const batch = timed(settings.timings, "sqlite", () => claimNext(ctx, me, settings.leaseMs));
+    const batch = timed(settings.timings, "sqlite", () =>
+      claimNext(ctx, me, settings.leaseMs, result.superseded),
+    );
     timed(settings.timings, "files", () => flushRemovals(ctx));
     if (!batch) return result;
     const outcome: BatchOutcome = {

@@ -36,7 +36,21 @@ export interface BatchOutcome {
   vectors: number;
 }
 
+/** A pending batch that was not processed because a newer scan of the same file had been queued. */
+export interface SupersededBatch {
+  batchId: number;
+  filePath: string;
+  /** The newer batch, which holds the file's current content. */
+  supersededBy: number;
+}
+
 export interface ProcessResult {
   completed: BatchOutcome[];
   failed: BatchOutcome[];
+  /**
+   * Pending batches the run did not process because the file changed again after their scan: each
+   * is failed with "superseded by batch N", and the newer batch is processed in its place. Not an
+   * error of the run.
+   */
+  superseded: SupersededBatch[];
 }
