@@ -1,4 +1,12 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { createHashEmbedder } from "@ldakit/embed";
 import { MIGRATION_NAMES, migrateLdakitDatabase } from "@ldakit/schema";
@@ -15,6 +23,8 @@ import {
 import { EXAMPLE_RAW, expectStoreError, formA, sqlite3, tempDir } from "./helpers.js";
 
 const MODES: OpenMode[] = ["create", "write", "read"];
+
+const OPEN_WORKER = join(import.meta.dirname, "workers", "open.mjs");
 
 /** A store made the ordinary way: the example imported with the hash embedder. */
 async function exampleStore(): Promise<string> {
@@ -219,21 +229,29 @@ describe("mode read", () => {
 });
 
 describe("write mode", () => {
-  it("READ_ONLY when the database file is not writable (checked as a user without root's override)", async (ctx) => {
-    if (process.getuid?.() === 0) {
-      // Root writes any file; the CLI suite runs the same refusal as user nobody.
-      ctx.skip("root can write a read-only file; the CLI tests cover this as nobody");
-    }
-    const path = await exampleStore();
-    const { chmodSync } = await import("node:fs");
+  it("READ_ONLY when the database file is not writable by this user; a reader still opens it", async () => {
+    // Root writes any file, so as root the store is opened by user nobody, who owns nothing here.
+    const root = process.getuid?.() === 0;
+    const asOther = root ? ["runuser", "-u", "nobody", "--", process.execPath] : [process.execPath];
+    const base = tempDir();
+    chmodSync(base, 0o755);
+    const path = join(base, "lda.db");
+    await (await LDAProjectionDB.open(path)).close();
     chmodSync(path, 0o444);
-    await expectStoreError(
-      LDAProjectionDB.open(path, { mode: "write" }),
-      "READ_ONLY",
-      /is not writable by this user; a command that only reads it can still open it/,
-    );
-    const reader = await LDAProjectionDB.open(path, { mode: "read" });
-    await reader.close();
+    const open = (mode: string) => {
+      const run = spawnSync(asOther[0] as string, [...asOther.slice(1), OPEN_WORKER, path, mode], {
+        encoding: "utf8",
+      });
+      expect(run.stderr).toBe("");
+      return JSON.parse(run.stdout);
+    };
+    expect(open("write")).toEqual({
+      code: "READ_ONLY",
+      error: expect.stringMatching(
+        /is not writable by this user; a command that only reads it can still open it/,
+      ),
+    });
+    expect(open("read")).toEqual({ opened: true });
   });
 });
 
