@@ -71,13 +71,16 @@ export {
 export {
   appliedMigrationNames,
   LATEST_MIGRATION,
+  type LdakitDialect,
   LdakitMigrationProvider,
+  ldakitDialectOf,
   ldakitMigrations,
   MIGRATION_NAMES,
   MigrationError,
   type MigrationName,
   migrateLdakitDatabase,
   SQL_NOW_ISO,
+  SQL_NOW_ISO_POSTGRES,
 } from "./migrations.js";
 export {
   formatIssuePath,

