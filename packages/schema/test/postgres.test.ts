@@ -413,6 +413,17 @@ async function readAll(db: Kysely<Database>): Promise<Record<string, unknown[]>>
   return out;
 }
 
+/** A fresh PostgreSQL database and a fresh SQLite one, both migrated and given the sample rows. */
+async function bothWithSampleRows() {
+  const db = await freshPostgres();
+  await migrateLdakitDatabase(db);
+  const t = freshSqlite();
+  await migrateLdakitDatabase(t.db);
+  await insertSampleRows(db);
+  await insertSampleRows(t.db);
+  return { db, t };
+}
+
 describe("the migrations on PostgreSQL", () => {
   it("see a PostgresDialect as PostgreSQL and better-sqlite3 as SQLite", async () => {
     expect(ldakitDialectOf(await freshPostgres())).toBe("postgres");
@@ -446,12 +457,7 @@ describe("the migrations on PostgreSQL", () => {
   });
 
   it("store and give back the same rows as SQLite, timestamps in the same ISO-8601 UTC form", async () => {
-    const db = await freshPostgres();
-    await migrateLdakitDatabase(db);
-    const t = freshSqlite();
-    await migrateLdakitDatabase(t.db);
-    await insertSampleRows(db);
-    await insertSampleRows(t.db);
+    const { db, t } = await bothWithSampleRows();
     const fromSqlite = await readAll(t.db);
     const fromPostgres = await readAll(db);
     expect(fromSqlite.multi_head_projections?.[0]).toMatchObject({
@@ -462,12 +468,7 @@ describe("the migrations on PostgreSQL", () => {
   });
 
   it("enforce the same CHECK, foreign-key and UNIQUE constraints as SQLite", async () => {
-    const db = await freshPostgres();
-    await migrateLdakitDatabase(db);
-    const t = freshSqlite();
-    await migrateLdakitDatabase(t.db);
-    await insertSampleRows(db);
-    await insertSampleRows(t.db);
+    const { db, t } = await bothWithSampleRows();
     const violations: Array<[string, (d: Kysely<Database>) => Promise<unknown>]> = [
       [
         "status not a batch status",
