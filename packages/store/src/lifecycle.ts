@@ -12,7 +12,6 @@
  */
 import { type Dirent, readdirSync, rmSync, statSync } from "node:fs";
 import { hostname } from "node:os";
-import { join } from "node:path";
 import {
   isTemporaryFileName,
   modelEmbeddingsDir,
@@ -300,30 +299,28 @@ export function sweep(ctx: StoreContext, options: SweepOptions = {}): SweptFile[
 
   swept.push(...flushRemovals(ctx));
 
-  const base = join(ctx.root, "embeddings");
   const named = new Set<string>();
   const candidates: string[] = [];
-  const folders = new Map<string, number>();
-  for (const model of sql.all(kysely.selectFrom("models").select(["model_id", "name"]))) {
+  swept.push(...removeStaleTemporaryFiles(ctx, "embeddings"));
+  for (const model of sql.all(kysely.selectFrom("models").select("name"))) {
+    let folder: string;
     try {
-      folders.set(modelEmbeddingsDir(model.name), model.model_id);
-    } catch {}
-  }
-  for (const entry of listDir(base)) {
-    if (entry.isFile() && isTemporaryFileName(entry.name)) {
-      sweepTemporary(ctx, `embeddings/${entry.name}`, entry.name, swept);
+      folder = modelEmbeddingsDir(model.name);
+    } catch {
+      continue; // a model name with no folder has no files
     }
-  }
-  for (const [folder] of folders) {
     const entries = listDir(ctx.vectors.absolute(folder));
     if (entries.length === 0) continue;
+    swept.push(...removeStaleTemporaryFiles(ctx, folder, entries));
     if (named.size === 0) for (const path of namedPaths(ctx)) named.add(path);
     for (const entry of entries) {
-      if (!entry.isFile()) continue;
       const path = `${folder}/${entry.name}`;
-      if (isTemporaryFileName(entry.name)) {
-        sweepTemporary(ctx, path, entry.name, swept);
-      } else if (!named.has(path) && parseEmbeddingFileName(entry.name) !== null) {
+      if (
+        entry.isFile() &&
+        !isTemporaryFileName(entry.name) &&
+        !named.has(path) &&
+        parseEmbeddingFileName(entry.name) !== null
+      ) {
         candidates.push(path);
       }
     }
@@ -345,11 +342,24 @@ export function sweep(ctx: StoreContext, options: SweepOptions = {}): SweptFile[
   return swept;
 }
 
-function sweepTemporary(ctx: StoreContext, path: string, name: string, swept: SweptFile[]): void {
-  const absolute = ctx.vectors.absolute(path);
-  if (!temporaryFileIsStale(absolute, name)) return;
-  const outcome = removeStoreFile(ctx, path, "temporary file of an interrupted write");
-  if (outcome) swept.push(outcome);
+/**
+ * Removes the stale temporary files of one store folder (`entries`: its listing, when the caller
+ * has it); returns what it removed.
+ */
+export function removeStaleTemporaryFiles(
+  ctx: StoreContext,
+  folder: string,
+  entries: Dirent[] = listDir(ctx.vectors.absolute(folder)),
+): SweptFile[] {
+  const removed: SweptFile[] = [];
+  for (const entry of entries) {
+    if (!entry.isFile() || !isTemporaryFileName(entry.name)) continue;
+    const path = `${folder}/${entry.name}`;
+    if (!temporaryFileIsStale(ctx.vectors.absolute(path), entry.name)) continue;
+    const outcome = removeStoreFile(ctx, path, "temporary file of an interrupted write");
+    if (outcome) removed.push(outcome);
+  }
+  return removed;
 }
 
 /** Every store path a row names: vector files, head files, adapters and `mh_<id>.json`. */

@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, rmSync } from "node:fs";
+import { closeSync, fsyncSync, mkdirSync, openSync, rmSync } from "node:fs";
 import { dirname, isAbsolute, join } from "node:path";
 import { readNpySync, toCOrder, writeNpySync } from "@ldakit/npy";
 import { StoreError } from "./errors.js";
@@ -133,26 +133,6 @@ export class VectorFiles {
         `cannot read ${what} file ${relativePath}: ${(cause as Error).message}`,
         { cause },
       );
-    }
-  }
-
-  /**
-   * Removes the temporary files a dead process left in a folder while writing vectors
-   * (`.<name>.<pid>.<nonce>.tmp`, as `@ldakit/npy` names them).
-   */
-  removeTemporaryFiles(relativeDir: string, pid: number): void {
-    const dir = this.absolute(relativeDir);
-    let names: string[];
-    try {
-      names = readdirSync(dir);
-    } catch {
-      return;
-    }
-    for (const name of names) {
-      const parts = name.split(".");
-      if (name.startsWith(".") && parts.at(-1) === "tmp" && parts.at(-3) === String(pid)) {
-        rmSync(join(dir, name), { force: true });
-      }
     }
   }
 

@@ -2,7 +2,12 @@ import { randomBytes } from "node:crypto";
 import { modelEmbeddingsDir } from "@ldakit/format";
 import type { BatchStatus, TrainingBatch } from "@ldakit/schema";
 import type { StoreContext } from "../context.js";
-import { ownerIsDead, ownerToken, recordRemovals } from "../lifecycle.js";
+import {
+  ownerIsDead,
+  ownerToken,
+  recordRemovals,
+  removeStaleTemporaryFiles,
+} from "../lifecycle.js";
 import { transition } from "./batches.js";
 import { discardBatchData } from "./discard.js";
 import type { SupersededBatch } from "./types.js";
@@ -53,9 +58,8 @@ export function reclaimAbandoned(ctx: StoreContext, leaseMs: number | undefined)
         discardBatchData(ctx, batch.batch_id),
         `batch ${batch.batch_id} reclaimed from ${batch.claimed_by ?? "no worker"}`,
       );
-      const pid = Number(batch.claimed_by?.split(":")[1]);
-      if (dead && batch.model_name && Number.isInteger(pid)) {
-        ctx.vectors.removeTemporaryFiles(modelEmbeddingsDir(batch.model_name), pid);
+      if (dead && batch.model_name) {
+        removeStaleTemporaryFiles(ctx, modelEmbeddingsDir(batch.model_name));
       }
       transition(
         ctx,
