@@ -104,14 +104,8 @@ function postgresDefault(value: string | null, identity: boolean): string | null
   return value.replace(/::[a-z ]+$/, "");
 }
 
-async function sqliteShape(t: TestDb): Promise<Shape> {
-  const raw = t.raw;
-  const objects = raw
-    .prepare(
-      "SELECT type, name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' ORDER BY name",
-    )
-    .all() as Array<{ type: string; name: string }>;
-  const shape: Shape = {
+function emptyShape(): Shape {
+  return {
     tables: {},
     primaryKeys: {},
     foreignKeys: [],
@@ -120,6 +114,16 @@ async function sqliteShape(t: TestDb): Promise<Shape> {
     views: {},
     migrations: [],
   };
+}
+
+async function sqliteShape(t: TestDb): Promise<Shape> {
+  const raw = t.raw;
+  const objects = raw
+    .prepare(
+      "SELECT type, name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    )
+    .all() as Array<{ type: string; name: string }>;
+  const shape = emptyShape();
   for (const { type, name } of objects) {
     const columns = raw
       .prepare("SELECT * FROM pragma_table_info(?) ORDER BY cid")
@@ -182,15 +186,7 @@ async function sqliteShape(t: TestDb): Promise<Shape> {
 
 async function postgresShape(db: Kysely<Database>): Promise<Shape> {
   const q = async <R>(query: ReturnType<typeof sql<R>>) => (await query.execute(db)).rows;
-  const shape: Shape = {
-    tables: {},
-    primaryKeys: {},
-    foreignKeys: [],
-    uniques: [],
-    indexes: [],
-    views: {},
-    migrations: [],
-  };
+  const shape = emptyShape();
   const objects = await q(sql<{ name: string; type: string }>`
     SELECT table_name AS name, table_type AS type FROM information_schema.tables
     WHERE table_schema = current_schema() ORDER BY table_name`);
