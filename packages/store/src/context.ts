@@ -1,10 +1,8 @@
-import { dirname } from "node:path";
 import { modelEmbeddingsDir } from "@ldakit/format";
 import type { Database, Model } from "@ldakit/schema";
-import type Sqlite from "better-sqlite3";
-import { Kysely, SqliteDialect } from "kysely";
+import type { Kysely } from "kysely";
+import type { Queries, StoreBackend, StoreDb } from "./db/store-db.js";
 import { StoreError } from "./errors.js";
-import { SyncSql } from "./sql.js";
 import { now } from "./util.js";
 import { VectorFiles } from "./vectors.js";
 
@@ -14,58 +12,76 @@ import { VectorFiles } from "./vectors.js";
  * public face, these modules are the work, and neither imports the other's module.
  */
 export interface StoreContext {
-  /** Absolute path of the database file. */
+  /** Names the database in messages: the absolute path of a SQLite file, or a URL without its password. */
   readonly path: string;
-  /** The store root: the folder of the database and of `embeddings/`. */
+  /** The store root: the folder of `embeddings/` and the projection files. */
   readonly root: string;
-  readonly sqlite: Sqlite.Database;
-  /** Builds (and, through `execute`, runs) every query; `sql` runs the same queries synchronously. */
+  readonly backend: StoreBackend;
+  /** The connection: transactions, locks, and the query builder. */
+  readonly db: StoreDb;
+  /** Builds every query, and runs single statements outside a transaction. */
   readonly kysely: Kysely<Database>;
-  readonly sql: SyncSql;
   readonly vectors: VectorFiles;
   /**
    * The model row of `name`, created with these dimensions when new, its backend updated when
-   * given. Runs statements without a transaction of its own: call it inside the caller's.
+   * given. Runs on `q`: pass the caller's transaction.
    */
-  ensureModel(name: string, dimensions: number, backend: string | null): Model;
+  ensureModel(q: Queries, name: string, dimensions: number, backend: string | null): Promise<Model>;
   /** The model row of an id; a `MODEL_NOT_FOUND` error when there is none. */
-  modelById(modelId: number): Model;
-  /** The current time as the database stores it: ISO-8601 UTC text (see docs/FORMAT.md §5). */
+  modelById(modelId: number, q?: Queries): Promise<Model>;
+  /**
+   * The current time as the database stores it: ISO-8601 UTC text (see docs/FORMAT.md §5). On
+   * PostgreSQL it is the server's clock (this machine's, corrected by the offset measured when
+   * the store was opened): leases compare times written by many machines.
+   */
   now(): string;
 }
 
-/** The context of a store whose database `sqlite` has open at the absolute `path`. */
-export function createStoreContext(path: string, sqlite: Sqlite.Database): StoreContext {
-  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-  const sql = new SyncSql(sqlite);
-  const root = dirname(path);
+/** The context of a store whose database `db` has open at `path`, with its files under `root`. */
+export function createStoreContext(
+  path: string,
+  root: string,
+  db: StoreDb,
+  clockOffsetMs = 0,
+): StoreContext {
+  const { kysely } = db;
   const context: StoreContext = {
     path,
     root,
-    sqlite,
+    backend: db.backend,
+    db,
     kysely,
-    sql,
     vectors: new VectorFiles(root),
-    ensureModel: (name, dimensions, backend) => ensureModel(context, name, dimensions, backend),
-    modelById(modelId) {
-      const model = sql.first(
-        kysely.selectFrom("models").selectAll().where("model_id", "=", modelId),
-      );
+    ensureModel: (q, name, dimensions, backend) =>
+      ensureModel(context, q, name, dimensions, backend),
+    async modelById(modelId, q = kysely) {
+      const model = await q
+        .selectFrom("models")
+        .selectAll()
+        .where("model_id", "=", modelId)
+        .executeTakeFirst();
       if (!model) throw new StoreError("MODEL_NOT_FOUND", `no model with id ${modelId}`);
       return model;
     },
-    now,
+    now: clockOffsetMs === 0 ? now : () => new Date(Date.now() + clockOffsetMs).toISOString(),
   };
   return context;
 }
 
-function ensureModel(
-  { sql, kysely, now }: StoreContext,
+async function ensureModel(
+  ctx: StoreContext,
+  q: Queries,
   name: string,
   dimensions: number,
   backend: string | null,
-): Model {
-  const existing = sql.first(kysely.selectFrom("models").selectAll().where("name", "=", name));
+): Promise<Model> {
+  // Two workers importing their first batch of a new model at once must not both insert it.
+  await ctx.db.lock(q, "models");
+  const existing = await q
+    .selectFrom("models")
+    .selectAll()
+    .where("name", "=", name)
+    .executeTakeFirst();
   if (existing) {
     if (existing.dimensions !== dimensions) {
       throw new StoreError(
@@ -74,9 +90,11 @@ function ensureModel(
       );
     }
     if (backend !== null && existing.backend !== backend) {
-      sql.run(
-        kysely.updateTable("models").set({ backend }).where("model_id", "=", existing.model_id),
-      );
+      await q
+        .updateTable("models")
+        .set({ backend })
+        .where("model_id", "=", existing.model_id)
+        .execute();
       return { ...existing, backend };
     }
     return existing;
@@ -87,9 +105,9 @@ function ensureModel(
   } catch (cause) {
     throw new StoreError("BAD_MODEL_NAME", (cause as Error).message, { cause });
   }
-  const clash = sql
-    .all(kysely.selectFrom("models").select("name"))
-    .find((m) => modelEmbeddingsDir(m.name) === folder);
+  const clash = (await q.selectFrom("models").select("name").execute()).find(
+    (m) => modelEmbeddingsDir(m.name) === folder,
+  );
   if (clash) {
     throw new StoreError(
       "MODEL_FOLDER_TAKEN",
@@ -102,10 +120,9 @@ function ensureModel(
       `model "${name}": dimensions must be a positive integer, not ${dimensions}`,
     );
   }
-  return sql.first(
-    kysely
-      .insertInto("models")
-      .values({ name, dimensions, backend, created_at: now() })
-      .returningAll(),
-  ) as Model;
+  return (await q
+    .insertInto("models")
+    .values({ name, dimensions, backend, created_at: ctx.now() })
+    .returningAll()
+    .executeTakeFirstOrThrow()) as Model;
 }

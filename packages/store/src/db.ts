@@ -29,9 +29,11 @@ import type { Projection } from "@ldakit/search";
 import Sqlite from "better-sqlite3";
 import { Kysely, SqliteDialect } from "kysely";
 import { createStoreContext, type StoreContext } from "./context.js";
-import { upsertEmbedding } from "./embeddings.js";
+import { isPostgresUrl, openPostgresStore } from "./db/postgres.js";
+import { SqliteStoreDb, type StoreBackend } from "./db/store-db.js";
+import { upsertEmbeddings } from "./embeddings.js";
 import { StoreError } from "./errors.js";
-import { type SweptFile, sweep } from "./lifecycle.js";
+import { holdLifecycle, type SweptFile, sweep } from "./lifecycle.js";
 import { reclaimAbandoned } from "./pipeline/claims.js";
 import {
   batchHistory,
@@ -91,6 +93,13 @@ export interface OpenOptions {
    * (default 10 000; 0 fails at once).
    */
   busyTimeoutMs?: number;
+  /**
+   * The store root: the folder of `embeddings/` and the projection files. A SQLite store's root
+   * is its database's folder (given, it must be that folder). A PostgreSQL store records its
+   * root when it is created (required then) — shared storage every worker mounts at the same
+   * path — and refuses a different one later (`STORE_ROOT_MISMATCH`).
+   */
+  storeRoot?: string;
 }
 
 /** True for an error that means another connection held a lock past the busy timeout. */
@@ -132,50 +141,68 @@ export interface StoreStats {
 }
 
 /**
- * The ldakit store: a SQLite database (`lda.db`) and the vector files beside it (docs/FORMAT.md
- * §1–§5). Opening checks the database is an ldakit store, then (by mode) creates or migrates it;
- * a writing connection runs in WAL mode with foreign keys on.
+ * The ldakit store: a database — a SQLite file (`lda.db`), or a PostgreSQL database many workers
+ * share — and the vector files under the store root (docs/FORMAT.md §1–§5). Opening checks the
+ * database is an ldakit store, then (by mode) creates or migrates it.
  *
- * Every method returns a Promise, as Kysely's do. The work itself runs synchronously on the
- * better-sqlite3 connection (see docs/ARCHITECTURE.md): a pipeline step is one `BEGIN IMMEDIATE`
- * transaction, which Kysely's asynchronous API cannot start on SQLite.
+ * Every method returns a Promise; the store's steps run as Kysely transactions on either backend
+ * (docs/ARCHITECTURE.md §3): `BEGIN IMMEDIATE` on SQLite, row and advisory locks on PostgreSQL.
  */
 export class LDAProjectionDB {
-  /** The store root: the folder that holds the database and `embeddings/`. */
+  /** The store root: the folder that holds `embeddings/` (a SQLite store's database folder). */
   readonly root: string;
   /** The vector files under the root (synchronous file access, paths relative to the root). */
   readonly vectors: VectorFiles;
-  /** Typed query builder over the same connection, for reads this class does not wrap. */
+  /** Typed query builder over the store's connection, for reads this class does not wrap. */
   readonly kysely: Kysely<Database>;
-  /** The better-sqlite3 connection itself, for statements this class does not wrap. */
-  readonly sqlite: Sqlite.Database;
+  /** Which database holds the store. */
+  readonly backend: StoreBackend;
   private readonly context: StoreContext;
+  private readonly sqliteConnection: Sqlite.Database | undefined;
   private closed = false;
   private migrated: readonly string[] = [];
 
   private constructor(
-    /** Absolute path of the database file. */
+    /** The database: the absolute path of a SQLite file, or a PostgreSQL URL without its password. */
     readonly path: string,
-    sqlite: Sqlite.Database,
+    context: StoreContext,
+    sqlite: Sqlite.Database | undefined,
     /** What the store was opened for; a `read` store has a read-only connection. */
     readonly mode: OpenMode,
     /** How long a statement waits for another connection's lock, in ms. */
     readonly busyTimeoutMs: number,
   ) {
-    this.context = createStoreContext(path, sqlite);
-    this.root = this.context.root;
-    this.vectors = this.context.vectors;
-    this.kysely = this.context.kysely;
-    this.sqlite = sqlite;
+    this.context = context;
+    this.root = context.root;
+    this.vectors = context.vectors;
+    this.kysely = context.kysely;
+    this.backend = context.backend;
+    this.sqliteConnection = sqlite;
   }
 
   /**
-   * Opens the store whose database is at `path`, as `options.mode` allows (default `create`:
-   * creating it if needed, migrated to the latest schema). Refusals are `StoreError`s:
-   * `STORE_NOT_FOUND`, `NOT_A_STORE`, `SCHEMA_TOO_NEW`, `SCHEMA_TOO_OLD`, `READ_ONLY`, `LOCKED`,
-   * `BAD_ARGUMENT` (busy timeout), and `OPEN_FAILED` for anything else, each naming the path.
+   * The better-sqlite3 connection of a SQLite store, for statements this class does not wrap; a
+   * `BAD_ARGUMENT` error on a PostgreSQL store (use {@link kysely}).
    */
-  static async open(path: string, options: OpenOptions = {}): Promise<LDAProjectionDB> {
+  get sqlite(): Sqlite.Database {
+    if (this.sqliteConnection === undefined) {
+      throw new StoreError(
+        "BAD_ARGUMENT",
+        `the store ${this.path} is on PostgreSQL: it has no SQLite connection; use its kysely`,
+      );
+    }
+    return this.sqliteConnection;
+  }
+
+  /**
+   * Opens the store whose database is `location` — a SQLite file's path, or a `postgres://` /
+   * `postgresql://` URL — as `options.mode` allows (default `create`: creating it if needed,
+   * migrated to the latest schema). Refusals are `StoreError`s: `STORE_NOT_FOUND`,
+   * `NOT_A_STORE`, `SCHEMA_TOO_NEW`, `SCHEMA_TOO_OLD`, `READ_ONLY`, `LOCKED`, `BAD_ARGUMENT`,
+   * `CONNECTION_FAILED`, `STORE_ROOT_REQUIRED`, `STORE_ROOT_MISMATCH`, `STORE_ROOT_MISSING`, and
+   * `OPEN_FAILED` for anything else, each naming the database.
+   */
+  static async open(location: string, options: OpenOptions = {}): Promise<LDAProjectionDB> {
     const mode = options.mode ?? "create";
     if (mode !== "create" && mode !== "write" && mode !== "read") {
       throw new StoreError(
@@ -194,7 +221,30 @@ export class LDAProjectionDB {
         `busyTimeoutMs must be an integer from 0 to ${MAX_BUSY_TIMEOUT_MS}, not ${busyTimeoutMs}`,
       );
     }
-    const absolute = resolve(path);
+    if (isPostgresUrl(location)) {
+      const opened = await openPostgresStore(location, {
+        mode,
+        busyTimeoutMs,
+        storeRoot: options.storeRoot,
+        refuseUnlessOpenable,
+      });
+      const db = new LDAProjectionDB(
+        opened.location,
+        opened.context,
+        undefined,
+        mode,
+        busyTimeoutMs,
+      );
+      db.migrated = opened.migrated;
+      return db;
+    }
+    const absolute = resolve(location);
+    if (options.storeRoot !== undefined && resolve(options.storeRoot) !== dirname(absolute)) {
+      throw new StoreError(
+        "STORE_ROOT_MISMATCH",
+        `a SQLite store's root is its database's folder ${dirname(absolute)}, not ${resolve(options.storeRoot)}`,
+      );
+    }
     const exists = databaseFileExists(absolute);
     if (!exists && mode !== "create") {
       throw new StoreError(
@@ -222,9 +272,10 @@ export class LDAProjectionDB {
           `the store ${absolute} is not writable by this user; a command that only reads it can still open it`,
         );
       }
-      db = new LDAProjectionDB(absolute, sqlite, mode, busyTimeoutMs);
+      const context = createStoreContext(absolute, dirname(absolute), new SqliteStoreDb(sqlite));
+      db = new LDAProjectionDB(absolute, context, sqlite, mode, busyTimeoutMs);
       // Nothing is written before this says the file is an ldakit store (or an empty one to create).
-      refuseUnlessOpenable(absolute, mode, await readSchemaOf(db.kysely, mode, absolute));
+      refuseUnlessOpenable(absolute, mode, await readSchemaOf(db.kysely, mode, absolute), "SQLite");
       sqlite.pragma("foreign_keys = ON");
       if (mode !== "read") {
         enterWal(sqlite, busyTimeoutMs);
@@ -270,20 +321,20 @@ export class LDAProjectionDB {
     options: { dimensions: number; backend?: string | null },
   ): Promise<Model> {
     const ctx = this.ctx;
-    return ctx.sql.immediate(() =>
-      ctx.ensureModel(name, options.dimensions, options.backend ?? null),
+    return ctx.db.transaction("ensure-model", (q) =>
+      ctx.ensureModel(q, name, options.dimensions, options.backend ?? null),
     );
   }
 
   async getModel(nameOrId: string | number): Promise<Model | undefined> {
-    const { sql, kysely } = this.ctx;
+    const { kysely } = this.ctx;
     const column = typeof nameOrId === "number" ? "model_id" : "name";
-    return sql.first(kysely.selectFrom("models").selectAll().where(column, "=", nameOrId));
+    return kysely.selectFrom("models").selectAll().where(column, "=", nameOrId).executeTakeFirst();
   }
 
   async listModels(): Promise<Model[]> {
-    const { sql, kysely } = this.ctx;
-    return sql.all(kysely.selectFrom("models").selectAll().orderBy("model_id"));
+    const { kysely } = this.ctx;
+    return kysely.selectFrom("models").selectAll().orderBy("model_id").execute();
   }
 
   /** Adds a cluster and returns its id. */
@@ -295,16 +346,19 @@ export class LDAProjectionDB {
     batchId?: number | null;
   }): Promise<number> {
     const ctx = this.ctx;
-    ctx.modelById(cluster.modelId);
-    return ctx.sql.run(
-      ctx.kysely.insertInto("clusters").values({
+    await ctx.modelById(cluster.modelId);
+    const row = await ctx.kysely
+      .insertInto("clusters")
+      .values({
         answer_text: cluster.answerText,
         answer_record_id: cluster.answerRecordId ?? null,
         model_id: cluster.modelId,
         answer_source: cluster.answerSource ?? null,
         batch_id: cluster.batchId ?? null,
-      }),
-    ).lastInsertRowid;
+      })
+      .returning("cluster_id")
+      .executeTakeFirstOrThrow();
+    return row.cluster_id;
   }
 
   /** Adds a question to a cluster and returns its id. */
@@ -313,21 +367,24 @@ export class LDAProjectionDB {
     text: string,
     lengthType: string | null = null,
   ): Promise<number> {
-    const { sql, kysely } = this.ctx;
-    const cluster = sql.first(
-      kysely.selectFrom("clusters").select("cluster_id").where("cluster_id", "=", clusterId),
-    );
+    const { kysely } = this.ctx;
+    const cluster = await kysely
+      .selectFrom("clusters")
+      .select("cluster_id")
+      .where("cluster_id", "=", clusterId)
+      .executeTakeFirst();
     if (!cluster) {
       throw new StoreError(
         "CLUSTER_NOT_FOUND",
         `no cluster ${clusterId} in the store to add a question to`,
       );
     }
-    return sql.run(
-      kysely
-        .insertInto("questions")
-        .values({ cluster_id: clusterId, question_text: text, length_type: lengthType }),
-    ).lastInsertRowid;
+    const row = await kysely
+      .insertInto("questions")
+      .values({ cluster_id: clusterId, question_text: text, length_type: lengthType })
+      .returning("question_id")
+      .executeTakeFirstOrThrow();
+    return row.question_id;
   }
 
   /**
@@ -342,7 +399,7 @@ export class LDAProjectionDB {
     vector: Float32Array;
   }): Promise<string> {
     const ctx = this.ctx;
-    const model = ctx.modelById(embedding.modelId);
+    const model = await ctx.modelById(embedding.modelId);
     if (embedding.vector.length !== model.dimensions) {
       throw new StoreError(
         "DIMENSION_MISMATCH",
@@ -350,19 +407,14 @@ export class LDAProjectionDB {
       );
     }
     const path = entityVectorPath(model.name, embedding.entityType, embedding.entityId);
-    // Under the write lock: a sweep of another process must not see the file before its row.
-    ctx.sql.immediate("store-embedding", () => {
+    // Under the lifecycle lock: a sweep of another process must not see the file before its row.
+    await ctx.db.transaction("store-embedding", async (q) => {
+      await holdLifecycle(ctx, q);
       ctx.vectors.write(path, embedding.vector);
       ctx.vectors.syncFolders([path]);
-      ctx.sql.run(
-        upsertEmbedding(
-          ctx.kysely,
-          embedding.entityType,
-          embedding.entityId,
-          embedding.modelId,
-          path,
-        ),
-      );
+      await upsertEmbeddings(q, embedding.modelId, [
+        { entityType: embedding.entityType, entityId: embedding.entityId, vectorPath: path },
+      ]);
     });
     return path;
   }
@@ -373,101 +425,103 @@ export class LDAProjectionDB {
     entityId: number,
     modelId: number,
   ): Promise<Float32Array | undefined> {
-    const { sql, kysely, vectors } = this.ctx;
-    const row = sql.first(
-      kysely
-        .selectFrom("embeddings")
-        .innerJoin("models", "models.model_id", "embeddings.model_id")
-        .select(["vector_path", "models.dimensions"])
-        .where("embeddings.model_id", "=", modelId)
-        .where("entity_type", "=", entityType)
-        .where("entity_id", "=", entityId),
-    );
+    const { kysely, vectors } = this.ctx;
+    const row = await kysely
+      .selectFrom("embeddings")
+      .innerJoin("models", "models.model_id", "embeddings.model_id")
+      .select(["vector_path", "models.dimensions"])
+      .where("embeddings.model_id", "=", modelId)
+      .where("entity_type", "=", entityType)
+      .where("entity_id", "=", entityId)
+      .executeTakeFirst();
     return row ? vectors.read(row.vector_path, row.dimensions) : undefined;
   }
 
   async listClusters(filter: { modelId?: number; batchId?: number } = {}): Promise<Cluster[]> {
-    const { sql, kysely } = this.ctx;
+    const { kysely } = this.ctx;
     let query = kysely.selectFrom("clusters").selectAll().orderBy("cluster_id");
     if (filter.modelId !== undefined) query = query.where("model_id", "=", filter.modelId);
     if (filter.batchId !== undefined) query = query.where("batch_id", "=", filter.batchId);
-    return sql.all(query);
+    return query.execute();
   }
 
   async getCluster(clusterId: number): Promise<ClusterWithQuestions | undefined> {
-    const { sql, kysely } = this.ctx;
-    const cluster = sql.first(
-      kysely.selectFrom("clusters").selectAll().where("cluster_id", "=", clusterId),
-    );
+    const { kysely } = this.ctx;
+    const cluster = await kysely
+      .selectFrom("clusters")
+      .selectAll()
+      .where("cluster_id", "=", clusterId)
+      .executeTakeFirst();
     if (!cluster) return undefined;
-    const questions = sql.all(
-      kysely
-        .selectFrom("questions")
-        .selectAll()
-        .where("cluster_id", "=", clusterId)
-        .orderBy("question_id"),
-    );
+    const questions = await kysely
+      .selectFrom("questions")
+      .selectAll()
+      .where("cluster_id", "=", clusterId)
+      .orderBy("question_id")
+      .execute();
     return { ...cluster, questions };
   }
 
   async stats(): Promise<StoreStats> {
-    const { sql, kysely } = this.ctx;
-    const count = (
+    const { kysely } = this.ctx;
+    const count = async (
       table: "clusters" | "questions" | "embeddings" | "multi_head_projections",
-    ): number =>
+    ): Promise<number> =>
       Number(
-        sql.first(kysely.selectFrom(table).select((eb) => eb.fn.countAll<number>().as("n")))?.n ??
-          0,
+        (
+          await kysely
+            .selectFrom(table)
+            .select((eb) => eb.fn.countAll<number>().as("n"))
+            .executeTakeFirst()
+        )?.n ?? 0,
       );
     const batches = { pending: 0, importing: 0, embedding: 0, completed: 0, failed: 0 };
-    for (const row of sql.all(
-      kysely
-        .selectFrom("training_batches")
-        .select(["status", (eb) => eb.fn.countAll<number>().as("n")])
-        .groupBy("status"),
-    )) {
+    for (const row of await kysely
+      .selectFrom("training_batches")
+      .select(["status", (eb) => eb.fn.countAll<number>().as("n")])
+      .groupBy("status")
+      .execute()) {
       batches[row.status] = Number(row.n);
     }
-    const models = sql
-      .all(
-        kysely
-          .selectFrom("models")
-          .select((eb) => [
-            "models.model_id as modelId",
-            "models.name",
-            "models.dimensions",
-            "models.backend",
-            eb
-              .selectFrom("clusters")
-              .whereRef("clusters.model_id", "=", "models.model_id")
-              .select(eb.fn.countAll<number>().as("n"))
-              .as("clusters"),
-            eb
-              .selectFrom("questions")
-              .innerJoin("clusters", "clusters.cluster_id", "questions.cluster_id")
-              .whereRef("clusters.model_id", "=", "models.model_id")
-              .select(eb.fn.countAll<number>().as("n"))
-              .as("questions"),
-            eb
-              .selectFrom("embeddings")
-              .whereRef("embeddings.model_id", "=", "models.model_id")
-              .select(eb.fn.countAll<number>().as("n"))
-              .as("vectors"),
-          ])
-          .orderBy("models.model_id"),
-      )
-      .map((m) => ({
-        ...m,
-        clusters: Number(m.clusters ?? 0),
-        questions: Number(m.questions ?? 0),
-        vectors: Number(m.vectors ?? 0),
-      }));
+    const models = (
+      await kysely
+        .selectFrom("models")
+        .select((eb) => [
+          "models.model_id as modelId",
+          "models.name",
+          "models.dimensions",
+          "models.backend",
+          eb
+            .selectFrom("clusters")
+            .whereRef("clusters.model_id", "=", "models.model_id")
+            .select(eb.fn.countAll<number>().as("n"))
+            .as("clusters"),
+          eb
+            .selectFrom("questions")
+            .innerJoin("clusters", "clusters.cluster_id", "questions.cluster_id")
+            .whereRef("clusters.model_id", "=", "models.model_id")
+            .select(eb.fn.countAll<number>().as("n"))
+            .as("questions"),
+          eb
+            .selectFrom("embeddings")
+            .whereRef("embeddings.model_id", "=", "models.model_id")
+            .select(eb.fn.countAll<number>().as("n"))
+            .as("vectors"),
+        ])
+        .orderBy("models.model_id")
+        .execute()
+    ).map((m) => ({
+      ...m,
+      clusters: Number(m.clusters ?? 0),
+      questions: Number(m.questions ?? 0),
+      vectors: Number(m.vectors ?? 0),
+    }));
     return {
       models,
-      clusters: count("clusters"),
-      questions: count("questions"),
-      embeddings: count("embeddings"),
-      projections: count("multi_head_projections"),
+      clusters: await count("clusters"),
+      questions: await count("questions"),
+      embeddings: await count("embeddings"),
+      projections: await count("multi_head_projections"),
       batches,
     };
   }
@@ -565,8 +619,13 @@ export class LDAProjectionDB {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.mode !== "read") leaveReadable(this.sqlite);
-    await this.context.kysely.destroy(); // closes the better-sqlite3 connection too
+    const sqlite = this.sqliteConnection;
+    if (sqlite === undefined) {
+      await this.context.kysely.destroy(); // ends the PostgreSQL pool
+      return;
+    }
+    if (this.mode !== "read") leaveReadable(sqlite);
+    sqlite.close();
   }
 }
 
@@ -658,26 +717,31 @@ async function probeLeavingNoFiles(path: string, mode: OpenMode): Promise<void> 
   const probe = new Sqlite(path, { fileMustExist: true, timeout: 0 });
   const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: probe }) });
   try {
-    refuseUnlessOpenable(path, mode, await readSchemaOf(kysely, mode, path));
+    refuseUnlessOpenable(path, mode, await readSchemaOf(kysely, mode, path), "SQLite");
   } finally {
     await kysely.destroy();
   }
 }
 
 /** Refuses a database that `mode` may not open, naming the path and what to do. */
-function refuseUnlessOpenable(path: string, mode: OpenMode, schema: StoreSchemaState): void {
+export function refuseUnlessOpenable(
+  path: string,
+  mode: OpenMode,
+  schema: StoreSchemaState,
+  engine: "SQLite" | "PostgreSQL",
+): void {
   if (schema.kind === "foreign") {
     const tables = schema.tables.slice(0, 5).join(", ");
     const more = schema.tables.length > 5 ? `, … (${schema.tables.length} tables)` : "";
     throw new StoreError(
       "NOT_A_STORE",
-      `${path} is a SQLite database but not an ldakit store (its tables: ${tables || "none"}${more}); ldakit leaves it untouched`,
+      `${path} is a ${engine} database but not an ldakit store (its tables: ${tables || "none"}${more}); ldakit leaves it untouched`,
     );
   }
   if (schema.kind === "empty" && mode !== "create") {
     throw new StoreError(
       "NOT_A_STORE",
-      `${path} is an empty SQLite database, not an ldakit store yet (only mode "create" makes one)`,
+      `${path} is an empty ${engine} database, not an ldakit store yet (only mode "create" makes one)`,
     );
   }
   if (schema.status === "newer") {

@@ -42,7 +42,19 @@ export type StoreErrorCode =
   /** The folder given to `scan` does not exist or cannot be listed. */
   | "INPUT_UNREADABLE"
   /** A batch was not in the status this process expected: another process changed it meanwhile. */
-  | "BATCH_CONFLICT";
+  | "BATCH_CONFLICT"
+  /** A transaction began, or a statement ran on the store's own handle, inside another transaction of the same store: a programming error (it would wait for itself). */
+  | "NESTED_TRANSACTION"
+  /** The PostgreSQL server could not be reached or refused the login (the URL is named without its password). */
+  | "CONNECTION_FAILED"
+  /** The connection to the PostgreSQL server broke during a step: the step's transaction rolled back, and a batch it held goes to another worker when its lease lapses. */
+  | "CONNECTION_LOST"
+  /** A PostgreSQL store opened for the first time without a store root (`storeRoot`, `--store-root`). */
+  | "STORE_ROOT_REQUIRED"
+  /** The store root given differs from the one the store records (every worker must use the same). */
+  | "STORE_ROOT_MISMATCH"
+  /** The store root the store records is not a folder on this machine (is the shared storage mounted?). */
+  | "STORE_ROOT_MISSING";
 
 /**
  * Every failure the store itself detects is a `StoreError`: switch on `code`, show `message`.

@@ -4,8 +4,10 @@
  * sweeps what an interrupted one left — recorded removals, stale temporary files, and files no
  * row names in the model folders — and `repair` does the same on demand.
  *
- * Whether a file may go is decided under the write lock (`BEGIN IMMEDIATE`), against what the
- * database says owns it: a row that names it, a batch being imported or embedded (whose files are
+ * Whether a file may go is decided under the lifecycle lock — SQLite's write lock, or on
+ * PostgreSQL the advisory lock `lifecycle` taken exclusively, which every transaction that
+ * creates or drops ownership takes shared ({@link holdLifecycle}) — against what the database
+ * says owns it: a row that names it, a batch being imported or embedded (whose files are
  * written after its rows and before its vector rows), or a live projection reservation (whose
  * files are written before its rows). Every writer records such ownership under the same lock
  * before it writes a file, so the sweep never deletes a file a live process is writing.
@@ -19,6 +21,7 @@ import {
   projectionMetaPath,
 } from "@ldakit/format";
 import type { StoreContext } from "./context.js";
+import type { Queries } from "./db/store-db.js";
 import { crashPoint } from "./faults.js";
 
 const HOST = hostname();
@@ -59,36 +62,58 @@ export interface SweptFile {
   error?: string;
 }
 
+/**
+ * Marks the caller's transaction as one that creates or drops file ownership: on PostgreSQL it
+ * takes the `lifecycle` lock shared, so it cannot interleave with the sweep's decisions (which
+ * take it exclusively) but runs beside other workers. SQLite's write lock already does both.
+ */
+export function holdLifecycle(ctx: StoreContext, q: Queries): Promise<void> {
+  return ctx.db.lock(q, "lifecycle", "shared");
+}
+
+/** Rows per multi-row INSERT: under both backends' limits on bound parameters. */
+const ROWS_PER_INSERT = 500;
+
 /** Records files to delete after the caller's transaction commits (in that transaction). */
-export function recordRemovals(ctx: StoreContext, paths: readonly string[], reason: string): void {
-  if (paths.length === 0) return;
-  const insert = ctx.sql.statement(
-    ctx.kysely
-      .insertInto("file_removals")
-      .values({ path: "", reason: "", recorded_at: "" })
-      .onConflict((oc) => oc.column("path").doNothing()),
-  );
+export async function recordRemovals(
+  ctx: StoreContext,
+  q: Queries,
+  paths: readonly string[],
+  reason: string,
+): Promise<void> {
   const stamp = ctx.now();
-  for (const path of paths) insert.run(path, reason, stamp);
+  // Sorted and unique: a multi-row INSERT … ON CONFLICT may not name one key twice on PostgreSQL.
+  const unique = [...new Set(paths)].sort();
+  for (let i = 0; i < unique.length; i += ROWS_PER_INSERT) {
+    await q
+      .insertInto("file_removals")
+      .values(
+        unique.slice(i, i + ROWS_PER_INSERT).map((path) => ({ path, reason, recorded_at: stamp })),
+      )
+      .onConflict((oc) => oc.column("path").doNothing())
+      .execute();
+  }
 }
 
 /**
- * Removes the recorded files, then their records, under the write lock; a recorded path that
+ * Removes the recorded files, then their records, under the lifecycle lock; a recorded path that
  * something owns again (an id reused by a newer row) keeps its file. Returns what was removed.
  */
-export function flushRemovals(ctx: StoreContext): SweptFile[] {
-  const { sql, kysely } = ctx;
-  const any = sql.first(kysely.selectFrom("file_removals").select("path").limit(1));
-  if (any === undefined) return [];
-  return sql.immediate("remove-files", () => {
-    const rows = sql.all(
-      kysely.selectFrom("file_removals").select(["path", "reason"]).orderBy("path"),
-    );
-    const claims = new FileClaims(ctx);
+export async function flushRemovals(ctx: StoreContext): Promise<SweptFile[]> {
+  const any = await ctx.kysely.selectFrom("file_removals").select("path").limit(1).execute();
+  if (any.length === 0) return [];
+  return ctx.db.transaction("remove-files", async (q) => {
+    await ctx.db.lock(q, "lifecycle", "exclusive");
+    const rows = await q
+      .selectFrom("file_removals")
+      .select(["path", "reason"])
+      .orderBy("path")
+      .execute();
+    const claims = await FileClaims.load(ctx, q);
     const done: SweptFile[] = [];
-    const remove = sql.statement(kysely.deleteFrom("file_removals").where("path", "=", ""));
+    const gone: string[] = [];
     for (const row of rows) {
-      if (!claims.claimed(row.path)) {
+      if (!(await claims.claimed(row.path))) {
         const outcome = removeStoreFile(ctx, row.path, row.reason);
         if (outcome?.error !== undefined) {
           done.push(outcome);
@@ -96,7 +121,13 @@ export function flushRemovals(ctx: StoreContext): SweptFile[] {
         }
         if (outcome) done.push(outcome);
       }
-      remove.run(row.path);
+      gone.push(row.path);
+    }
+    for (let i = 0; i < gone.length; i += ROWS_PER_INSERT) {
+      await q
+        .deleteFrom("file_removals")
+        .where("path", "in", gone.slice(i, i + ROWS_PER_INSERT))
+        .execute();
     }
     return done;
   });
@@ -123,45 +154,47 @@ function removeStoreFile(ctx: StoreContext, path: string, reason: string): Swept
  * lifecycle deletes only files it knows it made.
  */
 export class FileClaims {
-  private readonly folders = new Map<string, number>();
+  private constructor(
+    private readonly q: Queries,
+    private readonly folders: Map<string, number>,
+    private readonly liveOnly: boolean,
+  ) {}
 
   /**
-   * `liveOnly`: a batch or reservation counts only while its owner is alive (what `verify` asks:
-   * is someone writing this file now?). The sweep leaves it false: it has already released what
-   * dead owners held.
+   * Reads ownership on `q` (the caller's transaction, or `ctx.kysely`). `liveOnly`: a batch or
+   * reservation counts only while its owner is alive (what `verify` asks: is someone writing
+   * this file now?). The sweep leaves it false: it has already released what dead owners held.
    */
-  constructor(
-    private readonly ctx: StoreContext,
-    private readonly liveOnly = false,
-  ) {
-    for (const model of ctx.sql.all(ctx.kysely.selectFrom("models").select(["model_id", "name"]))) {
+  static async load(_ctx: StoreContext, q: Queries, liveOnly = false): Promise<FileClaims> {
+    const folders = new Map<string, number>();
+    for (const model of await q.selectFrom("models").select(["model_id", "name"]).execute()) {
       try {
-        this.folders.set(modelEmbeddingsDir(model.name), model.model_id);
+        folders.set(modelEmbeddingsDir(model.name), model.model_id);
       } catch {
         // a model name with no folder has no files
       }
     }
+    return new FileClaims(q, folders, liveOnly);
   }
 
-  claimed(path: string): boolean {
+  async claimed(path: string): Promise<boolean> {
     const slash = path.lastIndexOf("/");
     const modelId = this.folders.get(path.slice(0, slash));
     const parsed = parseEmbeddingFileName(path.slice(slash + 1));
     if (modelId === undefined || parsed === null) return true;
-    const { sql, kysely } = this.ctx;
+    const kysely = this.q;
     switch (parsed.kind) {
       case "question":
       case "answer": {
         const entityId = parsed.kind === "question" ? parsed.questionId : parsed.clusterId;
-        const named = sql.first(
-          kysely
-            .selectFrom("embeddings")
-            .select("embedding_id")
-            .where("model_id", "=", modelId)
-            .where("entity_type", "=", parsed.kind)
-            .where("entity_id", "=", entityId)
-            .where("vector_path", "=", path),
-        );
+        const named = await kysely
+          .selectFrom("embeddings")
+          .select("embedding_id")
+          .where("model_id", "=", modelId)
+          .where("entity_type", "=", parsed.kind)
+          .where("entity_id", "=", entityId)
+          .where("vector_path", "=", path)
+          .executeTakeFirst();
         if (named) return true;
         // A batch being imported or embedded writes its files before it records them.
         let inProgress = kysely
@@ -176,21 +209,20 @@ export class FileClaims {
                 .innerJoin("questions", "questions.cluster_id", "clusters.cluster_id")
                 .where("questions.question_id", "=", parsed.questionId)
             : inProgress.where("clusters.cluster_id", "=", parsed.clusterId);
-        const batch = sql.first(inProgress);
+        const batch = await inProgress.executeTakeFirst();
         return batch !== undefined && !(this.liveOnly && ownerIsDead(batch.claimed_by));
       }
       case "head-centroid":
       case "head-answer": {
         const column = parsed.kind === "head-centroid" ? "centroid_path" : "answer_emb_path";
-        const named = sql.first(
-          kysely
-            .selectFrom("cluster_heads")
-            .select("head_id")
-            .where("mh_projection_id", "=", parsed.mhProjectionId)
-            .where("cluster_id", "=", parsed.clusterId)
-            .where(column, "=", path),
-        );
-        return named !== undefined || this.reserved(parsed.mhProjectionId, modelId);
+        const named = await kysely
+          .selectFrom("cluster_heads")
+          .select("head_id")
+          .where("mh_projection_id", "=", parsed.mhProjectionId)
+          .where("cluster_id", "=", parsed.clusterId)
+          .where(column, "=", path)
+          .executeTakeFirst();
+        return named !== undefined || (await this.reserved(parsed.mhProjectionId, modelId));
       }
       case "projection-meta":
       case "projection-adapter": {
@@ -200,20 +232,22 @@ export class FileClaims {
           .where("mh_projection_id", "=", parsed.mhProjectionId)
           .where("model_id", "=", modelId);
         if (parsed.kind === "projection-adapter") query = query.where("adapter_path", "=", path);
-        return sql.first(query) !== undefined || this.reserved(parsed.mhProjectionId, modelId);
+        return (
+          (await query.executeTakeFirst()) !== undefined ||
+          (await this.reserved(parsed.mhProjectionId, modelId))
+        );
       }
     }
   }
 
   /** A projection id a live process reserved to write its files. */
-  private reserved(mhProjectionId: number, modelId: number): boolean {
-    const row = this.ctx.sql.first(
-      this.ctx.kysely
-        .selectFrom("projection_reservations")
-        .select("owner")
-        .where("mh_projection_id", "=", mhProjectionId)
-        .where("model_id", "=", modelId),
-    );
+  private async reserved(mhProjectionId: number, modelId: number): Promise<boolean> {
+    const row = await this.q
+      .selectFrom("projection_reservations")
+      .select("owner")
+      .where("mh_projection_id", "=", mhProjectionId)
+      .where("model_id", "=", modelId)
+      .executeTakeFirst();
     return row !== undefined && row.owner !== null && !(this.liveOnly && ownerIsDead(row.owner));
   }
 }
@@ -249,7 +283,7 @@ export interface SweepOptions {
    * Puts an abandoned in-progress batch back to `pending`, recording its files for removal, in
    * the caller's transaction; returns how many it put back. The pipeline provides it.
    */
-  reclaimBatches?: (ctx: StoreContext, leaseMs: number | undefined) => number;
+  reclaimBatches?: (ctx: StoreContext, q: Queries, leaseMs: number | undefined) => Promise<number>;
 }
 
 /**
@@ -257,52 +291,54 @@ export interface SweepOptions {
  * recorded removals done, stale temporary files and files no row names deleted. Returns every
  * file removed, each with its reason.
  */
-export function sweep(ctx: StoreContext, options: SweepOptions = {}): SweptFile[] {
-  const { sql, kysely } = ctx;
+export async function sweep(ctx: StoreContext, options: SweepOptions = {}): Promise<SweptFile[]> {
+  const { kysely } = ctx;
   const swept: SweptFile[] = [];
 
-  const deadReservations = sql
-    .all(kysely.selectFrom("projection_reservations").select(["mh_projection_id", "owner"]))
-    .filter((r) => r.owner !== null && ownerIsDead(r.owner));
-  const abandonedBatches = sql
-    .all(
-      kysely
-        .selectFrom("training_batches")
-        .select(["claimed_by", "updated_at"])
-        .where("status", "in", ["importing", "embedding"]),
-    )
-    .filter(
-      (b) =>
-        ownerIsDead(b.claimed_by) ||
-        (options.leaseMs !== undefined &&
-          b.updated_at < new Date(Date.now() - options.leaseMs).toISOString()),
-    );
+  const deadReservations = (
+    await kysely
+      .selectFrom("projection_reservations")
+      .select(["mh_projection_id", "owner"])
+      .execute()
+  ).filter((r) => r.owner !== null && ownerIsDead(r.owner));
+  const abandonedBatches = (
+    await kysely
+      .selectFrom("training_batches")
+      .select(["claimed_by", "updated_at"])
+      .where("status", "in", ["importing", "embedding"])
+      .execute()
+  ).filter(
+    (b) =>
+      ownerIsDead(b.claimed_by) ||
+      (options.leaseMs !== undefined &&
+        b.updated_at < new Date(Date.now() - options.leaseMs).toISOString()),
+  );
   if (deadReservations.length > 0 || abandonedBatches.length > 0) {
-    sql.immediate(
+    await ctx.db.transaction(
       "sweep-release",
-      () => {
-        options.reclaimBatches?.(ctx, options.leaseMs);
+      async (q) => {
+        await holdLifecycle(ctx, q);
+        await options.reclaimBatches?.(ctx, q, options.leaseMs);
         for (const r of deadReservations) {
           // Kept with no owner, so the id is never handed out again (see migration 006).
-          sql.run(
-            kysely
-              .updateTable("projection_reservations")
-              .set({ owner: null })
-              .where("mh_projection_id", "=", r.mh_projection_id)
-              .where("owner", "=", r.owner),
-          );
+          await q
+            .updateTable("projection_reservations")
+            .set({ owner: null })
+            .where("mh_projection_id", "=", r.mh_projection_id)
+            .where("owner", "=", r.owner)
+            .execute();
         }
       },
       { durable: true },
     );
   }
 
-  swept.push(...flushRemovals(ctx));
+  swept.push(...(await flushRemovals(ctx)));
 
   const named = new Set<string>();
   const candidates: string[] = [];
   swept.push(...removeStaleTemporaryFiles(ctx, "embeddings"));
-  for (const model of sql.all(kysely.selectFrom("models").select("name"))) {
+  for (const model of await kysely.selectFrom("models").select("name").execute()) {
     let folder: string;
     try {
       folder = modelEmbeddingsDir(model.name);
@@ -312,7 +348,7 @@ export function sweep(ctx: StoreContext, options: SweepOptions = {}): SweptFile[
     const entries = listDir(ctx.vectors.absolute(folder));
     if (entries.length === 0) continue;
     swept.push(...removeStaleTemporaryFiles(ctx, folder, entries));
-    if (named.size === 0) for (const path of namedPaths(ctx)) named.add(path);
+    if (named.size === 0) for (const path of await namedPaths(ctx)) named.add(path);
     for (const entry of entries) {
       const path = `${folder}/${entry.name}`;
       if (
@@ -327,16 +363,17 @@ export function sweep(ctx: StoreContext, options: SweepOptions = {}): SweptFile[
   }
   if (candidates.length > 0) {
     swept.push(
-      ...sql.immediate("sweep-orphans", () => {
-        const claims = new FileClaims(ctx);
+      ...(await ctx.db.transaction("sweep-orphans", async (q) => {
+        await ctx.db.lock(q, "lifecycle", "exclusive");
+        const claims = await FileClaims.load(ctx, q);
         const removed: SweptFile[] = [];
         for (const path of candidates.sort()) {
-          if (claims.claimed(path)) continue;
+          if (await claims.claimed(path)) continue;
           const outcome = removeStoreFile(ctx, path, "orphan: no row of the database names it");
           if (outcome) removed.push(outcome);
         }
         return removed;
-      }),
+      })),
     );
   }
   return swept;
@@ -363,22 +400,22 @@ export function removeStaleTemporaryFiles(
 }
 
 /** Every store path a row names: vector files, head files, adapters and `mh_<id>.json`. */
-function namedPaths(ctx: StoreContext): string[] {
-  const { sql, kysely } = ctx;
-  const paths = sql
-    .all(kysely.selectFrom("embeddings").select("vector_path"))
-    .map((r) => r.vector_path);
-  for (const h of sql.all(
-    kysely.selectFrom("cluster_heads").select(["centroid_path", "answer_emb_path"]),
-  )) {
+async function namedPaths(ctx: StoreContext): Promise<string[]> {
+  const { kysely } = ctx;
+  const paths = (await kysely.selectFrom("embeddings").select("vector_path").execute()).map(
+    (r) => r.vector_path,
+  );
+  for (const h of await kysely
+    .selectFrom("cluster_heads")
+    .select(["centroid_path", "answer_emb_path"])
+    .execute()) {
     paths.push(h.centroid_path, h.answer_emb_path);
   }
-  for (const p of sql.all(
-    kysely
-      .selectFrom("multi_head_projections")
-      .innerJoin("models", "models.model_id", "multi_head_projections.model_id")
-      .select(["mh_projection_id", "adapter_path", "models.name"]),
-  )) {
+  for (const p of await kysely
+    .selectFrom("multi_head_projections")
+    .innerJoin("models", "models.model_id", "multi_head_projections.model_id")
+    .select(["mh_projection_id", "adapter_path", "models.name"])
+    .execute()) {
     if (p.adapter_path !== null) paths.push(p.adapter_path);
     try {
       paths.push(projectionMetaPath(p.name, p.mh_projection_id));

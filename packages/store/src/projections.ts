@@ -21,7 +21,10 @@ import type { CentroidMethod } from "@ldakit/schema";
 import type { StoreContext } from "./context.js";
 import { StoreError } from "./errors.js";
 import { crashPoint } from "./faults.js";
-import { ownerToken, sweep } from "./lifecycle.js";
+import { holdLifecycle, ownerToken, sweep } from "./lifecycle.js";
+
+/** Rows per multi-row INSERT: under both backends' limits on bound parameters. */
+const ROWS_PER_INSERT = 500;
 
 /** Everything training needs from the store for one model: vectors as contiguous matrices. */
 export interface TrainingSet {
@@ -56,10 +59,10 @@ const TRAINING_SET_READS = 4;
  * may complete a superseding import between this reading the rows and reading their files, and
  * remove files those rows named (docs/ARCHITECTURE.md §3.1); then the rows are read again.
  */
-export function loadTrainingSet(ctx: StoreContext, modelName: string): TrainingSet {
+export async function loadTrainingSet(ctx: StoreContext, modelName: string): Promise<TrainingSet> {
   for (let read = 1; ; read++) {
     try {
-      return readTrainingSet(ctx, modelName);
+      return await readTrainingSet(ctx, modelName);
     } catch (error) {
       const gone = error instanceof StoreError && error.code === "VECTOR_FILE_MISSING";
       if (!gone || read === TRAINING_SET_READS) throw error;
@@ -67,58 +70,57 @@ export function loadTrainingSet(ctx: StoreContext, modelName: string): TrainingS
   }
 }
 
-function readTrainingSet(ctx: StoreContext, modelName: string): TrainingSet {
-  const { sql, kysely } = ctx;
-  const model = sql.first(kysely.selectFrom("models").selectAll().where("name", "=", modelName));
+async function readTrainingSet(ctx: StoreContext, modelName: string): Promise<TrainingSet> {
+  const { kysely } = ctx;
+  const model = await kysely
+    .selectFrom("models")
+    .selectAll()
+    .where("name", "=", modelName)
+    .executeTakeFirst();
   if (!model) {
-    const known = sql.all(kysely.selectFrom("models").select("name")).map((m) => m.name);
+    const known = (await kysely.selectFrom("models").select("name").execute()).map((m) => m.name);
     throw new StoreError(
       "MODEL_NOT_FOUND",
       `no vectors for model "${modelName}" in this store${known.length ? ` (it has: ${known.join(", ")})` : ""}; run \`ldakit migrate --process-pending --model ${modelName}\` first`,
     );
   }
   const d = model.dimensions;
-  const answerRows = sql.all(
-    kysely
-      .selectFrom("clusters")
-      .innerJoin("embeddings", (join) =>
-        join
-          .onRef("embeddings.entity_id", "=", "clusters.cluster_id")
-          .on("embeddings.entity_type", "=", "answer")
-          .on("embeddings.model_id", "=", model.model_id),
-      )
-      .leftJoin("training_batches", "training_batches.batch_id", "clusters.batch_id")
-      .select([
-        "clusters.cluster_id",
-        "clusters.answer_record_id",
-        "clusters.answer_text",
-        "embeddings.vector_path",
-      ])
-      .where("clusters.model_id", "=", model.model_id)
-      // Clusters of a batch still being processed are not ready; API-added ones have no batch.
-      .where((eb) =>
-        eb.or([
-          eb("clusters.batch_id", "is", null),
-          eb("training_batches.status", "=", "completed"),
-        ]),
-      )
-      .orderBy("clusters.cluster_id"),
-  );
-  const questionRows = sql.all(
-    kysely
-      .selectFrom("questions")
-      .innerJoin("clusters", "clusters.cluster_id", "questions.cluster_id")
-      .innerJoin("embeddings", (join) =>
-        join
-          .onRef("embeddings.entity_id", "=", "questions.question_id")
-          .on("embeddings.entity_type", "=", "question")
-          .on("embeddings.model_id", "=", model.model_id),
-      )
-      .select(["questions.question_id", "questions.cluster_id", "embeddings.vector_path"])
-      .where("clusters.model_id", "=", model.model_id)
-      .orderBy("questions.cluster_id")
-      .orderBy("questions.question_id"),
-  );
+  const answerRows = await kysely
+    .selectFrom("clusters")
+    .innerJoin("embeddings", (join) =>
+      join
+        .onRef("embeddings.entity_id", "=", "clusters.cluster_id")
+        .on("embeddings.entity_type", "=", "answer")
+        .on("embeddings.model_id", "=", model.model_id),
+    )
+    .leftJoin("training_batches", "training_batches.batch_id", "clusters.batch_id")
+    .select([
+      "clusters.cluster_id",
+      "clusters.answer_record_id",
+      "clusters.answer_text",
+      "embeddings.vector_path",
+    ])
+    .where("clusters.model_id", "=", model.model_id)
+    // Clusters of a batch still being processed are not ready; API-added ones have no batch.
+    .where((eb) =>
+      eb.or([eb("clusters.batch_id", "is", null), eb("training_batches.status", "=", "completed")]),
+    )
+    .orderBy("clusters.cluster_id")
+    .execute();
+  const questionRows = await kysely
+    .selectFrom("questions")
+    .innerJoin("clusters", "clusters.cluster_id", "questions.cluster_id")
+    .innerJoin("embeddings", (join) =>
+      join
+        .onRef("embeddings.entity_id", "=", "questions.question_id")
+        .on("embeddings.entity_type", "=", "question")
+        .on("embeddings.model_id", "=", model.model_id),
+    )
+    .select(["questions.question_id", "questions.cluster_id", "embeddings.vector_path"])
+    .where("clusters.model_id", "=", model.model_id)
+    .orderBy("questions.cluster_id")
+    .orderBy("questions.question_id")
+    .execute();
   const questionCount = new Map<number, number>();
   for (const q of questionRows)
     questionCount.set(q.cluster_id, (questionCount.get(q.cluster_id) ?? 0) + 1);
@@ -193,9 +195,11 @@ export interface NewProjection {
  * wait milliseconds for the write lock, not the time 2 × H files take (docs/ARCHITECTURE.md §3.1).
  * On failure the files written go again; after a crash, the next writing command sweeps them.
  */
-export function createProjection(ctx: StoreContext, projection: NewProjection): number {
-  const { sql, kysely } = ctx;
-  const model = ctx.modelById(projection.modelId);
+export async function createProjection(
+  ctx: StoreContext,
+  projection: NewProjection,
+): Promise<number> {
+  const model = await ctx.modelById(projection.modelId);
   if (!(Number.isFinite(projection.temperature) && projection.temperature > 0)) {
     throw new StoreError(
       "BAD_ARGUMENT",
@@ -218,28 +222,34 @@ export function createProjection(ctx: StoreContext, projection: NewProjection): 
   checkMetrics(projection);
   const selection = checkSelection(projection.selection ?? null);
   // What an interrupted command left goes first.
-  sweep(ctx);
+  await sweep(ctx);
   const owner = ownerToken(randomBytes(4).toString("hex"));
-  const mhProjectionId = sql.immediate("reserve-projection", () => {
-    const newest = sql.first(
-      kysely
+  const mhProjectionId = await ctx.db.transaction("reserve-projection", async (q) => {
+    // Ids are max + 1 over projections and reservations: trainers take them one at a time.
+    await ctx.db.lock(q, "projection-ids");
+    await holdLifecycle(ctx, q);
+    const newest = (
+      await q
         .selectFrom("multi_head_projections")
-        .select((eb) => eb.fn.max("mh_projection_id").as("id")),
+        .select((eb) => eb.fn.max("mh_projection_id").as("id"))
+        .executeTakeFirst()
     )?.id;
-    const reserved = sql.first(
-      kysely
+    const reserved = (
+      await q
         .selectFrom("projection_reservations")
-        .select((eb) => eb.fn.max("mh_projection_id").as("id")),
+        .select((eb) => eb.fn.max("mh_projection_id").as("id"))
+        .executeTakeFirst()
     )?.id;
     const id = Math.max(Number(newest ?? 0), Number(reserved ?? 0)) + 1;
-    sql.run(
-      kysely.insertInto("projection_reservations").values({
+    await q
+      .insertInto("projection_reservations")
+      .values({
         mh_projection_id: id,
         model_id: model.model_id,
         owner,
         reserved_at: ctx.now(),
-      }),
-    );
+      })
+      .execute();
     return id;
   });
   const written: string[] = [];
@@ -282,9 +292,11 @@ export function createProjection(ctx: StoreContext, projection: NewProjection): 
     crashPoint("projection-meta:written");
     ctx.vectors.syncFolders(written);
     crashPoint("projection-files:synced");
-    sql.immediate("commit-projection", () => {
-      sql.run(
-        kysely.insertInto("multi_head_projections").values({
+    await ctx.db.transaction("commit-projection", async (q) => {
+      await holdLifecycle(ctx, q);
+      await q
+        .insertInto("multi_head_projections")
+        .values({
           mh_projection_id: mhProjectionId,
           model_id: model.model_id,
           num_heads: projection.heads.length,
@@ -297,35 +309,37 @@ export function createProjection(ctx: StoreContext, projection: NewProjection): 
           adapter_path: adapterPath,
           blend: projection.blend === undefined ? null : blend,
           selection,
-        }),
-      );
-      const insertHead = sql.statement(
-        kysely.insertInto("cluster_heads").values({
-          mh_projection_id: 0,
-          cluster_id: 0,
-          centroid_path: "",
-          answer_emb_path: "",
-          num_questions: 0,
-        }),
-      );
-      for (const { head, centroidPath, answerPath } of heads) {
-        insertHead.run(mhProjectionId, head.clusterId, centroidPath, answerPath, head.numQuestions);
+        })
+        .execute();
+      for (let i = 0; i < heads.length; i += ROWS_PER_INSERT) {
+        await q
+          .insertInto("cluster_heads")
+          .values(
+            heads.slice(i, i + ROWS_PER_INSERT).map(({ head, centroidPath, answerPath }) => ({
+              mh_projection_id: mhProjectionId,
+              cluster_id: head.clusterId,
+              centroid_path: centroidPath,
+              answer_emb_path: answerPath,
+              num_questions: head.numQuestions,
+            })),
+          )
+          .execute();
       }
-      sql.run(
-        kysely.deleteFrom("projection_reservations").where("mh_projection_id", "=", mhProjectionId),
-      );
+      await q
+        .deleteFrom("projection_reservations")
+        .where("mh_projection_id", "=", mhProjectionId)
+        .execute();
     });
     return mhProjectionId;
   } catch (error) {
     for (const path of written) ctx.vectors.remove(path);
     try {
-      sql.immediate(() =>
-        sql.run(
-          kysely
-            .deleteFrom("projection_reservations")
-            .where("mh_projection_id", "=", mhProjectionId)
-            .where("owner", "=", owner),
-        ),
+      await ctx.db.transaction("release-projection", (q) =>
+        q
+          .deleteFrom("projection_reservations")
+          .where("mh_projection_id", "=", mhProjectionId)
+          .where("owner", "=", owner)
+          .execute(),
       );
     } catch {
       // Left with this process as owner; once it has exited, the next sweep releases it.

@@ -57,11 +57,14 @@ interface StoredProjection {
  * Loads a projection from the database: its row, its heads and their vector files, and its
  * adapter file and blend when the row records them (docs/FORMAT.md §6).
  */
-export function loadStoredProjection(ctx: StoreContext, mhProjectionId: number): Projection {
-  return loadStored(ctx, mhProjectionId).projection;
+export async function loadStoredProjection(
+  ctx: StoreContext,
+  mhProjectionId: number,
+): Promise<Projection> {
+  return (await loadStored(ctx, mhProjectionId)).projection;
 }
 
-function loadStored(ctx: StoreContext, mhProjectionId: number): StoredProjection {
+async function loadStored(ctx: StoreContext, mhProjectionId: number): Promise<StoredProjection> {
   let cache = loaded.get(ctx);
   if (!cache) {
     cache = new Map();
@@ -69,31 +72,29 @@ function loadStored(ctx: StoreContext, mhProjectionId: number): StoredProjection
   }
   const hit = cache.get(mhProjectionId);
   if (hit) return hit;
-  const row = ctx.sql.first(
-    ctx.kysely
-      .selectFrom("multi_head_projections")
-      .innerJoin("models", "models.model_id", "multi_head_projections.model_id")
-      .select([
-        "multi_head_projections.temperature",
-        "multi_head_projections.adapter_path",
-        "multi_head_projections.blend",
-        "models.name",
-        "models.dimensions",
-      ])
-      .where("mh_projection_id", "=", mhProjectionId),
-  );
+  const row = await ctx.kysely
+    .selectFrom("multi_head_projections")
+    .innerJoin("models", "models.model_id", "multi_head_projections.model_id")
+    .select([
+      "multi_head_projections.temperature",
+      "multi_head_projections.adapter_path",
+      "multi_head_projections.blend",
+      "models.name",
+      "models.dimensions",
+    ])
+    .where("mh_projection_id", "=", mhProjectionId)
+    .executeTakeFirst();
   if (!row)
     throw new StoreError(
       "PROJECTION_NOT_FOUND",
       `there is no projection ${mhProjectionId} in ${ctx.path}; \`ldakit stats\` lists them`,
     );
-  const heads = ctx.sql.all(
-    ctx.kysely
-      .selectFrom("cluster_heads")
-      .select(["cluster_id", "centroid_path", "answer_emb_path"])
-      .where("mh_projection_id", "=", mhProjectionId)
-      .orderBy("head_id"),
-  );
+  const heads = await ctx.kysely
+    .selectFrom("cluster_heads")
+    .select(["cluster_id", "centroid_path", "answer_emb_path"])
+    .where("mh_projection_id", "=", mhProjectionId)
+    .orderBy("head_id")
+    .execute();
   const projection = Projection.fromArrays({
     mhProjectionId,
     model: row.name,
@@ -119,7 +120,10 @@ function loadStored(ctx: StoreContext, mhProjectionId: number): StoredProjection
 }
 
 /** The newest projection, of one model or of any; undefined when there is none. */
-export function latestProjectionId(ctx: StoreContext, model?: string): number | undefined {
+export async function latestProjectionId(
+  ctx: StoreContext,
+  model?: string,
+): Promise<number | undefined> {
   let query = ctx.kysely
     .selectFrom("multi_head_projections")
     .innerJoin("models", "models.model_id", "multi_head_projections.model_id")
@@ -127,27 +131,26 @@ export function latestProjectionId(ctx: StoreContext, model?: string): number | 
     .orderBy("mh_projection_id", "desc")
     .limit(1);
   if (model !== undefined) query = query.where("models.name", "=", model);
-  return ctx.sql.first(query)?.mh_projection_id;
+  return (await query.executeTakeFirst())?.mh_projection_id;
 }
 
-function withAnswers(
+async function withAnswers(
   ctx: StoreContext,
   used: { mhProjectionId: number; adapterPath: string | null; blend: number } | null,
   hits: Array<{ clusterId: number; score: number }>,
   routing: Array<{ clusterId: number; weight: number }>,
-): StoreSearchResult {
+): Promise<StoreSearchResult> {
   const ids = hits.map((h) => h.clusterId);
   const clusters = new Map(
     ids.length === 0
       ? []
-      : ctx.sql
-          .all(
-            ctx.kysely
-              .selectFrom("clusters")
-              .select(["cluster_id", "answer_record_id", "answer_text"])
-              .where("cluster_id", "in", ids),
-          )
-          .map((c) => [c.cluster_id, c] as const),
+      : (
+          await ctx.kysely
+            .selectFrom("clusters")
+            .select(["cluster_id", "answer_record_id", "answer_text"])
+            .where("cluster_id", "in", ids)
+            .execute()
+        ).map((c) => [c.cluster_id, c] as const),
   );
   return {
     mhProjectionId: used?.mhProjectionId ?? null,
@@ -164,13 +167,13 @@ function withAnswers(
 }
 
 /** Ranks the projection's answers for a query embedding moved into answer space (docs/FORMAT.md §6). */
-export function searchWithProjection(
+export async function searchWithProjection(
   ctx: StoreContext,
   queryEmbedding: ArrayLike<number>,
   mhProjectionId: number,
   options: StoreSearchOptions = {},
-): StoreSearchResult {
-  const { projection, adapterPath } = loadStored(ctx, mhProjectionId);
+): Promise<StoreSearchResult> {
+  const { projection, adapterPath } = await loadStored(ctx, mhProjectionId);
   const { results, routing } = projection.search(queryEmbedding, { topK: options.topK ?? 5 });
   return withAnswers(
     ctx,
@@ -181,14 +184,17 @@ export function searchWithProjection(
 }
 
 /** Direct cosine search against the same answers, without the projection: for comparison. */
-export function directSearch(
+export async function directSearch(
   ctx: StoreContext,
   queryEmbedding: ArrayLike<number>,
   mhProjectionId: number,
   options: StoreSearchOptions = {},
-): StoreSearchResult {
-  const { results } = loadStoredProjection(ctx, mhProjectionId).directSearch(queryEmbedding, {
-    topK: options.topK ?? 5,
-  });
+): Promise<StoreSearchResult> {
+  const { results } = (await loadStoredProjection(ctx, mhProjectionId)).directSearch(
+    queryEmbedding,
+    {
+      topK: options.topK ?? 5,
+    },
+  );
   return withAnswers(ctx, null, results, []);
 }

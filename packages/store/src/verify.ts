@@ -128,7 +128,7 @@ export async function verifyStore(
       if (model && folder !== null) named.add(projectionMetaPath(model.name, p.mh_projection_id));
       if (p.adapter_path !== null) named.add(p.adapter_path);
     }
-    v.scanFolders(folders, named);
+    await v.scanFolders(folders, named);
   }
 
   v.problems.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
@@ -475,7 +475,7 @@ class Verifier {
    * Everything under `embeddings/`: folders of no model, files no row names (orphans),
    * temporary files, and names outside the format.
    */
-  scanFolders(folders: Map<string, Model>, named: Set<string>): void {
+  async scanFolders(folders: Map<string, Model>, named: Set<string>): Promise<void> {
     const base = join(this.ctx.root, "embeddings");
     let entries: import("node:fs").Dirent[];
     try {
@@ -499,11 +499,11 @@ class Verifier {
         this.report(path, "folder of no model in the database");
         continue;
       }
-      this.scanModelFolder(path, model, named);
+      await this.scanModelFolder(path, model, named);
     }
   }
 
-  private scanModelFolder(dir: string, model: Model, named: Set<string>): void {
+  private async scanModelFolder(dir: string, model: Model, named: Set<string>): Promise<void> {
     const names = readdirSync(join(this.ctx.root, ...dir.split("/")), { withFileTypes: true });
     for (const entry of names.sort((a, b) => (a.name < b.name ? -1 : 1))) {
       const path = `${dir}/${entry.name}`;
@@ -526,8 +526,8 @@ class Verifier {
       }
       // A live process writes a batch's or a projection's files before the rows that name them
       // commit (docs/ARCHITECTURE.md §3.1): those are not orphans yet.
-      this.liveWriters ??= new FileClaims(this.ctx, true);
-      if (this.liveWriters.claimed(path)) continue;
+      this.liveWriters ??= await FileClaims.load(this.ctx, this.ctx.kysely, true);
+      if (await this.liveWriters.claimed(path)) continue;
       switch (parsed.kind) {
         case "question":
           this.report(

@@ -4,6 +4,7 @@ import { createHashEmbedder } from "@ldakit/embed";
 import { writeNpySync } from "@ldakit/npy";
 import { describe, expect, it } from "vitest";
 import { createStoreContext } from "../src/context.js";
+import { SqliteStoreDb } from "../src/db/store-db.js";
 import { LDAProjectionDB, StoreError } from "../src/index.js";
 import { transition } from "../src/pipeline/batches.js";
 import { expectStoreError, formA, tempDir, writeFiles } from "./helpers.js";
@@ -218,13 +219,13 @@ describe("StoreError", () => {
     const Sqlite = (await import("better-sqlite3")).default;
     const sqlite = new Sqlite(join(root, "lda.db"));
     try {
-      const ctx = createStoreContext(join(root, "lda.db"), sqlite);
+      const ctx = createStoreContext(join(root, "lda.db"), root, new SqliteStoreDb(sqlite));
       const id = file?.batchId as number;
-      expect(() => transition(ctx, id, "importing", "embedding")).toThrow(
-        expect.objectContaining({
+      await expect(transition(ctx, ctx.kysely, id, "importing", "embedding")).rejects.toMatchObject(
+        {
           code: "BATCH_CONFLICT",
           message: `batch ${id} is no longer importing`,
-        }),
+        },
       );
     } finally {
       sqlite.close();

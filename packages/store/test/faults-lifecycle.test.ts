@@ -8,6 +8,7 @@ import { LDAProjectionDB } from "../src/index.js";
 import { formA, tempDir, vectorFilesOnDisk, writeFiles } from "./helpers.js";
 
 const WORKER = join(import.meta.dirname, "workers", "process.mjs");
+const REPAIR_WORKER = join(import.meta.dirname, "workers", "repair.mjs");
 /** The worker embeds with a 32-dimensional hash embedder; so do the in-process runs here. */
 const embedder = createHashEmbedder(32);
 
@@ -246,7 +247,6 @@ describe("a projection's write lock", () => {
         });
       }
       const other = new Sqlite(dbPath, { timeout: 0 });
-      const otherStore = await LDAProjectionDB.open(dbPath);
       const write = db.vectors.write.bind(db.vectors);
       let calls = 0;
       let concurrentWrite: string | undefined;
@@ -263,11 +263,11 @@ describe("a projection's write lock", () => {
         } catch (error) {
           concurrentWrite = (error as Error).message;
         }
-        // The reservation makes the 41 files so far a live writer's: a sweep keeps them. (The
-        // sweep is synchronous under repair's promise, so it runs here, between two writes.)
-        void otherStore.repair().then((swept) => {
-          sweptMeanwhile = swept.map((f) => f.path);
-        });
+        // The reservation makes the 41 files so far a live writer's: a sweep in another process,
+        // run to its end while this one waits between two writes, keeps them.
+        const repair = spawnSync(process.execPath, [REPAIR_WORKER, dbPath], { encoding: "utf8" });
+        if (repair.status !== 0) throw new Error(`repair failed: ${repair.stderr}`);
+        sweptMeanwhile = JSON.parse(repair.stdout) as string[];
       };
       const id = await db.createProjection({
         modelId: model.model_id,
@@ -276,7 +276,6 @@ describe("a projection's write lock", () => {
         heads,
       });
       other.close();
-      await otherStore.close();
       expect(concurrentWrite).toBe("ok");
       expect(sweptMeanwhile).toEqual([]);
       expect(id).toBe(1);

@@ -145,13 +145,14 @@ describe("the published declarations", () => {
       else if (!ts.isConstructorDeclaration(member)) properties.push(`${name} (accessor)`);
     }
     expect(properties.sort()).toEqual([
+      "backend",
       "busyTimeoutMs",
       "kysely",
       "migratedOnOpen (accessor)",
       "mode",
       "path",
       "root",
-      "sqlite",
+      "sqlite (accessor)",
       "vectors",
     ]);
     expect([...methods.keys()].sort()).toEqual(

@@ -26,14 +26,21 @@ import {
  *   query issued elsewhere while a transaction awaits cannot run inside it.
  */
 export class StoreSqliteDialect implements Dialect {
-  constructor(private readonly database: Sqlite.Database) {}
+  /**
+   * @param beforeAcquire called before a query waits for the connection: it throws when that
+   *   wait could never end (a statement issued from inside the transaction holding it).
+   */
+  constructor(
+    private readonly database: Sqlite.Database,
+    private readonly beforeAcquire: () => void = () => {},
+  ) {}
 
   createAdapter(): DialectAdapter {
     return new SqliteAdapter();
   }
 
   createDriver(): Driver {
-    return new StoreSqliteDriver(this.database);
+    return new StoreSqliteDriver(this.database, this.beforeAcquire);
   }
 
   createQueryCompiler(): QueryCompiler {
@@ -86,13 +93,17 @@ class StoreSqliteDriver implements Driver {
   private locked: Promise<void> | undefined;
   private unlock: (() => void) | undefined;
 
-  constructor(private readonly database: Sqlite.Database) {
+  constructor(
+    private readonly database: Sqlite.Database,
+    private readonly beforeAcquire: () => void,
+  ) {
     this.connection = new StoreSqliteConnection(database);
   }
 
   async init(): Promise<void> {}
 
   async acquireConnection(): Promise<DatabaseConnection> {
+    this.beforeAcquire();
     while (this.locked) await this.locked;
     this.locked = new Promise((resolve) => {
       this.unlock = resolve;
@@ -123,6 +134,6 @@ class StoreSqliteDriver implements Driver {
   }
 
   async destroy(): Promise<void> {
-    this.database.close();
+    // The store closes its connection itself, after taking the database out of WAL mode.
   }
 }

@@ -5,6 +5,7 @@ import {
   type TrainingBatch,
 } from "@ldakit/schema";
 import type { StoreContext } from "../context.js";
+import type { Queries } from "../db/store-db.js";
 import { StoreError } from "../errors.js";
 
 /** Fields of `training_batches` a status change may set beside the status. */
@@ -16,61 +17,62 @@ export interface TransitionFields {
   num_questions?: number;
 }
 
-export function appendHistory(
+export async function appendHistory(
   ctx: StoreContext,
+  q: Queries,
   batchId: number,
   from: BatchStatus | null,
   to: BatchStatus,
   message: string | null,
-): void {
-  ctx.sql.run(
-    ctx.kysely.insertInto("batch_status_history").values({
+): Promise<void> {
+  await q
+    .insertInto("batch_status_history")
+    .values({
       batch_id: batchId,
       old_status: from,
       new_status: to,
       changed_at: ctx.now(),
       message,
-    }),
-  );
+    })
+    .execute();
 }
 
 /** Moves a batch from one status to another, with its history row, in the caller's transaction. */
-export function transition(
+export async function transition(
   ctx: StoreContext,
+  q: Queries,
   batchId: number,
   from: BatchStatus,
   to: BatchStatus,
   fields: TransitionFields = {},
   message: string | null = null,
-): void {
+): Promise<void> {
   assertTransition(from, to, batchId);
-  const { changes } = ctx.sql.run(
-    ctx.kysely
-      .updateTable("training_batches")
-      .set({ status: to, updated_at: ctx.now(), ...fields })
-      .where("batch_id", "=", batchId)
-      .where("status", "=", from),
-  );
-  if (changes !== 1)
+  const { numUpdatedRows } = await q
+    .updateTable("training_batches")
+    .set({ status: to, updated_at: ctx.now(), ...fields })
+    .where("batch_id", "=", batchId)
+    .where("status", "=", from)
+    .executeTakeFirstOrThrow();
+  if (numUpdatedRows !== 1n)
     throw new StoreError("BATCH_CONFLICT", `batch ${batchId} is no longer ${from}`);
-  appendHistory(ctx, batchId, from, to, message ?? fields.error_message ?? null);
+  await appendHistory(ctx, q, batchId, from, to, message ?? fields.error_message ?? null);
 }
 
 export function listBatches(
   ctx: StoreContext,
   filter: { status?: BatchStatus } = {},
-): TrainingBatch[] {
+): Promise<TrainingBatch[]> {
   let query = ctx.kysely.selectFrom("training_batches").selectAll().orderBy("batch_id");
   if (filter.status) query = query.where("status", "=", filter.status);
-  return ctx.sql.all(query);
+  return query.execute();
 }
 
-export function batchHistory(ctx: StoreContext, batchId: number): BatchStatusHistory[] {
-  return ctx.sql.all(
-    ctx.kysely
-      .selectFrom("batch_status_history")
-      .selectAll()
-      .where("batch_id", "=", batchId)
-      .orderBy("history_id"),
-  );
+export function batchHistory(ctx: StoreContext, batchId: number): Promise<BatchStatusHistory[]> {
+  return ctx.kysely
+    .selectFrom("batch_status_history")
+    .selectAll()
+    .where("batch_id", "=", batchId)
+    .orderBy("history_id")
+    .execute();
 }

@@ -2,7 +2,9 @@ import { randomBytes } from "node:crypto";
 import { modelEmbeddingsDir } from "@ldakit/format";
 import type { BatchStatus, TrainingBatch } from "@ldakit/schema";
 import type { StoreContext } from "../context.js";
+import type { Queries } from "../db/store-db.js";
 import {
+  holdLifecycle,
   ownerIsDead,
   ownerToken,
   recordRemovals,
@@ -20,14 +22,25 @@ export function workerId(): string {
 /** Lost the claim on a batch: another process took it over, believing this one dead. */
 export class LostClaim extends Error {}
 
-/** The batch's status, when this worker still holds its claim; else {@link LostClaim}. */
-export function assertOwner(ctx: StoreContext, batchId: number, me: string): BatchStatus {
-  const row = ctx.sql.first(
-    ctx.kysely
-      .selectFrom("training_batches")
-      .select(["status", "claimed_by"])
-      .where("batch_id", "=", batchId),
-  );
+/**
+ * The batch's status, when this worker still holds its claim; else {@link LostClaim}. On
+ * PostgreSQL the batch's row stays locked until the caller's transaction ends, so a takeover
+ * cannot slip in between this check and the caller's writes.
+ */
+export async function assertOwner(
+  ctx: StoreContext,
+  q: Queries,
+  batchId: number,
+  me: string,
+): Promise<BatchStatus> {
+  const row = await ctx.db
+    .lockRowsForUpdate(
+      q
+        .selectFrom("training_batches")
+        .select(["status", "claimed_by"])
+        .where("batch_id", "=", batchId),
+    )
+    .executeTakeFirst();
   if (!row || row.claimed_by !== me)
     throw new LostClaim(`batch ${batchId} was taken over by another process`);
   return row.status;
@@ -38,31 +51,42 @@ export function assertOwner(ctx: StoreContext, batchId: number, me: string): Bat
  * dropping what they half did and recording their files for removal, in the caller's
  * transaction. Returns how many it put back.
  */
-export function reclaimAbandoned(ctx: StoreContext, leaseMs: number | undefined): number {
-  const { sql, kysely } = ctx;
+export async function reclaimAbandoned(
+  ctx: StoreContext,
+  q: Queries,
+  leaseMs: number | undefined,
+): Promise<number> {
   const leaseCutoff =
     leaseMs === undefined ? "" : new Date(Date.parse(ctx.now()) - leaseMs).toISOString();
-  const inProgress = sql.all(
-    kysely
-      .selectFrom("training_batches")
-      .selectAll()
-      .where("status", "in", ["importing", "embedding"])
-      .orderBy("batch_id"),
-  );
+  // Rows another worker holds (it is renewing or finishing them) are skipped, not waited for:
+  // they are not abandoned, and two reclaimers cannot both take one batch.
+  const inProgress = await ctx.db
+    .lockRowsForUpdate(
+      q
+        .selectFrom("training_batches")
+        .selectAll()
+        .where("status", "in", ["importing", "embedding"])
+        .orderBy("batch_id"),
+      true,
+    )
+    .execute();
   let reclaimed = 0;
   for (const batch of inProgress) {
     const dead = ownerIsDead(batch.claimed_by);
     if (dead || batch.updated_at < leaseCutoff) {
-      recordRemovals(
+      await holdLifecycle(ctx, q);
+      await recordRemovals(
         ctx,
-        discardBatchData(ctx, batch.batch_id),
+        q,
+        await discardBatchData(q, batch.batch_id),
         `batch ${batch.batch_id} reclaimed from ${batch.claimed_by ?? "no worker"}`,
       );
       if (dead && batch.model_name) {
         removeStaleTemporaryFiles(ctx, modelEmbeddingsDir(batch.model_name));
       }
-      transition(
+      await transition(
         ctx,
+        q,
         batch.batch_id,
         batch.status,
         "pending",
@@ -80,49 +104,50 @@ export function reclaimAbandoned(ctx: StoreContext, leaseMs: number | undefined)
  * lease ran out) back to `pending` ({@link reclaimAbandoned}), then claims the oldest pending
  * batch. The caller removes the recorded files once this has committed.
  */
-export function claimNext(
+export async function claimNext(
   ctx: StoreContext,
   me: string,
   leaseMs: number,
   superseded: SupersededBatch[] = [],
-): TrainingBatch | undefined {
-  const { sql, kysely } = ctx;
+): Promise<TrainingBatch | undefined> {
   // Reported only once the claim has committed: a rolled-back claim superseded nothing.
   const found: SupersededBatch[] = [];
-  const claimed = sql.immediate(
+  const claimed = await ctx.db.transaction(
     "claim",
-    () => {
+    async (q) => {
       found.length = 0;
-      reclaimAbandoned(ctx, leaseMs);
+      await reclaimAbandoned(ctx, q, leaseMs);
       for (;;) {
-        const next = sql.first(
-          kysely
-            .selectFrom("training_batches")
-            .selectAll()
-            .where("status", "=", "pending")
-            .orderBy("batch_id")
-            .limit(1),
-        );
+        // Workers claiming at once each get another batch: a row one holds, the others skip.
+        const next = await ctx.db
+          .lockRowsForUpdate(
+            q
+              .selectFrom("training_batches")
+              .selectAll()
+              .where("status", "=", "pending")
+              .orderBy("batch_id")
+              .limit(1),
+            true,
+          )
+          .executeTakeFirst();
         if (!next) return undefined;
-        const newer = sql.first(
-          kysely
-            .selectFrom("training_batches")
-            .select("batch_id")
-            .where("file_path", "=", next.file_path)
-            .where("batch_id", ">", next.batch_id)
-            .orderBy("batch_id")
-            .limit(1),
-        );
-        transition(ctx, next.batch_id, "pending", "importing", { claimed_by: me });
-        sql.run(
-          kysely
-            .updateTable("training_batches")
-            .set((eb) => ({ attempts: eb("attempts", "+", 1) }))
-            .where("batch_id", "=", next.batch_id),
-        );
+        const newer = await q
+          .selectFrom("training_batches")
+          .select("batch_id")
+          .where("file_path", "=", next.file_path)
+          .where("batch_id", ">", next.batch_id)
+          .orderBy("batch_id")
+          .limit(1)
+          .executeTakeFirst();
+        await transition(ctx, q, next.batch_id, "pending", "importing", { claimed_by: me });
+        await q
+          .updateTable("training_batches")
+          .set((eb) => ({ attempts: eb("attempts", "+", 1) }))
+          .where("batch_id", "=", next.batch_id)
+          .execute();
         if (newer) {
           // The file changed again after this scan; the newer batch has the current content.
-          transition(ctx, next.batch_id, "importing", "failed", {
+          await transition(ctx, q, next.batch_id, "importing", "failed", {
             claimed_by: null,
             error_message: `superseded by batch ${newer.batch_id}: the file changed again before this batch was processed`,
           });

@@ -1,7 +1,7 @@
 import { modelEmbeddingsDir, vectorFileName } from "@ldakit/format";
-import type { StoreContext } from "../context.js";
+import type { Queries } from "../db/store-db.js";
 
-/** SQLite binds at most 32 766 parameters per statement; stay well below. */
+/** SQLite binds at most 32 766 parameters per statement, PostgreSQL 65 535; stay well below. */
 const ID_CHUNK = 5000;
 function chunks<T>(items: T[], size = ID_CHUNK): T[][] {
   const out: T[][] = [];
@@ -14,25 +14,23 @@ function chunks<T>(items: T[], size = ID_CHUNK): T[][] {
  * transaction) and returns the vector files to delete after it commits. Files the batch may have
  * written before recording them are found by their names, which follow from the ids.
  */
-export function discardBatchData(ctx: StoreContext, batchId: number): string[] {
-  const ids = ctx.sql
-    .all(ctx.kysely.selectFrom("clusters").select("cluster_id").where("batch_id", "=", batchId))
-    .map((c) => c.cluster_id);
-  return discardClusters(ctx, ids);
+export async function discardBatchData(q: Queries, batchId: number): Promise<string[]> {
+  const ids = (
+    await q.selectFrom("clusters").select("cluster_id").where("batch_id", "=", batchId).execute()
+  ).map((c) => c.cluster_id);
+  return discardClusters(q, ids);
 }
 
 /** {@link discardBatchData} for given clusters. */
-export function discardClusters(ctx: StoreContext, clusterIds: number[]): string[] {
-  const { sql, kysely } = ctx;
+export async function discardClusters(q: Queries, clusterIds: number[]): Promise<string[]> {
   const files: string[] = [];
   for (const ids of chunks(clusterIds)) {
-    const clusters = sql.all(
-      kysely
-        .selectFrom("clusters")
-        .innerJoin("models", "models.model_id", "clusters.model_id")
-        .select(["clusters.cluster_id", "models.name"])
-        .where("clusters.cluster_id", "in", ids),
-    );
+    const clusters = await q
+      .selectFrom("clusters")
+      .innerJoin("models", "models.model_id", "clusters.model_id")
+      .select(["clusters.cluster_id", "models.name"])
+      .where("clusters.cluster_id", "in", ids)
+      .execute();
     const dirOfCluster = new Map<number, string>();
     const dirOfModel = new Map<string, string>();
     for (const { cluster_id, name } of clusters) {
@@ -44,51 +42,52 @@ export function discardClusters(ctx: StoreContext, clusterIds: number[]): string
       dirOfCluster.set(cluster_id, dir);
       files.push(`${dir}/${vectorFileName("answer", cluster_id)}`);
     }
-    const questions = sql.all(
-      kysely
-        .selectFrom("questions")
-        .select(["question_id", "cluster_id"])
-        .where("cluster_id", "in", ids),
-    );
-    for (const q of questions)
-      files.push(`${dirOfCluster.get(q.cluster_id)}/${vectorFileName("question", q.question_id)}`);
-    for (const qids of chunks(questions.map((q) => q.question_id))) {
-      sql.run(
-        kysely
-          .deleteFrom("embeddings")
-          .where("entity_type", "=", "question")
-          .where("entity_id", "in", qids),
+    const questions = await q
+      .selectFrom("questions")
+      .select(["question_id", "cluster_id"])
+      .where("cluster_id", "in", ids)
+      .execute();
+    for (const question of questions) {
+      files.push(
+        `${dirOfCluster.get(question.cluster_id)}/${vectorFileName("question", question.question_id)}`,
       );
     }
-    sql.run(
-      kysely
+    for (const qids of chunks(questions.map((question) => question.question_id))) {
+      await q
         .deleteFrom("embeddings")
-        .where("entity_type", "=", "answer")
-        .where("entity_id", "in", ids),
-    );
-    sql.run(kysely.deleteFrom("questions").where("cluster_id", "in", ids));
+        .where("entity_type", "=", "question")
+        .where("entity_id", "in", qids)
+        .execute();
+    }
+    await q
+      .deleteFrom("embeddings")
+      .where("entity_type", "=", "answer")
+      .where("entity_id", "in", ids)
+      .execute();
+    await q.deleteFrom("questions").where("cluster_id", "in", ids).execute();
     // A cluster that is a head of a trained projection stays as that projection's answer (its
     // head files are the projection's own); it loses its questions and batch, so it is retired.
     const heads = new Set(
-      sql
-        .all(
-          kysely
-            .selectFrom("cluster_heads")
-            .select("cluster_id")
-            .distinct()
-            .where("cluster_id", "in", ids),
-        )
-        .map((h) => h.cluster_id),
+      (
+        await q
+          .selectFrom("cluster_heads")
+          .select("cluster_id")
+          .distinct()
+          .where("cluster_id", "in", ids)
+          .execute()
+      ).map((h) => h.cluster_id),
     );
     const retired = ids.filter((id) => heads.has(id));
     const deleted = ids.filter((id) => !heads.has(id));
     if (retired.length > 0) {
-      sql.run(
-        kysely.updateTable("clusters").set({ batch_id: null }).where("cluster_id", "in", retired),
-      );
+      await q
+        .updateTable("clusters")
+        .set({ batch_id: null })
+        .where("cluster_id", "in", retired)
+        .execute();
     }
     if (deleted.length > 0)
-      sql.run(kysely.deleteFrom("clusters").where("cluster_id", "in", deleted));
+      await q.deleteFrom("clusters").where("cluster_id", "in", deleted).execute();
   }
   return files;
 }

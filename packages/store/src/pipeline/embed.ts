@@ -2,7 +2,7 @@ import type { Embedder } from "@ldakit/embed";
 import { vectorFileName } from "@ldakit/format";
 import type { TrainingBatch } from "@ldakit/schema";
 import type { StoreContext } from "../context.js";
-import { upsertEmbedding } from "../embeddings.js";
+import { upsertEmbeddings } from "../embeddings.js";
 import { crashPoint } from "../faults.js";
 import type { VectorFileJob } from "../writer-pool.js";
 import { assertOwner } from "./claims.js";
@@ -72,10 +72,7 @@ export async function embedBatch(
   options: ProcessOptions & { chunkSize: number },
   writeFiles: (jobs: VectorFileJob[]) => Promise<void>,
 ): Promise<number> {
-  const { sql, kysely } = ctx;
   const { embedder, onProgress, timings, chunkSize } = options;
-  const upsert = sql.statement(upsertEmbedding(kysely, "question", 0, 0, ""));
-  const renew = kysely.updateTable("training_batches").where("batch_id", "=", batch.batch_id);
   const answerTexts: string[] = [];
   for (const cluster of imported.clusters) {
     answerTexts.push(cluster.answer);
@@ -83,13 +80,20 @@ export async function embedBatch(
   }
   const total = imported.questions.length + answerTexts.length;
   let done = 0;
-  const record = (rows: EmbeddingRow[], texts: number): void => {
-    timed(timings, "sqlite", () =>
-      sql.immediate("record-vectors", () => {
-        assertOwner(ctx, batch.batch_id, me);
-        for (const [entityType, id, path] of rows)
-          upsert.run(entityType, id, imported.modelId, path, path);
-        sql.run(renew.set({ updated_at: ctx.now() }));
+  const record = async (rows: EmbeddingRow[], texts: number): Promise<void> => {
+    await timedAsync(timings, "sqlite", () =>
+      ctx.db.transaction("record-vectors", async (q) => {
+        await assertOwner(ctx, q, batch.batch_id, me);
+        await upsertEmbeddings(
+          q,
+          imported.modelId,
+          rows.map(([entityType, entityId, vectorPath]) => ({ entityType, entityId, vectorPath })),
+        );
+        await q
+          .updateTable("training_batches")
+          .set({ updated_at: ctx.now() })
+          .where("batch_id", "=", batch.batch_id)
+          .execute();
       }),
     );
     done += texts;
@@ -114,7 +118,7 @@ export async function embedBatch(
     // names them, so a power loss can leave an orphan file but never a row without its file.
     timed(timings, "files", () => ctx.vectors.syncFolders(rows.map(([, , path]) => path)));
     crashPoint("vector-files:synced");
-    record(rows, texts);
+    await record(rows, texts);
   };
   const write = async (
     rows: EmbeddingRow[],

@@ -10,7 +10,7 @@ import { embedBatch } from "./embed.js";
 import { failureMessage } from "./failures.js";
 import { completeBatch, failBatch } from "./finish.js";
 import { importBatch } from "./import.js";
-import { timed } from "./timings.js";
+import { timedAsync } from "./timings.js";
 import type { BatchOutcome, ProcessOptions, ProcessResult } from "./types.js";
 
 /** {@link ProcessOptions} with its defaults filled in, once checked. */
@@ -47,13 +47,13 @@ export async function processPending(
   options: ProcessOptions,
 ): Promise<ProcessResult> {
   const settings = settingsOf(options);
-  sweepBefore(ctx);
+  await sweepBefore(ctx);
   return run(ctx, settings);
 }
 
 /** What an interrupted command left goes first (docs/ARCHITECTURE.md §3.1). */
-function sweepBefore(ctx: StoreContext): void {
-  sweep(ctx, { reclaimBatches: reclaimAbandoned });
+async function sweepBefore(ctx: StoreContext): Promise<void> {
+  await sweep(ctx, { reclaimBatches: reclaimAbandoned });
 }
 
 /** What {@link retryFailed} did with one batch that was `failed` when it started. */
@@ -95,42 +95,56 @@ export async function retryFailed(
   options: ProcessOptions,
 ): Promise<RetryResult> {
   const settings = settingsOf(options);
-  sweepBefore(ctx);
-  const before = ctx.sql.immediate("retry", () => {
-    const failed = ctx.sql.all(
-      ctx.kysely
-        .selectFrom("training_batches")
-        .select(["batch_id", "file_path", "error_message"])
-        .where("status", "=", "failed")
-        .orderBy("batch_id"),
-    );
-    return failed.map((b) => {
-      const newer = ctx.sql.first(
-        ctx.kysely
+  await sweepBefore(ctx);
+  const before = await ctx.db.transaction("retry", async (q) => {
+    // Another process retrying at once skips the rows this one holds, and this one its rows.
+    const failed = await ctx.db
+      .lockRowsForUpdate(
+        q
           .selectFrom("training_batches")
-          .select("batch_id")
-          .where("file_path", "=", b.file_path)
-          .where("batch_id", ">", b.batch_id)
-          .orderBy("batch_id", "desc")
-          .limit(1),
-      );
+          .select(["batch_id", "file_path", "error_message"])
+          .where("status", "=", "failed")
+          .orderBy("batch_id"),
+        true,
+      )
+      .execute();
+    const retried = [];
+    for (const b of failed) {
+      const newer = await q
+        .selectFrom("training_batches")
+        .select("batch_id")
+        .where("file_path", "=", b.file_path)
+        .where("batch_id", ">", b.batch_id)
+        .orderBy("batch_id", "desc")
+        .limit(1)
+        .executeTakeFirst();
       if (!newer)
-        transition(ctx, b.batch_id, "failed", "pending", { error_message: null }, "retry");
-      return { ...b, supersededBy: newer?.batch_id ?? null };
-    });
+        await transition(ctx, q, b.batch_id, "failed", "pending", { error_message: null }, "retry");
+      retried.push({ ...b, supersededBy: newer?.batch_id ?? null });
+    }
+    return retried;
   });
   const processed = await run(ctx, settings);
   const outcomeOf = new Map<number, BatchOutcome>();
   for (const o of [...processed.completed, ...processed.failed]) outcomeOf.set(o.batchId, o);
+  const statusOf = new Map(
+    before.length === 0
+      ? []
+      : (
+          await ctx.kysely
+            .selectFrom("training_batches")
+            .select(["batch_id", "status"])
+            .where(
+              "batch_id",
+              "in",
+              before.map((b) => b.batch_id),
+            )
+            .execute()
+        ).map((b) => [b.batch_id, b.status] as const),
+  );
   const retries = before.map((b): RetryOutcome => {
     const outcome = outcomeOf.get(b.batch_id);
-    const status =
-      ctx.sql.first(
-        ctx.kysely
-          .selectFrom("training_batches")
-          .select("status")
-          .where("batch_id", "=", b.batch_id),
-      )?.status ?? "failed";
+    const status = statusOf.get(b.batch_id) ?? "failed";
     const common = {
       batchId: b.batch_id,
       filePath: b.file_path,
@@ -182,10 +196,10 @@ async function processAll(
 ): Promise<ProcessResult> {
   const result: ProcessResult = { completed: [], failed: [], superseded: [] };
   for (;;) {
-    const batch = timed(settings.timings, "sqlite", () =>
+    const batch = await timedAsync(settings.timings, "sqlite", () =>
       claimNext(ctx, me, settings.leaseMs, result.superseded),
     );
-    timed(settings.timings, "files", () => flushRemovals(ctx));
+    await timedAsync(settings.timings, "files", () => flushRemovals(ctx));
     if (!batch) return result;
     const outcome: BatchOutcome = {
       batchId: batch.batch_id,
@@ -203,17 +217,17 @@ async function processAll(
         done: 0,
         total: 0,
       });
-      const imported = importBatch(ctx, batch, me, settings.embedder, settings.timings);
+      const imported = await importBatch(ctx, batch, me, settings.embedder, settings.timings);
       outcome.clusters = imported.clusters.length;
       outcome.questions = imported.questions.length;
       outcome.vectors = await embedBatch(ctx, batch, me, imported, settings, writeFiles);
-      completeBatch(ctx, batch, me, settings.timings);
+      await completeBatch(ctx, batch, me, settings.timings);
       result.completed.push(outcome);
     } catch (error) {
       if (error instanceof LostClaim) continue;
       const message = describeFailure(ctx, error);
       try {
-        failBatch(ctx, batch.batch_id, me, message);
+        await failBatch(ctx, batch.batch_id, me, message);
       } catch (inner) {
         if (inner instanceof LostClaim) continue;
         // Most likely the disk is still full. The batch keeps its claim, which dies with this

@@ -15,7 +15,7 @@ import type { StoreContext } from "../context.js";
 import { StoreError } from "../errors.js";
 import { sweep } from "../lifecycle.js";
 import { appendHistory } from "./batches.js";
-import { type PipelineTimings, timed } from "./timings.js";
+import { type PipelineTimings, timed, timedAsync } from "./timings.js";
 
 export type ScanChange = "new" | "modified" | "unchanged";
 
@@ -184,12 +184,16 @@ export function readRegularFile(
  * files are left alone; inputs that cannot be read as regular files are listed in `skipped`, and
  * the scan goes on with the rest.
  */
-export function scan(ctx: StoreContext, dir: string, options: ScanOptions = {}): ScanResult {
+export async function scan(
+  ctx: StoreContext,
+  dir: string,
+  options: ScanOptions = {},
+): Promise<ScanResult> {
   const result: ScanResult = { new: [], modified: [], unchanged: [], skipped: [] };
   const { timings } = options;
   const files = listJsonFiles(resolve(dir), options.recursive ?? false, result.skipped);
   // What an interrupted command left goes first (docs/ARCHITECTURE.md §3.1).
-  sweep(ctx);
+  await sweep(ctx);
   for (const path of files) {
     const read = readRegularFile(path);
     if ("reason" in read) {
@@ -197,35 +201,38 @@ export function scan(ctx: StoreContext, dir: string, options: ScanOptions = {}):
       continue;
     }
     const hash = timed(timings, "hashing", () => sha256(read.bytes));
-    timed(timings, "sqlite", () =>
-      ctx.sql.immediate("scan", () => {
-        const latest = ctx.sql.first(
-          ctx.kysely
-            .selectFrom("training_batches")
-            .select(["batch_id", "file_hash"])
-            .where("file_path", "=", path)
-            .orderBy("batch_id", "desc")
-            .limit(1),
-        );
+    const scanned = await timedAsync(timings, "sqlite", () =>
+      ctx.db.transaction("scan", async (q): Promise<ScannedFile> => {
+        // Two scanners of one file must not both queue its new content.
+        await ctx.db.lock(q, `file:${path}`);
+        const latest = await q
+          .selectFrom("training_batches")
+          .select(["batch_id", "file_hash"])
+          .where("file_path", "=", path)
+          .orderBy("batch_id", "desc")
+          .limit(1)
+          .executeTakeFirst();
         if (latest && latest.file_hash === hash) {
-          result.unchanged.push({ path, hash, change: "unchanged", batchId: latest.batch_id });
-          return;
+          return { path, hash, change: "unchanged", batchId: latest.batch_id };
         }
         const change: ScanChange = latest ? "modified" : "new";
         const stamp = ctx.now();
-        const { lastInsertRowid: batchId } = ctx.sql.run(
-          ctx.kysely.insertInto("training_batches").values({
+        const { batch_id: batchId } = await q
+          .insertInto("training_batches")
+          .values({
             file_path: path,
             file_hash: hash,
             status: "pending",
             created_at: stamp,
             updated_at: stamp,
-          }),
-        );
-        appendHistory(ctx, batchId, null, "pending", change);
-        result[change].push({ path, hash, change, batchId });
+          })
+          .returning("batch_id")
+          .executeTakeFirstOrThrow();
+        await appendHistory(ctx, q, batchId, null, "pending", change);
+        return { path, hash, change, batchId };
       }),
     );
+    result[scanned.change].push(scanned);
   }
   result.skipped.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return result;
