@@ -1,10 +1,11 @@
-// The migrations on a real PostgreSQL server, started by the test from the npm registry's
-// binaries, compared with the same migrations on SQLite: what a store keeps must not depend on
-// the backend it was given.
+/// <reference path="../../../tools/postgres-global-setup.d.mts" />
+// The migrations on a real PostgreSQL server (the run's, started from the npm registry's binaries
+// by tools/postgres-global-setup.mjs), compared with the same migrations on SQLite: what a store
+// keeps must not depend on the backend it was given.
 import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { startPostgres, type TestPostgres } from "../../../tools/postgres.mjs";
+import { afterAll, afterEach, describe, expect, inject, it } from "vitest";
+import { createDatabase, dropDatabase } from "../../../tools/postgres-databases.mjs";
 import {
   appliedMigrationNames,
   type Database,
@@ -17,17 +18,9 @@ import { openMemoryDb, type TestDb } from "./helpers.js";
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
-let server: TestPostgres;
-let admin: pg.Client;
-let databases = 0;
 const opened: Array<Kysely<Database>> = [];
 const sqlites: TestDb[] = [];
-
-beforeAll(async () => {
-  server = await startPostgres();
-  admin = new pg.Client({ connectionString: server.url });
-  await admin.connect();
-});
+const databases: string[] = [];
 
 afterEach(async () => {
   for (const db of opened.splice(0)) await db.destroy();
@@ -35,19 +28,15 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await admin?.end();
-  await server?.stop();
+  for (const url of databases.splice(0)) await dropDatabase(url);
 });
 
 /** A Kysely over a new, empty PostgreSQL database of its own (a pool, as a store would use). */
 async function freshPostgres(): Promise<Kysely<Database>> {
-  databases += 1;
-  const name = `ldakit_test_${databases}`;
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(server.url);
-  url.pathname = `/${name}`;
+  const url = await createDatabase(inject("ldakitPostgresUrl"));
+  databases.push(url);
   const db = new Kysely<Database>({
-    dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url.href, max: 4 }) }),
+    dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 4 }) }),
   });
   opened.push(db);
   return db;
