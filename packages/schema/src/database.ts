@@ -1,5 +1,5 @@
 /**
- * Kysely table types for the ldakit SQLite database (docs/FORMAT.md §5).
+ * Kysely table types for the ldakit database, SQLite or PostgreSQL (docs/FORMAT.md §5).
  *
  * Conventions:
  * - Primary keys are `INTEGER PRIMARY KEY` (SQLite rowid aliases): `Generated<number>`.
@@ -11,6 +11,8 @@
  *   does not use: `cluster_heads.W_path` and the view `answers` (docs/FORMAT.md §7).
  * - Migration `004_adapter` adds a projection's query adapter and blend, both nullable: a row
  *   without them is a projection without an adapter and with β = 1 (docs/FORMAT.md §6).
+ * - Migration `007_scale_out` adds `store_settings` and the leases of claimed batches and
+ *   reserved projection ids, for a store shared by workers on several machines.
  */
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from "kysely";
 import type { BatchStatus } from "./batch-status.js";
@@ -145,6 +147,12 @@ export interface TrainingBatchesTable {
    * batch left behind by a killed process from one another live process is working on.
    */
   claimed_by: string | null;
+  /**
+   * + When the claim of `claimed_by` lapses unless its process renews it (migration
+   * `007_scale_out`); `null` when nothing owns the batch, and in rows older than the migration.
+   * Another worker may take over a batch whose lease has passed.
+   */
+  lease_expires_at: IsoTimestamp | null;
 }
 
 export interface BatchStatusHistoryTable {
@@ -183,6 +191,21 @@ export interface ProjectionReservationsTable {
   /** `host:pid:nonce` of the writing process; `null` once that process is known dead. */
   owner: string | null;
   reserved_at: CreatedAt;
+  /**
+   * + When the reservation of `owner` lapses unless its process renews it (migration
+   * `007_scale_out`); `null` without an owner, and in rows older than the migration.
+   */
+  lease_expires_at: IsoTimestamp | null;
+}
+
+/**
+ * + A setting of the whole store that every process opening it must agree on (migration
+ * `007_scale_out`), one row per key. `store_root`: on PostgreSQL, the absolute path of the folder
+ * that holds `embeddings/` (docs/FORMAT.md §1.1), which every worker mounts at the same path.
+ */
+export interface StoreSettingsTable {
+  key: string;
+  value: string;
 }
 
 /** A column of a view: selectable only. */
@@ -224,6 +247,7 @@ export interface Database {
   batch_status_history: BatchStatusHistoryTable;
   file_removals: FileRemovalsTable;
   projection_reservations: ProjectionReservationsTable;
+  store_settings: StoreSettingsTable;
   /** A read-only view, for upstream's Python reader. */
   answers: AnswersView;
 }
@@ -243,6 +267,7 @@ export const TABLE_NAMES = [
   "cluster_heads",
   "file_removals",
   "projection_reservations",
+  "store_settings",
 ] as const satisfies readonly TableName[];
 
 export type Model = Selectable<ModelsTable>;
@@ -265,4 +290,5 @@ export type TrainingBatchUpdate = Updateable<TrainingBatchesTable>;
 export type BatchStatusHistory = Selectable<BatchStatusHistoryTable>;
 export type FileRemoval = Selectable<FileRemovalsTable>;
 export type ProjectionReservation = Selectable<ProjectionReservationsTable>;
+export type StoreSetting = Selectable<StoreSettingsTable>;
 export type NewBatchStatusHistory = Insertable<BatchStatusHistoryTable>;

@@ -56,6 +56,8 @@ export {
   type ProjectionReservationsTable,
   type Question,
   type QuestionsTable,
+  type StoreSetting,
+  type StoreSettingsTable,
   TABLE_NAMES,
   type TableName,
   type TrainingBatch,

@@ -22,6 +22,11 @@
  *   (docs/ARCHITECTURE.md §3.1): `file_removals`, the files to delete that the transaction which
  *   dropped their rows recorded, and `projection_reservations`, the projection ids whose files a
  *   process is writing before it commits the projection's rows.
+ * - `007_scale_out` prepares one store shared by workers on many machines: `store_settings`
+ *   (key/value text, e.g. `store_root`, the folder of the vector files that every worker must
+ *   agree on), and `lease_expires_at` on `training_batches` and `projection_reservations`, the
+ *   time at which the owner's claim lapses unless it renews it — a process of another machine
+ *   cannot be seen to be dead, only to have stopped renewing.
  *
  * The same migrations run on PostgreSQL (a Kysely over `PostgresDialect`) and create the same
  * tables, columns, keys, CHECKs, defaults and view there; only what the two dialects spell
@@ -371,6 +376,23 @@ const migration006Lifecycle: Migration = {
   },
 };
 
+const migration007ScaleOut: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema
+      .createTable("store_settings")
+      .addColumn("key", "text", (c) => c.primaryKey())
+      .addColumn("value", "text", (c) => c.notNull())
+      .execute();
+    // ISO-8601 UTC text like every other timestamp, so that leases compare as text on both
+    // dialects; NULL while nothing owns the row.
+    await db.schema.alterTable("training_batches").addColumn("lease_expires_at", "text").execute();
+    await db.schema
+      .alterTable("projection_reservations")
+      .addColumn("lease_expires_at", "text")
+      .execute();
+  },
+};
+
 /**
  * Upstream's `LDAProjectionDB` creates its own (empty) `answers` table in a database that has
  * none, so a store it opened before `003_upstream` has one. That table holds nothing and the
@@ -416,11 +438,12 @@ export const MIGRATION_NAMES = [
   "004_adapter",
   "005_selection",
   "006_lifecycle",
+  "007_scale_out",
 ] as const;
 export type MigrationName = (typeof MIGRATION_NAMES)[number];
 
 /** The name of the newest migration. */
-export const LATEST_MIGRATION: MigrationName = "006_lifecycle";
+export const LATEST_MIGRATION: MigrationName = "007_scale_out";
 
 /** Every migration by name, for a `MigrationProvider`. */
 export const ldakitMigrations: Readonly<Record<MigrationName, Migration>> = Object.freeze({
@@ -430,6 +453,7 @@ export const ldakitMigrations: Readonly<Record<MigrationName, Migration>> = Obje
   "004_adapter": migration004Adapter,
   "005_selection": migration005Selection,
   "006_lifecycle": migration006Lifecycle,
+  "007_scale_out": migration007ScaleOut,
 });
 
 /** A `MigrationProvider` for Kysely's `Migrator` that serves {@link ldakitMigrations}. */

@@ -1,15 +1,18 @@
 /**
- * What a SQLite database holds, read without changing it: whether it is an ldakit store at all,
- * and how its schema version compares with the migrations this ldakit knows (docs/FORMAT.md
- * §5.2). Opening a store asks this before it migrates anything, so that a reader never writes, a
- * store from a newer ldakit is refused, and someone else's database is left untouched.
+ * What a database — SQLite, or the current schema of a PostgreSQL database — holds, read without
+ * changing it: whether it is an ldakit store at all, and how its schema version compares with the
+ * migrations this ldakit knows (docs/FORMAT.md §5.2). Opening a store asks this before it
+ * migrates anything, so that a reader never writes, a store from a newer ldakit is refused, and
+ * someone else's database is left untouched.
  */
 
-import { DEFAULT_MIGRATION_TABLE, type Kysely, sql } from "kysely";
-import { MIGRATION_NAMES, type MigrationName } from "./migrations.js";
+import { DEFAULT_MIGRATION_TABLE, type Kysely, type RawBuilder, sql } from "kysely";
+import { ldakitDialectOf, MIGRATION_NAMES, type MigrationName } from "./migrations.js";
 
 /**
- * - `empty`: no tables, views or indexes at all (a new or zero-length file).
+ * - `empty`: no tables, views or indexes at all (a new or zero-length file; on PostgreSQL, a
+ *   current schema without tables, views, indexes, sequences, functions or types of its own —
+ *   what an extension installed there does not count).
  * - `ldakit`: `kysely_migration` records ldakit's first migration.
  * - `seed`: no migration table, but the core tables of the original Python tool, which
  *   `001_seed` adopts (docs/FORMAT.md §7.4).
@@ -35,7 +38,10 @@ export interface StoreSchemaState {
   missing: MigrationName[];
   /** Applied migrations this ldakit does not know (a newer ldakit wrote them). */
   unknown: string[];
-  /** The database's own tables, by name (not SQLite's `sqlite_*` ones), for messages. */
+  /**
+   * The database's own tables, by name, for messages: not SQLite's `sqlite_*` ones; on
+   * PostgreSQL those of the current schema (ordinary, partitioned and foreign tables).
+   */
   tables: string[];
 }
 
@@ -44,17 +50,19 @@ export const SEED_CORE_TABLES = ["models", "clusters", "questions", "embeddings"
 
 /**
  * Reads what the database holds and how its schema compares with {@link MIGRATION_NAMES}. Only
- * SELECTs on `sqlite_master` and `kysely_migration`: it works on a read-only connection and
- * changes nothing. `db` is a Kysely instance over SQLite.
+ * SELECTs — on `sqlite_master`, or on PostgreSQL's catalog (`pg_catalog`, which shows every
+ * object whatever the connection's rights, where `information_schema` hides what it may not
+ * use) — and on `kysely_migration`: it works on a read-only connection and changes nothing.
+ * `db` is a Kysely instance over SQLite or over PostgreSQL (`PostgresDialect`); on PostgreSQL
+ * the store is the connection's current schema (the first existing schema of its `search_path`),
+ * and a connection with none is refused.
  */
 export async function readStoreSchema<DB>(db: Kysely<DB>): Promise<StoreSchemaState> {
-  const objects = await sql<{ type: string; name: string }>`
-    SELECT type, name FROM sqlite_master WHERE substr(name, 1, 7) <> 'sqlite_' ORDER BY name
-  `.execute(db);
-  const tables = objects.rows.filter((o) => o.type === "table").map((o) => o.name);
+  const { objects, tables, migrationTable } =
+    ldakitDialectOf(db) === "postgres" ? await postgresObjects(db) : await sqliteObjects(db);
   const known = MIGRATION_NAMES as readonly string[];
   const base = { applied: [], version: undefined, missing: [], unknown: [], tables };
-  if (objects.rows.length === 0) return { kind: "empty", status: "none", ...base };
+  if (objects === 0) return { kind: "empty", status: "none", ...base };
   if (!tables.includes(DEFAULT_MIGRATION_TABLE)) {
     const seed = SEED_CORE_TABLES.every((t) => tables.includes(t));
     return seed
@@ -62,7 +70,7 @@ export async function readStoreSchema<DB>(db: Kysely<DB>): Promise<StoreSchemaSt
       : { kind: "foreign", status: "none", ...base };
   }
   const rows = await sql<{ name: string }>`
-    SELECT name FROM ${sql.table(DEFAULT_MIGRATION_TABLE)} ORDER BY name
+    SELECT name FROM ${migrationTable} ORDER BY name
   `.execute(db);
   const applied = rows.rows.map((r) => r.name);
   // Another Kysely application keeps its migrations in a table of the same name.
@@ -81,5 +89,69 @@ export async function readStoreSchema<DB>(db: Kysely<DB>): Promise<StoreSchemaSt
     missing,
     unknown,
     tables,
+  };
+}
+
+interface DatabaseObjects {
+  /** How many objects of its own the database holds (tables, views, indexes, …). */
+  objects: number;
+  tables: string[];
+  /** `kysely_migration`, qualified where the dialect needs it. */
+  migrationTable: RawBuilder<unknown>;
+}
+
+async function sqliteObjects<DB>(db: Kysely<DB>): Promise<DatabaseObjects> {
+  const objects = await sql<{ type: string; name: string }>`
+    SELECT type, name FROM sqlite_master WHERE substr(name, 1, 7) <> 'sqlite_' ORDER BY name
+  `.execute(db);
+  return {
+    objects: objects.rows.length,
+    tables: objects.rows.filter((o) => o.type === "table").map((o) => o.name),
+    migrationTable: sql.table(DEFAULT_MIGRATION_TABLE),
+  };
+}
+
+async function postgresObjects<DB>(db: Kysely<DB>): Promise<DatabaseObjects> {
+  const current = await sql<{ schema: string | null; search_path: string }>`
+    SELECT current_schema() AS schema, current_setting('search_path') AS search_path
+  `.execute(db);
+  const schema = current.rows[0]?.schema ?? null;
+  if (schema === null) {
+    throw new Error(
+      `the PostgreSQL connection has no current schema: none of the schemas on its search_path (${current.rows[0]?.search_path ?? "?"}) exists; create the schema or set search_path to one that exists`,
+    );
+  }
+  // Relations (tables, views, indexes, sequences, composite types), functions and the types a
+  // user creates (enums, domains, ranges): anything there means the schema is someone's. Members
+  // of an extension (pg_depend 'e') are the extension's, not the database's.
+  const objects = await sql<{ type: string; name: string }>`
+    SELECT CASE WHEN c.relkind IN ('r', 'p', 'f') THEN 'table' ELSE 'relation' END AS type,
+           c.relname AS name
+    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = ${schema}
+      AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                      WHERE d.classid = 'pg_catalog.pg_class'::regclass
+                        AND d.objid = c.oid AND d.deptype = 'e')
+    UNION ALL
+    SELECT 'function', p.proname
+    FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname = ${schema}
+      AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                      WHERE d.classid = 'pg_catalog.pg_proc'::regclass
+                        AND d.objid = p.oid AND d.deptype = 'e')
+    UNION ALL
+    SELECT 'type', t.typname
+    FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+    WHERE n.nspname = ${schema} AND t.typtype IN ('e', 'd', 'r', 'm')
+      AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                      WHERE d.classid = 'pg_catalog.pg_type'::regclass
+                        AND d.objid = t.oid AND d.deptype = 'e')
+    ORDER BY name
+  `.execute(db);
+  return {
+    objects: objects.rows.length,
+    tables: objects.rows.filter((o) => o.type === "table").map((o) => o.name),
+    // Qualified: an unqualified name would find a temporary table of that name first.
+    migrationTable: sql.id(schema, DEFAULT_MIGRATION_TABLE),
   };
 }

@@ -72,6 +72,17 @@ const LIFECYCLE_TABLES: Record<string, string[]> = {
   projection_reservations: ["mh_projection_id", "model_id", "owner", "reserved_at"],
 };
 
+/** The columns `007_scale_out` adds: when an owner's claim lapses unless renewed. */
+const LEASE_COLUMNS: Record<string, string[]> = {
+  training_batches: ["lease_expires_at"],
+  projection_reservations: ["lease_expires_at"],
+};
+
+/** The table `007_scale_out` adds: settings every worker of a shared store must agree on. */
+const SCALE_OUT_TABLES: Record<string, string[]> = {
+  store_settings: ["key", "value"],
+};
+
 /** The column names of upstream's own `answers` table, in its order. */
 const UPSTREAM_ANSWER_COLUMNS = [
   "answer_id",
@@ -93,6 +104,8 @@ function latestColumns(table: string): string[] {
     ...(ADAPTER_COLUMNS[table] ?? []),
     ...(SELECTION_COLUMNS[table] ?? []),
     ...(LIFECYCLE_TABLES[table] ?? []),
+    ...(SCALE_OUT_TABLES[table] ?? []),
+    ...(LEASE_COLUMNS[table] ?? []),
   ];
 }
 
@@ -103,6 +116,7 @@ const ALL_MIGRATIONS = [
   "004_adapter",
   "005_selection",
   "006_lifecycle",
+  "007_scale_out",
 ];
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
@@ -162,7 +176,7 @@ afterEach(async () => {
 describe("migration names", () => {
   it("are exported in order, the last one being the latest", async () => {
     expect(MIGRATION_NAMES).toEqual(ALL_MIGRATIONS);
-    expect(LATEST_MIGRATION).toBe("006_lifecycle");
+    expect(LATEST_MIGRATION).toBe("007_scale_out");
     const provided = Object.keys(await new LdakitMigrationProvider().getMigrations());
     expect(provided.sort()).toEqual([...MIGRATION_NAMES]);
   });
@@ -182,7 +196,11 @@ describe("a new database", () => {
     const t = open();
     await migrateLdakitDatabase(t.db);
     expect([...TABLE_NAMES].sort()).toEqual(
-      [...Object.keys(SEED_COLUMNS), ...Object.keys(LIFECYCLE_TABLES)].sort(),
+      [
+        ...Object.keys(SEED_COLUMNS),
+        ...Object.keys(LIFECYCLE_TABLES),
+        ...Object.keys(SCALE_OUT_TABLES),
+      ].sort(),
     );
     for (const table of TABLE_NAMES) {
       expect(columns(t, table), table).toEqual(latestColumns(table));
@@ -357,6 +375,7 @@ describe("an older database", () => {
       "004_adapter",
       "005_selection",
       "006_lifecycle",
+      "007_scale_out",
     ]);
     for (const table of TABLE_NAMES) {
       expect(columns(t, table), table).toEqual(latestColumns(table));
@@ -409,7 +428,7 @@ describe("an older database", () => {
     const t = open();
     await migrateLdakitDatabase(t.db);
     await expect(migrateLdakitDatabase(t.db, "001_seed")).rejects.toThrow(
-      "cannot migrate down from 006_lifecycle to 001_seed: ldakit migrations are forward-only",
+      "cannot migrate down from 007_scale_out to 001_seed: ldakit migrations are forward-only",
     );
     expect(await appliedMigrationNames(t.db)).toEqual(ALL_MIGRATIONS);
   });
@@ -770,6 +789,7 @@ describe("a projection's query adapter and blend (004_adapter)", () => {
       "004_adapter",
       "005_selection",
       "006_lifecycle",
+      "007_scale_out",
     ]);
     expect(await appliedMigrationNames(t.db)).toEqual(ALL_MIGRATIONS);
     expect(columns(t, "multi_head_projections")).toEqual(latestColumns("multi_head_projections"));
@@ -866,7 +886,11 @@ describe("how training chose a projection (005_selection)", () => {
     const t = open();
     await migrateLdakitDatabase(t.db, "004_adapter");
     insertSeedRows(t);
-    expect(await migrateLdakitDatabase(t.db)).toEqual(["005_selection", "006_lifecycle"]);
+    expect(await migrateLdakitDatabase(t.db)).toEqual([
+      "005_selection",
+      "006_lifecycle",
+      "007_scale_out",
+    ]);
     expect(t.raw.prepare("SELECT selection FROM multi_head_projections").all()).toEqual([
       { selection: null },
     ]);
@@ -885,7 +909,7 @@ describe("the file lifecycle journals (006_lifecycle)", () => {
     const t = open();
     expect(await migrateLdakitDatabase(t.db, "005_selection")).toEqual(ALL_MIGRATIONS.slice(0, 5));
     insertSeedRows(t);
-    expect(await migrateLdakitDatabase(t.db)).toEqual(["006_lifecycle"]);
+    expect(await migrateLdakitDatabase(t.db, "006_lifecycle")).toEqual(["006_lifecycle"]);
     for (const [table, names] of Object.entries(LIFECYCLE_TABLES)) {
       expect(columns(t, table), table).toEqual(names);
     }
@@ -904,5 +928,76 @@ describe("the file lifecycle journals (006_lifecycle)", () => {
       t.raw.exec("INSERT INTO file_removals (path, reason) VALUES ('embeddings/m/q_001.npy', 'x')"),
     ).toThrow(/UNIQUE constraint failed: file_removals.path/);
     expect(await t.db.selectFrom("multi_head_projections").selectAll().execute()).toHaveLength(1);
+  });
+});
+
+describe("the scale-out settings and leases (007_scale_out)", () => {
+  it("adds store_settings and the lease columns to a 006 store, keeping its rows", async () => {
+    const t = open();
+    await migrateLdakitDatabase(t.db, "006_lifecycle");
+    insertSeedRows(t);
+    t.raw.exec(
+      "INSERT INTO projection_reservations (mh_projection_id, model_id, owner) VALUES (5, 1, 'h:1:n')",
+    );
+    const batchesBefore = t.raw.prepare("SELECT * FROM training_batches").all();
+    const reservationsBefore = t.raw.prepare("SELECT * FROM projection_reservations").all();
+    expect(await migrateLdakitDatabase(t.db)).toEqual(["007_scale_out"]);
+    expect(columns(t, "store_settings")).toEqual(SCALE_OUT_TABLES.store_settings);
+    expect(columns(t, "training_batches").at(-1)).toBe("lease_expires_at");
+    expect(columns(t, "projection_reservations").at(-1)).toBe("lease_expires_at");
+    // Rows written before the migration own no lease.
+    expect(t.raw.prepare("SELECT * FROM training_batches").all()).toEqual(
+      batchesBefore.map((b) => ({ ...(b as object), lease_expires_at: null })),
+    );
+    expect(t.raw.prepare("SELECT * FROM projection_reservations").all()).toEqual(
+      reservationsBefore.map((r) => ({ ...(r as object), lease_expires_at: null })),
+    );
+    await t.db
+      .updateTable("training_batches")
+      .set({ lease_expires_at: "2025-01-02T03:04:05.678Z" })
+      .execute();
+    expect(
+      await t.db.selectFrom("training_batches").select("lease_expires_at").executeTakeFirst(),
+    ).toEqual({ lease_expires_at: "2025-01-02T03:04:05.678Z" });
+    await t.db
+      .insertInto("store_settings")
+      .values({ key: "store_root", value: "/srv/a" })
+      .execute();
+    // One value per key, and never none.
+    expect(() =>
+      t.raw.exec("INSERT INTO store_settings (key, value) VALUES ('store_root', '/srv/b')"),
+    ).toThrow(/UNIQUE constraint failed: store_settings.key/);
+    expect(() =>
+      t.raw.exec("INSERT INTO store_settings (key, value) VALUES ('other', NULL)"),
+    ).toThrow(/NOT NULL constraint failed: store_settings.value/);
+    expect(await t.db.selectFrom("store_settings").selectAll().execute()).toEqual([
+      { key: "store_root", value: "/srv/a" },
+    ]);
+  });
+
+  it("leaves the SQL of every table 001–006 made as 006 left it, but for the added columns", async () => {
+    const at006 = open();
+    await migrateLdakitDatabase(at006.db, "006_lifecycle");
+    const before = new Map(
+      (
+        at006.raw
+          .prepare("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL")
+          .all() as Array<{ name: string; sql: string }>
+      ).map((r) => [r.name, r.sql]),
+    );
+    await at006.db.destroy();
+    const t = open();
+    await migrateLdakitDatabase(t.db);
+    const after = t.raw
+      .prepare("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL")
+      .all() as Array<{ name: string; sql: string }>;
+    for (const { name, sql } of after) {
+      if (name === "store_settings" || name.startsWith("sqlite_autoindex_store_settings")) continue;
+      const old = before.get(name);
+      expect(old, name).toBeDefined();
+      // SQLite appends an added column to the table's CREATE statement.
+      expect(sql.replace(/, "lease_expires_at" text\)$/, ")"), name).toBe(old);
+    }
+    expect(after.map((r) => r.name).sort()).toEqual([...before.keys(), "store_settings"].sort());
   });
 });

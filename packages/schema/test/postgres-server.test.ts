@@ -6,7 +6,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import pg from "pg";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { startPostgres } from "../../../tools/postgres.mjs";
 
 async function selectOne(url: string): Promise<number> {
@@ -17,6 +17,15 @@ async function selectOne(url: string): Promise<number> {
   } finally {
     await client.end();
   }
+}
+
+/** A connected client whose connection errors are kept rather than thrown at the process. */
+async function connected(url: string): Promise<{ client: pg.Client; errors: Error[] }> {
+  const client = new pg.Client({ connectionString: url });
+  const errors: Error[] = [];
+  client.on("error", (error) => errors.push(error));
+  await client.connect();
+  return { client, errors };
 }
 
 describe("startPostgres", () => {
@@ -74,4 +83,55 @@ describe("startPostgres", () => {
       }
     },
   );
+
+  it("restart() ends every session and serves the same rows on the same port when it resolves", async () => {
+    const server = await startPostgres();
+    try {
+      const before = await connected(server.url);
+      await before.client.query("CREATE TABLE kept (n integer); INSERT INTO kept VALUES (1), (2)");
+      await server.restart();
+      // The session was ended by the fast shutdown: its client was told (57P01) or cut off.
+      await vi.waitFor(() => expect(before.errors.length).toBeGreaterThan(0));
+      expect(before.errors.map((e) => (e as Error & { code?: string }).code ?? e.message)).toEqual(
+        expect.arrayContaining([expect.stringMatching(/57P01|terminat/i)]),
+      );
+      await expect(before.client.query("SELECT 1")).rejects.toThrow();
+      await before.client.end().catch(() => {});
+      // No retry: restart() resolved only once the server accepts connections.
+      const after = await connected(server.url);
+      expect((await after.client.query("SELECT n FROM kept ORDER BY n")).rows).toEqual([
+        { n: 1 },
+        { n: 2 },
+      ]);
+      await after.client.end();
+    } finally {
+      await server.stop();
+    }
+    expect(existsSync(server.folder)).toBe(false);
+  });
+
+  it("stopServer() takes the server away until startServer() brings it back; stop() still cleans up", async () => {
+    const server = await startPostgres();
+    try {
+      const { client } = await connected(server.url);
+      await client.query("CREATE TABLE kept (n integer); INSERT INTO kept VALUES (7)");
+      await client.end();
+      await server.stopServer();
+      await expect(selectOne(server.url)).rejects.toThrow(/ECONNREFUSED/);
+      expect(existsSync(join(server.folder, "data", "PG_VERSION"))).toBe(true);
+      await server.stopServer(); // already stopped: nothing to do
+      await server.startServer();
+      await server.startServer(); // already running: nothing to do
+      const again = await connected(server.url);
+      expect((await again.client.query("SELECT n FROM kept")).rows).toEqual([{ n: 7 }]);
+      await again.client.end();
+      await server.stopServer();
+    } finally {
+      // stop() after stopServer(): nothing left running, the folder removed.
+      await server.stop();
+    }
+    expect(existsSync(server.folder)).toBe(false);
+    await expect(server.startServer()).rejects.toThrow(/stopped for good by stop\(\)/);
+    await expect(server.restart()).rejects.toThrow(/stopped for good by stop\(\)/);
+  });
 });

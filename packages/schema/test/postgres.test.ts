@@ -1,10 +1,11 @@
-// The migrations on a real PostgreSQL server, started by the test from the npm registry's
-// binaries, compared with the same migrations on SQLite: what a store keeps must not depend on
-// the backend it was given.
+/// <reference path="../../../tools/postgres-global-setup.d.mts" />
+// The migrations on a real PostgreSQL server (the run's, started from the npm registry's binaries
+// by tools/postgres-global-setup.mjs), compared with the same migrations on SQLite: what a store
+// keeps must not depend on the backend it was given.
 import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { startPostgres, type TestPostgres } from "../../../tools/postgres.mjs";
+import { afterAll, afterEach, describe, expect, inject, it } from "vitest";
+import { createDatabase, dropDatabase } from "../../../tools/postgres-databases.mjs";
 import {
   appliedMigrationNames,
   type Database,
@@ -17,17 +18,9 @@ import { openMemoryDb, type TestDb } from "./helpers.js";
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
-let server: TestPostgres;
-let admin: pg.Client;
-let databases = 0;
 const opened: Array<Kysely<Database>> = [];
 const sqlites: TestDb[] = [];
-
-beforeAll(async () => {
-  server = await startPostgres();
-  admin = new pg.Client({ connectionString: server.url });
-  await admin.connect();
-});
+const databases: string[] = [];
 
 afterEach(async () => {
   for (const db of opened.splice(0)) await db.destroy();
@@ -35,19 +28,15 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await admin?.end();
-  await server?.stop();
+  for (const url of databases.splice(0)) await dropDatabase(url);
 });
 
 /** A Kysely over a new, empty PostgreSQL database of its own (a pool, as a store would use). */
 async function freshPostgres(): Promise<Kysely<Database>> {
-  databases += 1;
-  const name = `ldakit_test_${databases}`;
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(server.url);
-  url.pathname = `/${name}`;
+  const url = await createDatabase(inject("ldakitPostgresUrl"));
+  databases.push(url);
   const db = new Kysely<Database>({
-    dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url.href, max: 4 }) }),
+    dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 4 }) }),
   });
   opened.push(db);
   return db;
@@ -350,12 +339,25 @@ async function insertSampleRows(db: Kysely<Database>): Promise<void> {
   await db.insertInto("file_removals").values({ path: "old.npy", reason: "superseded" }).execute();
   await db
     .insertInto("projection_reservations")
-    .values({ mh_projection_id: 7, model_id: model.model_id, owner: "pid 1" })
+    .values({
+      mh_projection_id: 7,
+      model_id: model.model_id,
+      owner: "pid 1",
+      lease_expires_at: "2025-01-02T03:05:05.678Z",
+    })
+    .execute();
+  await db
+    .insertInto("store_settings")
+    .values({ key: "store_root", value: "/srv/ldakit" })
     .execute();
   // A timestamp written by the caller comes back as written.
   await db
     .updateTable("training_batches")
-    .set({ status: "importing", updated_at: "2025-01-02T03:04:05.678Z" })
+    .set({
+      status: "importing",
+      updated_at: "2025-01-02T03:04:05.678Z",
+      lease_expires_at: "2025-01-02T03:05:05.678Z",
+    })
     .where("batch_id", "=", batch.batch_id)
     .execute();
 }
@@ -366,6 +368,7 @@ const TIMESTAMP_COLUMNS = new Set([
   "changed_at",
   "recorded_at",
   "reserved_at",
+  "lease_expires_at",
 ]);
 
 /** Every row of every table and of the view, keyed rows in key order; default timestamps checked and masked. */
@@ -381,6 +384,7 @@ async function readAll(db: Kysely<Database>): Promise<Record<string, unknown[]>>
     cluster_heads: "head_id",
     file_removals: "path",
     projection_reservations: "mh_projection_id",
+    store_settings: "key",
     answers: "answer_id",
   };
   const out: Record<string, unknown[]> = {};
@@ -396,7 +400,7 @@ async function readAll(db: Kysely<Database>): Promise<Record<string, unknown[]>>
         const value = copy[column];
         if (!TIMESTAMP_COLUMNS.has(column) || typeof value !== "string") continue;
         expect(value, `${table}.${column}`).toMatch(ISO_UTC);
-        if (value !== "2025-01-02T03:04:05.678Z") {
+        if (!value.startsWith("2025-01-02T03:0")) {
           expect(Math.abs(Date.parse(value) - Date.now()), `${table}.${column}`).toBeLessThan(
             600_000,
           );
@@ -506,6 +510,17 @@ describe("the migrations on PostgreSQL", () => {
         (d) => sql`INSERT INTO file_removals (path, reason) VALUES ('old.npy', 'x')`.execute(d),
       ],
       ["name NULL", (d) => sql`INSERT INTO models (name, dimensions) VALUES (NULL, 1)`.execute(d)],
+      [
+        "store_settings.key twice",
+        (d) =>
+          sql`INSERT INTO store_settings (key, value) VALUES ('store_root', '/elsewhere')`.execute(
+            d,
+          ),
+      ],
+      [
+        "store_settings.value NULL",
+        (d) => sql`INSERT INTO store_settings (key, value) VALUES ('other', NULL)`.execute(d),
+      ],
     ];
     for (const [what, violate] of violations) {
       await expect(violate(t.db), `SQLite: ${what}`).rejects.toThrow();
@@ -539,6 +554,7 @@ describe("the migrations on PostgreSQL", () => {
       "004_adapter",
       "005_selection",
       "006_lifecycle",
+      "007_scale_out",
     ]);
     expect(await db.selectFrom("models").selectAll().execute()).toEqual([
       {
