@@ -246,6 +246,65 @@ describe.each(backends)("LDAProjectionDB on $name", (backend) => {
     await db.close();
   });
 
+  it("refuses a text with NUL or a lone surrogate as BAD_ARGUMENT, naming it, and stores nothing", async () => {
+    const store = await backend.newStore();
+    const db = await store.open();
+    const model = await db.getOrCreateModel("m", { dimensions: 4 });
+    const clusterId = await db.addCluster({
+      answerText: "Oil the chain.",
+      modelId: model.model_id,
+    });
+    await expectStoreError(
+      db.addCluster({ answerText: "Oil\u0000 the chain.", modelId: model.model_id }),
+      "BAD_ARGUMENT",
+      /^answerText holds NUL \(U\+0000\) at position 3; ldakit refuses NUL in texts$/,
+    );
+    await expectStoreError(
+      db.addCluster({ answerText: "ok", answerRecordId: "r\ud800", modelId: model.model_id }),
+      "BAD_ARGUMENT",
+      /^answerRecordId holds a lone surrogate \\ud800 at position 1: it is not Unicode text/,
+    );
+    await expectStoreError(
+      db.addCluster({ answerText: "ok", answerSource: "\udc00x", modelId: model.model_id }),
+      "BAD_ARGUMENT",
+      /^answerSource holds a lone surrogate \\udc00 at position 0/,
+    );
+    await expectStoreError(
+      db.addQuestion(clusterId, "brakes \ud800 squeal"),
+      "BAD_ARGUMENT",
+      /^text holds a lone surrogate \\ud800 at position 7/,
+    );
+    await expectStoreError(
+      db.addQuestion(clusterId, "chain?", "short\u0000"),
+      "BAD_ARGUMENT",
+      /^lengthType holds NUL \(U\+0000\) at position 5/,
+    );
+    await expectStoreError(
+      db.getOrCreateModel("m\u0000", { dimensions: 4 }),
+      "BAD_MODEL_NAME",
+      /invalid model name/,
+    );
+    await expectStoreError(
+      db.getOrCreateModel("m", { dimensions: 4, backend: "wasm\u0000" }),
+      "BAD_ARGUMENT",
+      /^model "m": backend holds NUL \(U\+0000\) at position 4/,
+    );
+    expect(await db.getModel("m\u0000")).toBeUndefined();
+    // A surrogate pair is text like any other.
+    const pair = await db.addQuestion(clusterId, "chain squeaks 😀");
+    expect((await db.getCluster(clusterId))?.questions.map((q) => q.question_id)).toEqual([pair]);
+    expect(
+      await store.query("SELECT answer_text, answer_record_id, answer_source FROM clusters"),
+    ).toEqual([{ answer_text: "Oil the chain.", answer_record_id: null, answer_source: null }]);
+    expect(await store.query("SELECT question_text, length_type FROM questions")).toEqual([
+      { question_text: "chain squeaks 😀", length_type: null },
+    ]);
+    expect(await store.query("SELECT name, backend FROM models")).toEqual([
+      { name: "m", backend: null },
+    ]);
+    await db.close();
+  });
+
   it("names the missing cluster or model instead of breaking a foreign key", async () => {
     const db = await (await backend.newStore()).open();
     await expectStoreError(db.addQuestion(9999, "orphan?"), "CLUSTER_NOT_FOUND", /no cluster 9999/);
