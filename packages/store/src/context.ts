@@ -3,7 +3,7 @@ import type { Database, Model } from "@ldakit/schema";
 import type { Kysely } from "kysely";
 import type { Queries, StoreBackend, StoreDb } from "./db/store-db.js";
 import { StoreError } from "./errors.js";
-import { now } from "./util.js";
+import { now, unstorableText } from "./util.js";
 import { VectorFiles } from "./vectors.js";
 
 /**
@@ -75,6 +75,12 @@ async function ensureModel(
   dimensions: number,
   backend: string | null,
 ): Promise<Model> {
+  // Before the lookup: PostgreSQL would refuse a NUL in the query's parameter with its own error.
+  if (unstorableText(name) !== undefined) modelFolder(name);
+  const backendProblem = backend === null ? undefined : unstorableText(backend);
+  if (backendProblem !== undefined) {
+    throw new StoreError("BAD_ARGUMENT", `model "${name}": backend holds ${backendProblem}`);
+  }
   // Two workers importing their first batch of a new model at once must not both insert it.
   await ctx.db.lock(q, "models");
   const existing = await q
@@ -99,12 +105,7 @@ async function ensureModel(
     }
     return existing;
   }
-  let folder: string;
-  try {
-    folder = modelEmbeddingsDir(name);
-  } catch (cause) {
-    throw new StoreError("BAD_MODEL_NAME", (cause as Error).message, { cause });
-  }
+  const folder = modelFolder(name);
   const clash = (await q.selectFrom("models").select("name").execute()).find(
     (m) => modelEmbeddingsDir(m.name) === folder,
   );
@@ -125,4 +126,13 @@ async function ensureModel(
     .values({ name, dimensions, backend, created_at: ctx.now() })
     .returningAll()
     .executeTakeFirstOrThrow()) as Model;
+}
+
+/** The model's folder under `embeddings/`; BAD_MODEL_NAME for a name that cannot become one. */
+function modelFolder(name: string): string {
+  try {
+    return modelEmbeddingsDir(name);
+  } catch (cause) {
+    throw new StoreError("BAD_MODEL_NAME", (cause as Error).message, { cause });
+  }
 }

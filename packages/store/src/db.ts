@@ -61,6 +61,7 @@ import {
   type StoreSearchResult,
   searchWithProjection,
 } from "./search.js";
+import { unstorableText } from "./util.js";
 import type { VectorFiles } from "./vectors.js";
 import { type VerifyOptions, type VerifyResult, verifyStore } from "./verify.js";
 
@@ -328,6 +329,8 @@ export class LDAProjectionDB {
 
   async getModel(nameOrId: string | number): Promise<Model | undefined> {
     const { kysely } = this.ctx;
+    // No model can have such a name, and PostgreSQL would refuse NUL in the query itself.
+    if (typeof nameOrId === "string" && unstorableText(nameOrId) !== undefined) return undefined;
     const column = typeof nameOrId === "number" ? "model_id" : "name";
     return kysely.selectFrom("models").selectAll().where(column, "=", nameOrId).executeTakeFirst();
   }
@@ -346,6 +349,11 @@ export class LDAProjectionDB {
     batchId?: number | null;
   }): Promise<number> {
     const ctx = this.ctx;
+    checkTexts({
+      answerText: cluster.answerText,
+      answerRecordId: cluster.answerRecordId,
+      answerSource: cluster.answerSource,
+    });
     await ctx.modelById(cluster.modelId);
     const row = await ctx.kysely
       .insertInto("clusters")
@@ -368,6 +376,7 @@ export class LDAProjectionDB {
     lengthType: string | null = null,
   ): Promise<number> {
     const { kysely } = this.ctx;
+    checkTexts({ text, lengthType });
     const cluster = await kysely
       .selectFrom("clusters")
       .select("cluster_id")
@@ -792,5 +801,14 @@ function leaveReadable(sqlite: Sqlite.Database): void {
     sqlite.pragma("journal_mode = DELETE");
   } catch {
     // another connection has the database open: it stays in WAL mode
+  }
+}
+
+/** Refuses, as BAD_ARGUMENT naming the argument, a text neither backend can store as it is. */
+function checkTexts(texts: Record<string, string | null | undefined>): void {
+  for (const [name, text] of Object.entries(texts)) {
+    if (typeof text !== "string") continue;
+    const why = unstorableText(text);
+    if (why !== undefined) throw new StoreError("BAD_ARGUMENT", `${name} holds ${why}`);
   }
 }

@@ -1,9 +1,12 @@
 import { spawnSync } from "node:child_process";
-import { cpSync, readFileSync } from "node:fs";
+import { cpSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { Projection } from "@ldakit/search";
-import { describe, expect, it } from "vitest";
+import pg from "pg";
+import { describe, expect, inject, it, onTestFinished } from "vitest";
+import { createDatabase, dropDatabase } from "../../../tools/postgres-databases.mjs";
 import { LDAProjectionDB, type StoreErrorCode } from "../src/index.js";
+import { backends, type TestBackend, type TestStore } from "./backends.js";
 import { expectStoreError, sqlite3, tempDir, vectorFilesOnDisk } from "./helpers.js";
 
 /** The Python with NumPy that cross-checks the files: `LDAKIT_PYTHON`, else `python3`. */
@@ -41,6 +44,8 @@ function nonSymmetricAdapter(d: number): Float32Array {
 }
 
 interface ToyStore {
+  /** The backend's store: its location, and the peer client. */
+  store: TestStore;
   root: string;
   db: LDAProjectionDB;
   modelId: number;
@@ -49,9 +54,10 @@ interface ToyStore {
   answers: Float32Array[];
 }
 
-async function toyStore(): Promise<ToyStore> {
-  const root = tempDir("ldakit-adapter-");
-  const db = await LDAProjectionDB.open(join(root, "lda.db"));
+async function toyStore(backend: TestBackend): Promise<ToyStore> {
+  const store = await backend.newStore();
+  const root = store.root;
+  const db = await store.open();
   const model = await db.getOrCreateModel("toy-8", { dimensions: D });
   const clusterIds: number[] = [];
   for (let k = 0; k < HEADS; k++) {
@@ -64,6 +70,7 @@ async function toyStore(): Promise<ToyStore> {
     );
   }
   return {
+    store,
     root,
     db,
     modelId: model.model_id,
@@ -110,9 +117,45 @@ function numpy(program: string, input: unknown): unknown {
   return JSON.parse(run.stdout);
 }
 
-describe("createProjection with a query adapter and a blend", () => {
+/** The type each projection's blend is stored as, in id order, as the database names it. */
+async function blendTypes(store: TestStore): Promise<string[]> {
+  const rows = await store.query<{ type: string }>(
+    store.backend === "sqlite"
+      ? "select typeof(blend) AS type from multi_head_projections order by mh_projection_id"
+      : "select CASE WHEN blend IS NULL THEN 'null' ELSE pg_typeof(blend)::text END AS type from multi_head_projections order by mh_projection_id",
+  );
+  return rows.map((r) => r.type);
+}
+
+/** What {@link blendTypes} says of a stored β: a float, never an integer or a decimal. */
+function floatType(backend: TestBackend): string {
+  return backend.name === "sqlite" ? "real" : "double precision";
+}
+
+/**
+ * Opens a copy of the store whose files were copied to `copyRoot`. SQLite: the database file
+ * travelled with the folder. PostgreSQL: the database is copied too (as a dump and restore would),
+ * and the copy records its new store root, which is all a move changes since stored paths are
+ * relative to the root.
+ */
+async function openCopy(store: TestStore, copyRoot: string): Promise<LDAProjectionDB> {
+  if (store.backend === "sqlite") return LDAProjectionDB.open(join(copyRoot, "lda.db"));
+  const original = decodeURIComponent(new URL(store.location).pathname.slice(1));
+  const url = await createDatabase(inject("ldakitPostgresUrl"), { template: original });
+  onTestFinished(() => dropDatabase(url));
+  const copied = new pg.Client({ connectionString: url });
+  await copied.connect();
+  try {
+    await copied.query("UPDATE store_settings SET value = $1 WHERE key = 'store_root'", [copyRoot]);
+  } finally {
+    await copied.end();
+  }
+  return LDAProjectionDB.open(url, { storeRoot: copyRoot });
+}
+
+describe.each(backends)("createProjection on $name with a query adapter and a blend", (backend) => {
   it("checks the adapter and the blend before anything is written", async () => {
-    const store = await toyStore();
+    const store = await toyStore(backend);
     const zeros = new Float32Array(D * D);
     const nan = nonSymmetricAdapter(D);
     nan[2 * D + 3] = Number.NaN;
@@ -151,7 +194,7 @@ describe("createProjection with a query adapter and a blend", () => {
   });
 
   it("writes mh_<id>_W.npy as a C-order (d, d) '<f4' matrix that NumPy reads as W", async () => {
-    const store = await toyStore();
+    const store = await toyStore(backend);
     const adapter = nonSymmetricAdapter(D);
     const mhId = await store.db.createProjection(newProjection(store, { adapter, blend: BLEND }));
     const w = `embeddings/toy-8/mh_${mhId}_W.npy`;
@@ -194,16 +237,23 @@ print(json.dumps({"dtype": w.dtype.str, "shape": list(w.shape),
       blend: BLEND,
     });
     await store.db.close();
+    // The peer reads β back as a number (node-postgres would hand a numeric over as text).
     expect(
-      sqlite3(
-        join(store.root, "lda.db"),
-        "select adapter_path, blend, typeof(blend) from multi_head_projections",
-      ),
-    ).toBe(`${w}|${BLEND}|real`);
+      await store.store.query("select adapter_path, blend from multi_head_projections"),
+    ).toEqual([{ adapter_path: w, blend: BLEND }]);
+    expect(await blendTypes(store.store)).toEqual([floatType(backend)]);
+    if (backend.name === "sqlite") {
+      expect(
+        sqlite3(
+          store.store.location,
+          "select adapter_path, blend, typeof(blend) from multi_head_projections",
+        ),
+      ).toBe(`${w}|${BLEND}|real`);
+    }
   });
 
   it("writes mh_<id>.json by the edition rule, and records the row to match", async () => {
-    const store = await toyStore();
+    const store = await toyStore(backend);
     const plain = await store.db.createProjection(newProjection(store));
     const blendOnly = await store.db.createProjection(newProjection(store, { blend: 0.5 }));
     const adapterOnly = await store.db.createProjection(
@@ -231,17 +281,42 @@ print(json.dumps({"dtype": w.dtype.str, "shape": list(w.shape),
     expect(files).toEqual([`embeddings/toy-8/mh_${adapterOnly}_W.npy`]);
 
     expect(
-      sqlite3(
-        join(store.root, "lda.db"),
-        "select mh_projection_id, ifnull(adapter_path, '-'), ifnull(blend, '-') from multi_head_projections order by 1",
-      ).split("\n"),
+      await store.store.query(
+        "select mh_projection_id, adapter_path, blend from multi_head_projections order by 1",
+      ),
     ).toEqual([
-      `${plain}|-|-`,
-      `${blendOnly}|-|0.5`,
-      `${adapterOnly}|embeddings/toy-8/mh_${adapterOnly}_W.npy|-`,
-      `${explicitDefaults}|-|1.0`,
-      `${direct}|-|0.0`,
+      { mh_projection_id: plain, adapter_path: null, blend: null },
+      { mh_projection_id: blendOnly, adapter_path: null, blend: 0.5 },
+      {
+        mh_projection_id: adapterOnly,
+        adapter_path: `embeddings/toy-8/mh_${adapterOnly}_W.npy`,
+        blend: null,
+      },
+      { mh_projection_id: explicitDefaults, adapter_path: null, blend: 1 },
+      { mh_projection_id: direct, adapter_path: null, blend: 0 },
     ]);
+    // 1 and 0 are stored as floating-point numbers, not as integers.
+    expect(await blendTypes(store.store)).toEqual([
+      "null",
+      floatType(backend),
+      "null",
+      floatType(backend),
+      floatType(backend),
+    ]);
+    if (backend.name === "sqlite") {
+      expect(
+        sqlite3(
+          store.store.location,
+          "select mh_projection_id, ifnull(adapter_path, '-'), ifnull(blend, '-') from multi_head_projections order by 1",
+        ).split("\n"),
+      ).toEqual([
+        `${plain}|-|-`,
+        `${blendOnly}|-|0.5`,
+        `${adapterOnly}|embeddings/toy-8/mh_${adapterOnly}_W.npy|-`,
+        `${explicitDefaults}|-|1.0`,
+        `${direct}|-|0.0`,
+      ]);
+    }
     expect((await store.db.verify()).problems).toEqual([]);
     await store.db.close();
   });
@@ -272,127 +347,137 @@ for q in a["queries"]:
 print(json.dumps(out))
 `;
 
-describe("searching a projection with a query adapter and a blend through the store", () => {
-  const queries = vectors(6, D, 7);
+describe.each(backends)(
+  "searching a projection on $name with a query adapter and a blend through the store",
+  (backend) => {
+    const queries = vectors(6, D, 7);
 
-  async function adaptedStore() {
-    const store = await toyStore();
-    const adapter = nonSymmetricAdapter(D);
-    const mhId = await store.db.createProjection(newProjection(store, { adapter, blend: BLEND }));
-    return { store, adapter, mhId };
-  }
-
-  it("equals Projection.fromArrays with the same arrays", async () => {
-    const { store, adapter, mhId } = await adaptedStore();
-    const loaded = await store.db.loadProjection(mhId);
-    expect(loaded.blend).toBe(BLEND);
-    expect(loaded.adapter).toEqual(adapter);
-    const expected = Projection.fromArrays({
-      mhProjectionId: mhId,
-      model: "toy-8",
-      temperature: TEMPERATURE,
-      clusterIds: store.clusterIds,
-      centroids: store.centroids,
-      answers: store.answers,
-      adapter: Array.from({ length: D }, (_, i) => adapter.subarray(i * D, (i + 1) * D)),
-      blend: BLEND,
-    });
-    const withoutAdapter = Projection.fromArrays({
-      mhProjectionId: mhId,
-      model: "toy-8",
-      temperature: TEMPERATURE,
-      clusterIds: store.clusterIds,
-      centroids: store.centroids,
-      answers: store.answers,
-    });
-    let differs = 0;
-    for (const q of queries) {
-      const want = expected.search(q, { topK: HEADS, routingTop: HEADS });
-      const got = await store.db.searchWithProjection(q, mhId, { topK: HEADS });
-      expect(got.mhProjectionId).toBe(mhId);
-      expect(got.adapterPath).toBe(`embeddings/toy-8/mh_${mhId}_W.npy`);
-      expect(got.blend).toBe(BLEND);
-      expect(got.results.map((h) => [h.clusterId, h.score])).toEqual(
-        want.results.map((h) => [h.clusterId, h.score]),
-      );
-      expect(got.results.map((h) => h.answerText)).toEqual(
-        want.results.map((h) => `Answer ${store.clusterIds.indexOf(h.clusterId)}`),
-      );
-      expect(got.routing).toEqual(
-        want.routing.slice(0, got.routing.length).map((r) => ({
-          clusterId: r.clusterId,
-          weight: r.weight,
-        })),
-      );
-      const plain = withoutAdapter.search(q, { topK: HEADS });
-      if (JSON.stringify(plain.results) !== JSON.stringify(want.results)) differs++;
+    async function adaptedStore() {
+      const store = await toyStore(backend);
+      const adapter = nonSymmetricAdapter(D);
+      const mhId = await store.db.createProjection(newProjection(store, { adapter, blend: BLEND }));
+      return { store, adapter, mhId };
     }
-    // The adapter and the blend change the answer: the store does not ignore them.
-    expect(differs).toBeGreaterThan(0);
-    await store.db.close();
-  });
 
-  it("agrees with a float64 NumPy computation of the math on the stored files", async () => {
-    const { store, mhId } = await adaptedStore();
-    const row = store.db.sqlite
-      .prepare("select adapter_path, blend, temperature from multi_head_projections")
-      .get() as { adapter_path: string; blend: number; temperature: number };
-    const heads = store.db.sqlite
-      .prepare("select centroid_path, answer_emb_path from cluster_heads order by head_id")
-      .all() as Array<{ centroid_path: string; answer_emb_path: string }>;
-    const abs = (p: string) => store.db.vectors.absolute(p);
-    const reference = numpy(REFERENCE, {
-      centroids: heads.map((h) => abs(h.centroid_path)),
-      answers: heads.map((h) => abs(h.answer_emb_path)),
-      adapter: abs(row.adapter_path),
-      blend: row.blend,
-      temperature: row.temperature,
-      queries: queries.map((q) => Array.from(q)),
-    }) as Array<{ scores: number[]; weights: number[] }>;
-    for (const [n, q] of queries.entries()) {
-      const got = await store.db.searchWithProjection(q, mhId, { topK: HEADS });
-      const want = reference[n] as { scores: number[]; weights: number[] };
-      const ranked = store.clusterIds
-        .map((clusterId, k) => ({ clusterId, score: want.scores[k] as number }))
-        .sort((a, b) => b.score - a.score || a.clusterId - b.clusterId);
-      expect(got.results.map((h) => h.clusterId)).toEqual(ranked.map((h) => h.clusterId));
-      for (const [i, hit] of got.results.entries()) {
-        expect(Math.abs(hit.score - (ranked[i]?.score as number))).toBeLessThan(1e-5);
+    it("equals Projection.fromArrays with the same arrays", async () => {
+      const { store, adapter, mhId } = await adaptedStore();
+      const loaded = await store.db.loadProjection(mhId);
+      expect(loaded.blend).toBe(BLEND);
+      expect(loaded.adapter).toEqual(adapter);
+      const expected = Projection.fromArrays({
+        mhProjectionId: mhId,
+        model: "toy-8",
+        temperature: TEMPERATURE,
+        clusterIds: store.clusterIds,
+        centroids: store.centroids,
+        answers: store.answers,
+        adapter: Array.from({ length: D }, (_, i) => adapter.subarray(i * D, (i + 1) * D)),
+        blend: BLEND,
+      });
+      const withoutAdapter = Projection.fromArrays({
+        mhProjectionId: mhId,
+        model: "toy-8",
+        temperature: TEMPERATURE,
+        clusterIds: store.clusterIds,
+        centroids: store.centroids,
+        answers: store.answers,
+      });
+      let differs = 0;
+      for (const q of queries) {
+        const want = expected.search(q, { topK: HEADS, routingTop: HEADS });
+        const got = await store.db.searchWithProjection(q, mhId, { topK: HEADS });
+        expect(got.mhProjectionId).toBe(mhId);
+        expect(got.adapterPath).toBe(`embeddings/toy-8/mh_${mhId}_W.npy`);
+        expect(got.blend).toBe(BLEND);
+        expect(got.results.map((h) => [h.clusterId, h.score])).toEqual(
+          want.results.map((h) => [h.clusterId, h.score]),
+        );
+        expect(got.results.map((h) => h.answerText)).toEqual(
+          want.results.map((h) => `Answer ${store.clusterIds.indexOf(h.clusterId)}`),
+        );
+        expect(got.routing).toEqual(
+          want.routing.slice(0, got.routing.length).map((r) => ({
+            clusterId: r.clusterId,
+            weight: r.weight,
+          })),
+        );
+        const plain = withoutAdapter.search(q, { topK: HEADS });
+        if (JSON.stringify(plain.results) !== JSON.stringify(want.results)) differs++;
       }
-      for (const r of got.routing) {
-        const k = store.clusterIds.indexOf(r.clusterId);
-        expect(Math.abs(r.weight - (want.weights[k] as number))).toBeLessThan(1e-5);
+      // The adapter and the blend change the answer: the store does not ignore them.
+      expect(differs).toBeGreaterThan(0);
+      await store.db.close();
+    });
+
+    it("agrees with a float64 NumPy computation of the math on the stored files", async () => {
+      const { store, mhId } = await adaptedStore();
+      const [row] = await store.store.query<{
+        adapter_path: string;
+        blend: number;
+        temperature: number;
+      }>("select adapter_path, blend, temperature from multi_head_projections");
+      if (row === undefined) throw new Error("no projection row");
+      const heads = await store.store.query<{ centroid_path: string; answer_emb_path: string }>(
+        "select centroid_path, answer_emb_path from cluster_heads order by head_id",
+      );
+      expect(heads).toHaveLength(HEADS);
+      const abs = (p: string) => store.db.vectors.absolute(p);
+      const reference = numpy(REFERENCE, {
+        centroids: heads.map((h) => abs(h.centroid_path)),
+        answers: heads.map((h) => abs(h.answer_emb_path)),
+        adapter: abs(row.adapter_path),
+        blend: row.blend,
+        temperature: row.temperature,
+        queries: queries.map((q) => Array.from(q)),
+      }) as Array<{ scores: number[]; weights: number[] }>;
+      for (const [n, q] of queries.entries()) {
+        const got = await store.db.searchWithProjection(q, mhId, { topK: HEADS });
+        const want = reference[n] as { scores: number[]; weights: number[] };
+        const ranked = store.clusterIds
+          .map((clusterId, k) => ({ clusterId, score: want.scores[k] as number }))
+          .sort((a, b) => b.score - a.score || a.clusterId - b.clusterId);
+        expect(got.results.map((h) => h.clusterId)).toEqual(ranked.map((h) => h.clusterId));
+        for (const [i, hit] of got.results.entries()) {
+          expect(Math.abs(hit.score - (ranked[i]?.score as number))).toBeLessThan(1e-5);
+        }
+        for (const r of got.routing) {
+          const k = store.clusterIds.indexOf(r.clusterId);
+          expect(Math.abs(r.weight - (want.weights[k] as number))).toBeLessThan(1e-5);
+        }
       }
-    }
-    await store.db.close();
-  });
+      await store.db.close();
+    });
 
-  it("searches the same from a copy of the store in another folder", async () => {
-    const { store, mhId } = await adaptedStore();
-    const before = await Promise.all(
-      queries.map((q) => store.db.searchWithProjection(q, mhId, { topK: HEADS })),
-    );
-    await store.db.close();
-    const copy = join(tempDir("ldakit-adapter-copy-"), "moved");
-    cpSync(store.root, copy, { recursive: true });
-    const moved = await LDAProjectionDB.open(join(copy, "lda.db"));
-    expect((await moved.verify()).problems).toEqual([]);
-    const after = await Promise.all(
-      queries.map((q) => moved.searchWithProjection(q, mhId, { topK: HEADS })),
-    );
-    expect(after).toEqual(before);
-    await moved.close();
-  });
+    it("searches the same from a copy of the store in another folder", async () => {
+      const { store, mhId } = await adaptedStore();
+      const before = await Promise.all(
+        queries.map((q) => store.db.searchWithProjection(q, mhId, { topK: HEADS })),
+      );
+      await store.db.close();
+      const copy = join(tempDir("ldakit-adapter-copy-"), "moved");
+      cpSync(store.root, copy, { recursive: true });
+      // Nothing may still be read from the original folder.
+      rmSync(store.root, { recursive: true });
+      const moved = await openCopy(store.store, copy);
+      expect(moved.root).toBe(copy);
+      expect((await moved.verify()).problems).toEqual([]);
+      const after = await Promise.all(
+        queries.map((q) => moved.searchWithProjection(q, mhId, { topK: HEADS })),
+      );
+      expect(after).toEqual(before);
+      await moved.close();
+    });
 
-  it("refuses a query that the adapter maps to nothing, saying so", async () => {
-    const store = await toyStore();
-    // W has rank 1: it maps every query orthogonal to e0 to the zero vector.
-    const rank1 = new Float32Array(D * D);
-    rank1[0] = 1;
-    const mhId = await store.db.createProjection(newProjection(store, { adapter: rank1 }));
-    const query = new Float32Array(D);
-    query[3] = 1;
-    await expect(store.db.searchWithProjection(query, mhId)).rejects.toThrow(/adapter/);
-    await store.db.close();
-  });
-});
+    it("refuses a query that the adapter maps to nothing, saying so", async () => {
+      const store = await toyStore(backend);
+      // W has rank 1: it maps every query orthogonal to e0 to the zero vector.
+      const rank1 = new Float32Array(D * D);
+      rank1[0] = 1;
+      const mhId = await store.db.createProjection(newProjection(store, { adapter: rank1 }));
+      const query = new Float32Array(D);
+      query[3] = 1;
+      await expect(store.db.searchWithProjection(query, mhId)).rejects.toThrow(/adapter/);
+      await store.db.close();
+    });
+  },
+);

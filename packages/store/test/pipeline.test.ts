@@ -2,42 +2,46 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createHashEmbedder, type Embedder } from "@ldakit/embed";
 import { describe, expect, it } from "vitest";
-import { LDAProjectionDB } from "../src/index.js";
+import type { LDAProjectionDB } from "../src/index.js";
+import { backends, type TestBackend, type TestStore } from "./backends.js";
 import { formA, tempDir, vectorFilesOnDisk, writeFiles } from "./helpers.js";
 
 const embedder = createHashEmbedder(32);
 
-async function openStore() {
-  const root = tempDir();
-  const input = join(root, "raw");
-  const db = await LDAProjectionDB.open(join(root, "store", "lda.db"));
-  return { root, input, db };
+/** A new store, and a folder for its raw inputs outside the store root. */
+async function openStore(backend: TestBackend) {
+  const store = await backend.newStore();
+  const input = join(tempDir(), "raw");
+  const db = await store.open();
+  return { store, input, db };
 }
 
 /** Rows and files agree: one vector row and one file per question and per cluster, nothing else. */
-async function expectConsistent(db: LDAProjectionDB, clusters: number, questions: number) {
+async function expectConsistent(
+  store: TestStore,
+  db: LDAProjectionDB,
+  clusters: number,
+  questions: number,
+) {
   const stats = await db.stats();
   expect(stats.clusters).toBe(clusters);
   expect(stats.questions).toBe(questions);
   expect(stats.embeddings).toBe(clusters + questions);
-  const rows = db.sqlite
-    .prepare("select vector_path from embeddings order by vector_path")
-    .pluck()
-    .all();
+  // Sorted here, not by the database: PostgreSQL's collation need not sort as JavaScript does.
+  const rows = (await store.query<{ vector_path: string }>("select vector_path from embeddings"))
+    .map((r) => r.vector_path)
+    .sort();
   expect(vectorFilesOnDisk(db.root)).toEqual(rows);
-  const orphans = db.sqlite
-    .prepare(
-      `select count(*) from embeddings e where (e.entity_type = 'question' and not exists (select 1 from questions q where q.question_id = e.entity_id))
+  const [orphans] = await store.query<{ n: number }>(
+    `select CAST(count(*) AS INTEGER) AS n from embeddings e where (e.entity_type = 'question' and not exists (select 1 from questions q where q.question_id = e.entity_id))
         or (e.entity_type = 'answer' and not exists (select 1 from clusters c where c.cluster_id = e.entity_id))`,
-    )
-    .pluck()
-    .get();
-  expect(orphans).toBe(0);
+  );
+  expect(orphans).toEqual({ n: 0 });
 }
 
-describe("batch pipeline", () => {
+describe.each(backends)("batch pipeline on $name", (backend) => {
   it("imports new files, then skips unchanged ones", async () => {
-    const { input, db } = await openStore();
+    const { store, input, db } = await openStore(backend);
     writeFiles(input, {
       "a.json": formA(3, 4, "a"),
       "b.json": formA(2, 5, "b"),
@@ -51,7 +55,7 @@ describe("batch pipeline", () => {
       [3, 12, 15],
       [2, 10, 12],
     ]);
-    await expectConsistent(db, 5, 22);
+    await expectConsistent(store, db, 5, 22);
     const second = await db.scan(input);
     expect([second.new.length, second.modified.length, second.unchanged.length]).toEqual([0, 0, 2]);
     expect((await db.processPending({ embedder })).completed).toEqual([]);
@@ -66,7 +70,7 @@ describe("batch pipeline", () => {
   });
 
   it("scans subfolders only with recursive", async () => {
-    const { input, db } = await openStore();
+    const { input, db } = await openStore(backend);
     writeFiles(input, { "top.json": formA(1, 2, "t") });
     writeFiles(join(input, "deeper"), { "inner.json": formA(1, 2, "i") });
     expect((await db.scan(input)).new).toHaveLength(1);
@@ -77,7 +81,7 @@ describe("batch pipeline", () => {
   });
 
   it("replaces what the older version of a modified file imported", async () => {
-    const { input, db } = await openStore();
+    const { store, input, db } = await openStore(backend);
     writeFiles(input, { "a.json": formA(3, 4, "v1"), "keep.json": formA(2, 2, "k") });
     await db.scan(input);
     await db.processPending({ embedder });
@@ -88,7 +92,7 @@ describe("batch pipeline", () => {
     expect(scan.unchanged).toHaveLength(1);
     const result = await db.processPending({ embedder });
     expect(result.completed).toHaveLength(1);
-    await expectConsistent(db, 2 + 2, 2 * 3 + 2 * 2);
+    await expectConsistent(store, db, 2 + 2, 2 * 3 + 2 * 2);
     const after = await db.listClusters();
     expect(after.map((c) => c.answer_record_id).sort()).toEqual(["k-0", "k-1", "v2-0", "v2-1"]);
     // The untouched file's clusters are the same rows as before.
@@ -102,7 +106,7 @@ describe("batch pipeline", () => {
   });
 
   it("fails a broken file with line and column, a wrong-shaped one with the field path, and completes the rest", async () => {
-    const { input, db } = await openStore();
+    const { store, input, db } = await openStore(backend);
     writeFiles(input, {
       "1-good.json": formA(2, 2, "g"),
       "2-broken.json": '{\n  "clusters": [\n    {"answer": "x",\n  ]\n}\n',
@@ -128,23 +132,23 @@ describe("batch pipeline", () => {
     const failed = await db.listBatches({ status: "failed" });
     expect(failed[0]?.error_message).toMatch(/JSON parse error at line 4, column 3/);
     expect(failed[1]?.error_message).toMatch(/clusters\[2\]\.questions: expected array/);
-    await expectConsistent(db, 3, 7);
+    await expectConsistent(store, db, 3, 7);
     await db.close();
   });
 
   it("catches a file that changed after the scan", async () => {
-    const { input, db } = await openStore();
+    const { store, input, db } = await openStore(backend);
     writeFiles(input, { "a.json": formA(1, 2, "a") });
     await db.scan(input);
     writeFiles(input, { "a.json": formA(1, 3, "edited") });
     const result = await db.processPending({ embedder });
     expect(result.failed[0]?.error).toBe("changed since scan; run scan again");
-    await expectConsistent(db, 0, 0);
+    await expectConsistent(store, db, 0, 0);
     await db.close();
   });
 
   it("keeps a failed batch's message and retries it", async () => {
-    const { input, db } = await openStore();
+    const { store, input, db } = await openStore(backend);
     writeFiles(input, { "a.json": formA(2, 2, "a") });
     await db.scan(input);
     let calls = 0;
@@ -164,11 +168,11 @@ describe("batch pipeline", () => {
     expect(first.failed.map((o) => o.error)).toEqual(["embedding service unavailable"]);
     const [failed] = await db.listBatches({ status: "failed" });
     expect(failed?.error_message).toBe("embedding service unavailable");
-    await expectConsistent(db, 0, 0); // nothing half-imported stays
+    await expectConsistent(store, db, 0, 0); // nothing half-imported stays
     const retry = await db.retryFailed({ embedder: flaky });
     expect(retry.retried).toEqual([failed?.batch_id]);
     expect(retry.completed).toHaveLength(1);
-    await expectConsistent(db, 2, 4);
+    await expectConsistent(store, db, 2, 4);
     const [batch] = await db.listBatches();
     expect(batch?.attempts).toBe(2);
     expect((await db.batchHistory(batch?.batch_id as number)).map((h) => h.new_status)).toEqual([
@@ -185,7 +189,7 @@ describe("batch pipeline", () => {
   });
 
   it("refuses an embedder whose dimensions differ from the model's", async () => {
-    const { input, db } = await openStore();
+    const { input, db } = await openStore(backend);
     writeFiles(input, { "a.json": formA(1, 1, "a") });
     await db.getOrCreateModel(embedder.name, { dimensions: 16 });
     await db.scan(input);
@@ -197,7 +201,7 @@ describe("batch pipeline", () => {
   });
 
   it("embeds a form (b) answer as the normalized mean of its default and the model's variant", async () => {
-    const { input, db } = await openStore();
+    const { input, db } = await openStore(backend);
     const file = {
       clusters: [
         {
@@ -237,9 +241,9 @@ describe("batch pipeline", () => {
   });
 });
 
-describe("a modified file after training", () => {
+describe.each(backends)("a modified file after training on $name", (backend) => {
   it("retires the replaced clusters that a projection uses as heads", async () => {
-    const { input, db } = await openStore();
+    const { input, db } = await openStore(backend);
     writeFiles(input, { "a.json": formA(3, 3, "v1") });
     await db.scan(input);
     await db.processPending({ embedder });

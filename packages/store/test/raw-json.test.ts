@@ -3,19 +3,37 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createHashEmbedder } from "@ldakit/embed";
 import { describe, expect, it } from "vitest";
-import { LDAProjectionDB } from "../src/index.js";
+import { backends, type TestBackend, type TestStore } from "./backends.js";
 import { tempDir, writeFiles } from "./helpers.js";
 
 // How the store reads a raw file's JSON: strictly, from its bytes, so that nothing is dropped,
-// replaced or stored as text another SQLite reader cannot decode.
+// replaced or stored as text another reader of the database cannot decode.
 
 const embedder = createHashEmbedder(16);
 
-async function openStore() {
-  const root = tempDir();
-  const input = join(root, "raw");
-  const db = await LDAProjectionDB.open(join(root, "store", "lda.db"));
-  return { root, input, db };
+/** A new store, and a folder for its raw inputs outside the store root. */
+async function openStore(backend: TestBackend) {
+  const store = await backend.newStore();
+  const input = join(tempDir(), "raw");
+  const db = await store.open();
+  return { store, input, db };
+}
+
+/**
+ * Every row of every table read through the database's own client (node-postgres decodes each
+ * text value as UTF-8), then the questions' texts.
+ */
+async function readWithPeer(store: TestStore): Promise<string[]> {
+  const tables = await store.query<{ name: string }>(
+    "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()",
+  );
+  expect(tables.length).toBeGreaterThan(0);
+  for (const { name } of tables) await store.query(`SELECT * FROM "${name}"`);
+  return (
+    await store.query<{ question_text: string }>(
+      "select question_text from questions order by question_id",
+    )
+  ).map((r) => r.question_text);
 }
 
 /** Every text column of every table as Python's sqlite3 reads it (it refuses invalid UTF-8). */
@@ -36,9 +54,9 @@ except Exception as error:
   return JSON.parse(run.stdout);
 }
 
-describe("the store reads raw JSON strictly", () => {
+describe.each(backends)("the store on $name reads raw JSON strictly", (backend) => {
   it("imports the questions of a __proto__ query list and a constructor answer variant", async () => {
-    const { input, db } = await openStore();
+    const { store, input, db } = await openStore(backend);
     // written by hand: in a JS object literal `__proto__:` sets the prototype, not a key
     writeFiles(input, {
       "proto.json": `{"clusters": [{"id": "c1",
@@ -50,9 +68,9 @@ describe("the store reads raw JSON strictly", () => {
     const result = await db.processPending({ embedder });
     expect(result.failed).toEqual([]);
     expect(result.completed.map((o) => [o.clusters, o.questions])).toEqual([[1, 3]]);
-    const rows = db.sqlite
-      .prepare("select question_text, length_type from questions order by question_id")
-      .all();
+    const rows = await store.query(
+      "select question_text, length_type from questions order by question_id",
+    );
     expect(rows).toEqual([
       { question_text: "tyre pressure", length_type: "short" },
       { question_text: "how hard should tyres be", length_type: "__proto__" },
@@ -62,7 +80,7 @@ describe("the store reads raw JSON strictly", () => {
   });
 
   it("fails a file with a repeated key, naming the key, the line and the column, and imports nothing of it", async () => {
-    const { input, db } = await openStore();
+    const { input, db } = await openStore(backend);
     writeFiles(input, {
       "dup.json": `{"clusters": [{"answer_id": 1, "answer": "Oil the chain.",
   "questions": ["chain squeaks"],
@@ -80,8 +98,8 @@ describe("the store reads raw JSON strictly", () => {
     await db.close();
   });
 
-  it("refuses a lone surrogate, so nothing Python's sqlite3 cannot decode reaches the database", async () => {
-    const { root, input, db } = await openStore();
+  it("refuses a lone surrogate, so nothing Python's sqlite3 or a PostgreSQL client cannot decode reaches the database", async () => {
+    const { store, input, db } = await openStore(backend);
     writeFiles(input, {
       "good.json": `{"clusters": [{"answer_id": 1, "answer": "Oil the chain.", "questions": ["chain squeaks 😀"]}]}`,
       "surrogate.json": `{"clusters": [{"answer_id": 2, "answer": "Check the brakes.",
@@ -94,12 +112,16 @@ describe("the store reads raw JSON strictly", () => {
       "JSON parse error at line 2, column 25: lone surrogate \\ud800: a high surrogate must be followed by a low one (\\udc00-\\udfff)",
     ]);
     await db.close();
-    const python = readWithPython(join(root, "store", "lda.db"));
-    expect(python).toEqual({ questions: ["chain squeaks 😀"] });
+    if (backend.name === "sqlite") {
+      // SQLite stores whatever bytes it is given; Python's sqlite3 is a reader that refuses them.
+      expect(readWithPython(store.location)).toEqual({ questions: ["chain squeaks 😀"] });
+    } else {
+      expect(await readWithPeer(store)).toEqual(["chain squeaks 😀"]);
+    }
   });
 
   it("fails a file with invalid UTF-8 at its byte, rather than storing U+FFFD", async () => {
-    const { input, db } = await openStore();
+    const { input, db } = await openStore(backend);
     writeFiles(input, {});
     writeFileSync(
       join(input, "latin1.json"),

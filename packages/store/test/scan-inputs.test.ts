@@ -4,7 +4,8 @@ import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { createHashEmbedder } from "@ldakit/embed";
 import { afterEach, describe, expect, it } from "vitest";
-import { LDAProjectionDB, type ScanResult } from "../src/index.js";
+import type { ScanResult } from "../src/index.js";
+import { backends, type TestBackend } from "./backends.js";
 import { formA, tempDir } from "./helpers.js";
 
 const WORKER = join(import.meta.dirname, "workers", "scan.mjs");
@@ -22,8 +23,12 @@ function summary(result: ScanResult) {
   };
 }
 
-async function scanInto(input: string, recursive = false): Promise<ScanResult> {
-  const db = await LDAProjectionDB.open(join(tempDir(), "lda.db"));
+async function scanInto(
+  backend: TestBackend,
+  input: string,
+  recursive = false,
+): Promise<ScanResult> {
+  const db = await (await backend.newStore()).open();
   try {
     return await db.scan(input, { recursive });
   } finally {
@@ -35,7 +40,7 @@ function mkfifo(path: string): void {
   execFileSync("mkfifo", [path]);
 }
 
-describe("scan: inputs that are not plain readable files", () => {
+describe.each(backends)("scan on $name: inputs that are not plain readable files", (backend) => {
   it("follows a symbolic link to a file, inside or outside the folder, queued under the link's path", async () => {
     const input = tempDir();
     const elsewhere = tempDir();
@@ -45,7 +50,7 @@ describe("scan: inputs that are not plain readable files", () => {
     symlinkSync(join(input, "inside.json.txt"), join(input, "b-inside.json"));
     symlinkSync(join(elsewhere, "outside.json"), join(input, "c-outside.json"));
     writeFileSync(join(input, "d.json"), formA(1, 1, "d"));
-    const result = await scanInto(input);
+    const result = await scanInto(backend, input);
     expect(summary(result)).toEqual({
       new: ["a.json", "b-inside.json", "c-outside.json", "d.json"].map((f) => join(input, f)),
       skipped: [],
@@ -71,7 +76,7 @@ describe("scan: inputs that are not plain readable files", () => {
     writeFileSync(join(input, "f.json"), formA(1, 1, "f"));
     // Not *.json: not an input, not reported.
     mkfifo(join(input, "pipe.txt"));
-    const result = await scanInto(input);
+    const result = await scanInto(backend, input);
     expect(summary(result)).toEqual({
       new: [join(input, "a.json"), join(input, "f.json")],
       skipped: [
@@ -96,7 +101,7 @@ describe("scan: inputs that are not plain readable files", () => {
     mkdirSync(join(input, "sub"));
     writeFileSync(join(input, "sub", "a.json"), formA(1, 1, "a"));
     symlinkSync(input, join(input, "sub", "loop"));
-    const result = await scanInto(input, true);
+    const result = await scanInto(backend, input, true);
     expect(summary(result)).toEqual({
       new: [join(input, "sub", "a.json")],
       skipped: [
@@ -108,10 +113,10 @@ describe("scan: inputs that are not plain readable files", () => {
       ],
     });
     // Without --recursive, folders are not looked into, linked or not.
-    expect(summary(await scanInto(input))).toEqual({ new: [], skipped: [] });
+    expect(summary(await scanInto(backend, input))).toEqual({ new: [], skipped: [] });
   });
 
-  it("an unreadable file or folder is reported with the reason, and the files after it are queued", (ctx) => {
+  it("an unreadable file or folder is reported with the reason, and the files after it are queued", async (ctx) => {
     const root = process.getuid?.() === 0;
     const asOther = root ? ["runuser", "-u", "nobody", "--"] : [];
     if (root && spawnSync("runuser", ["-u", "nobody", "--", "true"]).status !== 0) {
@@ -121,9 +126,8 @@ describe("scan: inputs that are not plain readable files", () => {
     const base = tempDir();
     chmodSync(base, 0o755);
     const input = join(base, "raw");
-    const store = join(base, "store");
+    const store = await backend.newStore();
     mkdirSync(join(input, "sub", "locked"), { recursive: true });
-    mkdirSync(store);
     writeFileSync(join(input, "a.json"), formA(1, 1, "a"));
     writeFileSync(join(input, "b-unreadable.json"), formA(1, 1, "b"));
     writeFileSync(join(input, "c.json"), formA(1, 1, "c"));
@@ -131,16 +135,19 @@ describe("scan: inputs that are not plain readable files", () => {
     writeFileSync(join(input, "sub", "z.json"), formA(1, 1, "z"));
     chmodSync(join(input, "b-unreadable.json"), 0o000);
     chmodSync(join(input, "sub", "locked"), 0o000);
-    if (root) chownSync(store, 65534, 65534); // nobody writes the store, reads what others may
+    // nobody writes the store (its root: the SQLite file's folder, or the folder PostgreSQL's
+    // store records), and reads what others may
+    if (root) chownSync(store.root, 65534, 65534);
     const run = spawnSync(
       asOther[0] ?? process.execPath,
       [
         ...asOther.slice(1),
         ...(root ? [process.execPath] : []),
         WORKER,
-        join(store, "lda.db"),
+        store.location,
         input,
         "recursive",
+        `--store-root=${store.root}`,
       ],
       { encoding: "utf8" },
     );
@@ -157,14 +164,13 @@ describe("scan: inputs that are not plain readable files", () => {
   });
 });
 
-describe("process-pending: an input replaced since the scan", () => {
+describe.each(backends)("process-pending on $name: an input replaced since the scan", (backend) => {
   it("by a FIFO fails its batch at once, naming what it found, instead of blocking on the read", async () => {
-    const dir = tempDir();
-    const input = join(dir, "raw");
+    const input = join(tempDir(), "raw");
     mkdirSync(input);
     writeFileSync(join(input, "a.json"), formA(3, 2, "a"));
     writeFileSync(join(input, "b.json"), formA(3, 2, "b"));
-    const db = await LDAProjectionDB.open(join(dir, "lda.db"));
+    const db = await (await backend.newStore()).open();
     let unblocker: ReturnType<typeof spawn> | undefined;
     try {
       await db.scan(input);

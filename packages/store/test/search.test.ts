@@ -1,11 +1,11 @@
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { LDAProjectionDB } from "../src/index.js";
-import { expectStoreError, tempDir } from "./helpers.js";
+import { backends } from "./backends.js";
+import { expectStoreError } from "./helpers.js";
 
-describe("searchWithProjection", () => {
+describe.each(backends)("searchWithProjection on $name", (backend) => {
   it("returns the answers of the best heads for a projected query, with routing weights", async () => {
-    const db = await LDAProjectionDB.open(join(tempDir(), "lda.db"));
+    const store = await backend.newStore();
+    const db = await store.open();
     const model = await db.getOrCreateModel("toy", { dimensions: 3 });
     const texts = ["Use the red valve.", "Call the front desk.", "Check the fuse box."];
     const ids: number[] = [];
@@ -64,6 +64,12 @@ describe("searchWithProjection", () => {
       "PROJECTION_NOT_FOUND",
       /no projection 99/,
     );
+    const query = new Float32Array([0.2, 0.3, 0.9]);
+    const written = await db.searchWithProjection(query, mhId, { topK: 3 });
     await db.close();
+    // A store opened only to read searches the same.
+    const reader = await store.open({ mode: "read" });
+    expect(await reader.searchWithProjection(query, mhId, { topK: 3 })).toEqual(written);
+    await reader.close();
   });
 });
