@@ -1,6 +1,5 @@
 import { execFileSync, spawn } from "node:child_process";
 import { appendFileSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { createHashEmbedder } from "@ldakit/embed";
 import { writeNpySync } from "@ldakit/npy";
 import { describe, expect, it } from "vitest";
