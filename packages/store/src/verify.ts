@@ -33,7 +33,11 @@ export interface VerifyOptions {
   mhProjectionId?: number;
 }
 
-/** One thing wrong with the store: `path` is relative to the store root (POSIX), e.g. `embeddings/hash-384/q_001.npy`. */
+/**
+ * One thing wrong with the store: `path` is relative to the store root (POSIX), e.g.
+ * `embeddings/hash-384/q_001.npy`; a problem of the database itself names the SQLite file
+ * (`lda.db`) or the PostgreSQL URL without its password.
+ */
 export interface VerifyProblem {
   path: string;
   problem: string;
@@ -143,7 +147,9 @@ class Verifier {
   private liveWriters: FileClaims | undefined;
 
   constructor(private readonly ctx: StoreContext) {
-    this.dbPath = toPosix(relative(ctx.root, ctx.path));
+    // A SQLite file lives in the store root and is named as its files are; a PostgreSQL database
+    // is not a file, and a path made relative to the root from its URL would name nothing.
+    this.dbPath = ctx.backend === "postgres" ? ctx.path : toPosix(relative(ctx.root, ctx.path));
   }
 
   report(path: string, problem: string): void {

@@ -2,17 +2,22 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createHashEmbedder } from "@ldakit/embed";
 import { writeNpySync } from "@ldakit/npy";
+import type { Database } from "@ldakit/schema";
+import { Kysely, PostgresDialect } from "kysely";
+import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { createStoreContext } from "../src/context.js";
-import { SqliteStoreDb } from "../src/db/store-db.js";
+import { PostgresStoreDb, SqliteStoreDb, type StoreDb } from "../src/db/store-db.js";
 import { LDAProjectionDB, StoreError } from "../src/index.js";
 import { transition } from "../src/pipeline/batches.js";
+import { backends, type TestBackend } from "./backends.js";
 import { expectStoreError, formA, tempDir, writeFiles } from "./helpers.js";
 
 /** A store with one model `toy` (3 dimensions) and one projection over two clusters. */
-async function storeWithProjection() {
-  const root = tempDir();
-  const db = await LDAProjectionDB.open(join(root, "lda.db"));
+async function storeWithProjection(backend: TestBackend) {
+  const store = await backend.newStore();
+  const { root } = store;
+  const db = await store.open();
   const model = await db.getOrCreateModel("toy", { dimensions: 3 });
   const clusterIds = [
     await db.addCluster({ answerText: "one", modelId: model.model_id }),
@@ -32,6 +37,23 @@ async function storeWithProjection() {
   return { root, db, model, clusterIds, mhProjectionId };
 }
 
+/** The store's database on a connection of its own, bypassing `LDAProjectionDB.open`. */
+async function rawStoreDb(location: string): Promise<{ storeDb: StoreDb; close(): Promise<void> }> {
+  if (location.startsWith("postgres")) {
+    const pool = new pg.Pool({ connectionString: location, max: 1 });
+    const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    return { storeDb: new PostgresStoreDb(kysely, location), close: () => kysely.destroy() };
+  }
+  const Sqlite = (await import("better-sqlite3")).default;
+  const sqlite = new Sqlite(location);
+  return {
+    storeDb: new SqliteStoreDb(sqlite),
+    close: async () => {
+      sqlite.close();
+    },
+  };
+}
+
 describe("StoreError", () => {
   it("is an Error with a name, a code and a cause", () => {
     const cause = new Error("inner");
@@ -45,7 +67,7 @@ describe("StoreError", () => {
     ]);
   });
 
-  it("NOT_A_STORE: a file that is not a database, left as it was", async () => {
+  it("NOT_A_STORE: a SQLite path whose file is not a database, left as it was", async () => {
     const path = join(tempDir(), "lda.db");
     const text = "this is not SQLite, just text long enough to be read as a header........";
     writeFileSync(path, text);
@@ -58,18 +80,47 @@ describe("StoreError", () => {
     expect(readFileSync(path, "utf8")).toBe(text);
   });
 
+  // A file that is not a database exists only on SQLite; a PostgreSQL database always is one,
+  // and what is not a store there is a database of other tables.
+  it("NOT_A_STORE: a PostgreSQL database of other tables, left as it was", async () => {
+    const postgres = backends.find((b) => b.name === "postgres") as TestBackend;
+    const store = await postgres.newStore();
+    await store.query("CREATE TABLE orders (order_id integer PRIMARY KEY, item text NOT NULL)");
+    await store.query("INSERT INTO orders VALUES (1, 'kettle')");
+    for (const mode of ["create", "write", "read"] as const) {
+      await expectStoreError(
+        store.open({ mode }),
+        "NOT_A_STORE",
+        /^postgres:\/\/.* is a PostgreSQL database but not an ldakit store \(its tables: orders\); ldakit leaves it untouched$/,
+      );
+    }
+    expect(await store.query("SELECT * FROM orders")).toEqual([{ order_id: 1, item: "kettle" }]);
+    expect(
+      await store.query(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()",
+      ),
+    ).toEqual([{ table_name: "orders" }]);
+  });
+});
+
+describe.each(backends)("StoreError on $name", (backend) => {
   it("CLOSED: any method after close", async () => {
-    const db = await LDAProjectionDB.open(join(tempDir(), "lda.db"));
+    const db = await (await backend.newStore()).open();
     await db.close();
     await db.close(); // closing twice is fine
-    await expectStoreError(db.stats(), "CLOSED", /the store .*lda\.db is closed/);
+    const named =
+      backend.name === "sqlite"
+        ? /the store \/.*\/lda\.db is closed/
+        : /the store postgres:\/\/\S+ is closed/;
+    await expectStoreError(db.stats(), "CLOSED", named);
     await expectStoreError(db.latestProjectionId(), "CLOSED", /is closed/);
     await expectStoreError(db.verify(), "CLOSED", /is closed/);
   });
 
   it("INPUT_UNREADABLE: scanning a folder that does not exist", async () => {
-    const root = tempDir();
-    const db = await LDAProjectionDB.open(join(root, "lda.db"));
+    const store = await backend.newStore();
+    const { root } = store;
+    const db = await store.open();
     await expectStoreError(
       db.scan(join(root, "no-such-folder")),
       "INPUT_UNREADABLE",
@@ -79,11 +130,11 @@ describe("StoreError", () => {
   });
 
   it("BAD_ARGUMENT: process options out of range, checked before any batch moves", async () => {
-    const root = tempDir();
-    const db = await LDAProjectionDB.open(join(root, "lda.db"));
+    const db = await (await backend.newStore()).open();
     const embedder = createHashEmbedder(16);
-    writeFiles(join(root, "raw"), { "a.json": formA(1, 1) });
-    await db.scan(join(root, "raw"));
+    const input = tempDir();
+    writeFiles(input, { "a.json": formA(1, 1) });
+    await db.scan(input);
     await expectStoreError(
       db.processPending({ embedder, chunkSize: 0 }),
       "BAD_ARGUMENT",
@@ -121,7 +172,7 @@ describe("StoreError", () => {
   });
 
   it("BAD_ARGUMENT and DIMENSION_MISMATCH: a projection that cannot be searched", async () => {
-    const { db, model, clusterIds } = await storeWithProjection();
+    const { db, model, clusterIds } = await storeWithProjection(backend);
     const head = {
       clusterId: clusterIds[0] as number,
       centroid: new Float32Array([1, 0, 0]),
@@ -158,7 +209,7 @@ describe("StoreError", () => {
   });
 
   it("MODEL_NOT_FOUND: training data of a model the store does not have", async () => {
-    const { db } = await storeWithProjection();
+    const { db } = await storeWithProjection(backend);
     await expectStoreError(
       db.loadTrainingSet("other"),
       "MODEL_NOT_FOUND",
@@ -168,7 +219,7 @@ describe("StoreError", () => {
   });
 
   it("VECTOR_FILE_MISSING and BAD_VECTOR_FILE: a projection's head files", async () => {
-    const { root, db, mhProjectionId, clusterIds } = await storeWithProjection();
+    const { root, db, mhProjectionId, clusterIds } = await storeWithProjection(backend);
     const centroid = `embeddings/toy/mh_${mhProjectionId}_cluster_${clusterIds[0]}_centroid.npy`;
     rmSync(join(root, centroid));
     await expectStoreError(
@@ -188,8 +239,9 @@ describe("StoreError", () => {
   });
 
   it("WRITE_FAILED: a vector file where a folder is in the way", async () => {
-    const root = tempDir();
-    const db = await LDAProjectionDB.open(join(root, "lda.db"));
+    const store = await backend.newStore();
+    const { root } = store;
+    const db = await store.open();
     const model = await db.getOrCreateModel("blocked", { dimensions: 2 });
     const cluster = await db.addCluster({ answerText: "a", modelId: model.model_id });
     mkdirSync(join(root, "embeddings"));
@@ -209,17 +261,18 @@ describe("StoreError", () => {
   });
 
   it("BATCH_CONFLICT: a status change from a status the batch no longer has", async () => {
-    const root = tempDir();
-    const db = await LDAProjectionDB.open(join(root, "lda.db"));
-    writeFiles(join(root, "raw"), { "a.json": formA(1, 1) });
-    const [file] = (await db.scan(join(root, "raw"))).new;
+    const store = await backend.newStore();
+    const input = tempDir();
+    const db = await store.open();
+    writeFiles(input, { "a.json": formA(1, 1) });
+    const [file] = (await db.scan(input)).new;
     await db.close();
-    // The pipeline changes statuses only inside transactions that hold the write lock, so this
-    // cannot happen through the public API; the check guards against writers that ignore it.
-    const Sqlite = (await import("better-sqlite3")).default;
-    const sqlite = new Sqlite(join(root, "lda.db"));
+    // The pipeline changes statuses only inside transactions that hold the write lock (SQLite)
+    // or the batch's row (PostgreSQL), so this cannot happen through the public API; the check
+    // guards against writers that ignore them.
+    const { storeDb, close } = await rawStoreDb(store.location);
     try {
-      const ctx = createStoreContext(join(root, "lda.db"), root, new SqliteStoreDb(sqlite));
+      const ctx = createStoreContext(store.location, store.root, storeDb);
       const id = file?.batchId as number;
       await expect(transition(ctx, ctx.kysely, id, "importing", "embedding")).rejects.toMatchObject(
         {
@@ -228,7 +281,7 @@ describe("StoreError", () => {
         },
       );
     } finally {
-      sqlite.close();
+      await close();
     }
   });
 });

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { createHashEmbedder } from "@ldakit/embed";
 import { readNpyHeader } from "@ldakit/npy";
 import { describe, expect, it } from "vitest";
-import { LDAProjectionDB } from "../src/index.js";
+import { backends, type TestStore } from "./backends.js";
 import {
   copyRepositoryData,
   sqlite3,
@@ -23,15 +23,26 @@ interface Expected {
   questions: number;
 }
 
+/** The tables a store has, as a peer sees them. */
+const STORE_TABLES = [
+  "models",
+  "clusters",
+  "questions",
+  "embeddings",
+  "multi_head_projections",
+  "cluster_heads",
+  "training_batches",
+  "batch_status_history",
+];
+
 /**
  * Imports every file of `input` with hash-384 and checks what a whole run must leave: the good
  * files completed, the others failed with validation messages, one vector file per question and
- * answer, a rescan that finds nothing, and a database the sqlite3 shell finds whole.
+ * answer, a rescan that finds nothing, and a database its own tools find whole.
  */
-async function importAll(input: string, want: Expected): Promise<void> {
-  const root = tempDir();
-  const dbPath = join(root, "lda.db");
-  const db = await LDAProjectionDB.open(dbPath);
+async function importAll(store: TestStore, input: string, want: Expected): Promise<void> {
+  const { root } = store;
+  const db = await store.open();
   const scan = await db.scan(input);
   expect(scan.new).toHaveLength(readdirSync(input).filter((f) => f.endsWith(".json")).length);
   expect(scan.new).toHaveLength(want.completed.length + want.failed.length);
@@ -74,27 +85,34 @@ async function importAll(input: string, want: Expected): Promise<void> {
   expect([again.new.length, again.modified.length]).toEqual([0, 0]);
   await db.close();
 
-  const tables = sqlite3(dbPath, ".tables").split(/\s+/);
-  for (const table of [
-    "models",
-    "clusters",
-    "questions",
-    "embeddings",
-    "multi_head_projections",
-    "cluster_heads",
-    "training_batches",
-    "batch_status_history",
-  ]) {
-    expect(tables).toContain(table);
+  if (store.backend === "sqlite") {
+    const tables = sqlite3(store.location, ".tables").split(/\s+/);
+    for (const table of STORE_TABLES) expect(tables).toContain(table);
+    expect(sqlite3(store.location, "PRAGMA integrity_check; PRAGMA foreign_key_check;")).toBe("ok");
+  } else {
+    // PostgreSQL checks foreign keys on every write; a peer counts what the store says it holds.
+    const tables = await store.query<{ table_name: string }>(
+      "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()",
+    );
+    expect(tables.map((t) => t.table_name)).toEqual(expect.arrayContaining(STORE_TABLES));
+    const [counts] = await store.query(
+      `SELECT (SELECT CAST(count(*) AS INTEGER) FROM clusters) AS clusters,
+              (SELECT CAST(count(*) AS INTEGER) FROM questions) AS questions,
+              (SELECT CAST(count(*) AS INTEGER) FROM embeddings) AS embeddings`,
+    );
+    expect(counts).toEqual({
+      clusters: want.clusters,
+      questions: want.questions,
+      embeddings: vectors,
+    });
   }
-  expect(sqlite3(dbPath, "PRAGMA integrity_check; PRAGMA foreign_key_check;")).toBe("ok");
 }
 
-describe("end to end on the repository's data", () => {
+describe.each(backends)("end to end on the repository's data ($name)", (backend) => {
   it("imports the example's three files with hash-384 and fails the two of other shapes with validation messages", async () => {
     const input = tempDir("ldakit-store-input-");
     copyRepositoryData(input);
-    await importAll(input, {
+    await importAll(await backend.newStore(), input, {
       completed: ["gear.json", "maintenance.json", "riding.json"],
       failed: ["relations.json", "topics.json"],
       clusters: 28,
@@ -103,11 +121,11 @@ describe("end to end on the repository's data", () => {
   });
 });
 
-describe.skipIf(!UNIFYWEAVER)(
-  "end to end on the UnifyWeaver data (LDAKIT_UNIFYWEAVER_DATA)",
-  () => {
+describe.skipIf(!UNIFYWEAVER).each(backends)(
+  "end to end on the UnifyWeaver data (LDAKIT_UNIFYWEAVER_DATA, $name)",
+  (backend) => {
     it("imports the five good files with hash-384 and fails the two others with validation messages", async () => {
-      await importAll(UNIFYWEAVER as string, {
+      await importAll(await backend.newStore(), UNIFYWEAVER as string, {
         completed: [
           "qa_pairs_v1.json",
           "qa_pairs_v2.json",

@@ -1,10 +1,10 @@
 import { execFileSync, spawn } from "node:child_process";
 import { appendFileSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { createHashEmbedder } from "@ldakit/embed";
 import { writeNpySync } from "@ldakit/npy";
 import { describe, expect, it } from "vitest";
-import { LDAProjectionDB } from "../src/index.js";
+import type { LDAProjectionDB } from "../src/index.js";
+import { backends, type TestBackend, type TestStore } from "./backends.js";
 import { formA, tempDir, writeFiles } from "./helpers.js";
 
 const MODEL = "hash-32";
@@ -24,12 +24,14 @@ function nonSymmetricAdapter(d: number): Float32Array {
  * a query adapter and a blend when asked).
  */
 async function cleanStore(
+  backend: TestBackend,
   extra: { adapter?: Float32Array; blend?: number } = {},
-): Promise<{ db: LDAProjectionDB; mhId: number }> {
-  const root = tempDir("ldakit-verify-");
-  writeFiles(join(root, "raw"), { "data.json": formA(4, 3) });
-  const db = await LDAProjectionDB.open(join(root, "lda.db"));
-  await db.scan(join(root, "raw"));
+): Promise<{ db: LDAProjectionDB; mhId: number; store: TestStore }> {
+  const input = tempDir("ldakit-verify-input-");
+  writeFiles(input, { "data.json": formA(4, 3) });
+  const store = await backend.newStore();
+  const db = await store.open();
+  await db.scan(input);
   const result = await db.processPending({ embedder: createHashEmbedder(32), writerThreads: 0 });
   expect(result.failed).toEqual([]);
   const set = await db.loadTrainingSet(MODEL);
@@ -57,7 +59,7 @@ async function cleanStore(
     heads,
     ...extra,
   });
-  return { db, mhId };
+  return { db, mhId, store };
 }
 
 const at = (db: LDAProjectionDB, path: string) => db.vectors.absolute(path);
@@ -66,9 +68,9 @@ async function problemsOf(db: LDAProjectionDB, options: { mhProjectionId?: numbe
   return (await db.verify(options)).problems;
 }
 
-describe("LDAProjectionDB.verify", () => {
+describe.each(backends)("LDAProjectionDB.verify on $name", (backend) => {
   it("finds nothing wrong in a store built by the pipeline and createProjection", async () => {
-    const { db, mhId } = await cleanStore();
+    const { db, mhId } = await cleanStore(backend);
     const result = await db.verify();
     expect(result.problems).toEqual([]);
     // 4 answers + 12 questions, 4 heads × 2 files, mh_<id>.json
@@ -81,7 +83,7 @@ describe("LDAProjectionDB.verify", () => {
   });
 
   it("reports a deleted vector file with its path", async () => {
-    const { db } = await cleanStore();
+    const { db } = await cleanStore(backend);
     rmSync(at(db, `${DIR}/q_002.npy`));
     expect(await problemsOf(db)).toEqual([
       {
@@ -93,7 +95,7 @@ describe("LDAProjectionDB.verify", () => {
   });
 
   it("reports a truncated file", async () => {
-    const { db } = await cleanStore();
+    const { db } = await cleanStore(backend);
     const path = `${DIR}/a_001.npy`;
     truncateSync(at(db, path), 128 + 10);
     expect(await problemsOf(db)).toEqual([
@@ -107,7 +109,7 @@ describe("LDAProjectionDB.verify", () => {
   });
 
   it("reports a file of the wrong shape or dtype, trailing bytes and NaN", async () => {
-    const { db, mhId } = await cleanStore();
+    const { db, mhId } = await cleanStore(backend);
     const q = `${DIR}/q_003.npy`;
     writeNpySync(at(db, q), { data: new Float32Array(64), shape: [2, 32] });
     const centroid = `${DIR}/mh_${mhId}_cluster_2_centroid.npy`;
@@ -142,7 +144,7 @@ describe("LDAProjectionDB.verify", () => {
   });
 
   it("accepts <f8 vectors, as the original Python tooling wrote centroids", async () => {
-    const { db, mhId } = await cleanStore();
+    const { db, mhId } = await cleanStore(backend);
     const centroid = `${DIR}/mh_${mhId}_cluster_1_centroid.npy`;
     writeNpySync(at(db, centroid), { data: new Float64Array(32).fill(0.25) });
     expect(await problemsOf(db)).toEqual([]);
@@ -150,7 +152,7 @@ describe("LDAProjectionDB.verify", () => {
   });
 
   it("reports orphan files, temporary files and stray folders", async () => {
-    const { db, mhId } = await cleanStore();
+    const { db, mhId } = await cleanStore(backend);
     const orphans = [
       `${DIR}/q_999.npy`,
       `${DIR}/a_777.npy`,
@@ -188,7 +190,7 @@ describe("LDAProjectionDB.verify", () => {
   });
 
   it("reports a missing, unparsable or malformed mh_<id>.json", async () => {
-    const { db, mhId } = await cleanStore();
+    const { db, mhId } = await cleanStore(backend);
     const path = `${DIR}/mh_${mhId}.json`;
     const good = readFileSync(at(db, path), "utf8");
     writeFileSync(at(db, path), "{ not json");
@@ -224,13 +226,12 @@ describe("LDAProjectionDB.verify", () => {
   });
 
   it("reports a FIFO in place of mh_<id>.json or a head file, without waiting on it", async () => {
-    const { db, mhId } = await cleanStore();
+    const { db, mhId, store } = await cleanStore(backend);
     const meta = `${DIR}/mh_${mhId}.json`;
-    const head = (
-      db.sqlite.prepare("SELECT centroid_path AS p FROM cluster_heads LIMIT 1").get() as {
-        p: string;
-      }
-    ).p;
+    const [row] = await store.query<{ p: string }>(
+      "SELECT centroid_path AS p FROM cluster_heads ORDER BY cluster_id LIMIT 1",
+    );
+    const head = row?.p as string;
     const releasers = [meta, head].map((path) => {
       rmSync(at(db, path));
       execFileSync("mkfifo", [at(db, path)]);
@@ -251,7 +252,7 @@ describe("LDAProjectionDB.verify", () => {
   });
 
   it("reports mh_<id>.json fields that disagree with the database", async () => {
-    const { db, mhId } = await cleanStore();
+    const { db, mhId } = await cleanStore(backend);
     const path = `${DIR}/mh_${mhId}.json`;
     const meta = JSON.parse(readFileSync(at(db, path), "utf8"));
     expect(meta.cluster_ids).toEqual([1, 2, 3, 4]);
@@ -287,15 +288,14 @@ describe("LDAProjectionDB.verify", () => {
   });
 
   it("reports paths in the database that are not the canonical names", async () => {
-    const { db, mhId } = await cleanStore();
-    db.sqlite
-      .prepare(
-        "update embeddings set vector_path = ? where entity_type = 'question' and entity_id = 1",
-      )
-      .run(`${DIR}/q_1.npy`);
-    db.sqlite
-      .prepare("update cluster_heads set answer_emb_path = ? where cluster_id = 2")
-      .run(`${DIR}/mh_${mhId}_cluster_3_answer.npy`);
+    const { db, mhId, store } = await cleanStore(backend);
+    await store.query(
+      "update embeddings set vector_path = ? where entity_type = 'question' and entity_id = 1",
+      [`${DIR}/q_1.npy`],
+    );
+    await store.query("update cluster_heads set answer_emb_path = ? where cluster_id = 2", [
+      `${DIR}/mh_${mhId}_cluster_3_answer.npy`,
+    ]);
     const problems = await problemsOf(db);
     expect(problems).toEqual([
       {
@@ -317,16 +317,20 @@ describe("LDAProjectionDB.verify", () => {
   });
 
   it("reports a projection id the database does not have", async () => {
-    const { db } = await cleanStore();
+    const { db } = await cleanStore(backend);
+    // A problem of the database itself names it as the store does: a SQLite file by its path in
+    // the store root, a PostgreSQL database by its URL (without a password).
+    const database = backend.name === "sqlite" ? "lda.db" : db.path;
+    expect(database).not.toMatch(/\.\.|^\//);
     expect(await db.verify({ mhProjectionId: 42 })).toEqual({
-      problems: [{ path: "lda.db", problem: "no projection with id 42 in the database" }],
+      problems: [{ path: database, problem: "no projection with id 42 in the database" }],
       checked: { files: 0, projections: 0 },
     });
     await db.close();
   });
 
   describe("a projection with a query adapter and a blend", () => {
-    const adapted = () => cleanStore({ adapter: nonSymmetricAdapter(32), blend: 0.625 });
+    const adapted = () => cleanStore(backend, { adapter: nonSymmetricAdapter(32), blend: 0.625 });
 
     it("finds nothing wrong, and counts the adapter file", async () => {
       const { db, mhId } = await adapted();
@@ -392,7 +396,7 @@ describe("LDAProjectionDB.verify", () => {
     });
 
     it("reports the row and mh_<id>.json disagreeing on the adapter or the blend", async () => {
-      const { db, mhId } = await adapted();
+      const { db, mhId, store } = await adapted();
       const meta = `${DIR}/mh_${mhId}.json`;
       const w = `${DIR}/mh_${mhId}_W.npy`;
       const json = JSON.parse(readFileSync(at(db, meta), "utf8"));
@@ -402,19 +406,19 @@ describe("LDAProjectionDB.verify", () => {
         blend: 0.625,
       });
 
-      db.sqlite.prepare("update multi_head_projections set blend = 0.5").run();
+      await store.query("update multi_head_projections set blend = 0.5");
       expect(await problemsOf(db)).toEqual([
         { path: meta, problem: "blend is 0.625 but multi_head_projections says 0.5" },
       ]);
       // NULL stands for 1
-      db.sqlite.prepare("update multi_head_projections set blend = NULL").run();
+      await store.query("update multi_head_projections set blend = NULL");
       expect(await problemsOf(db)).toEqual([
         { path: meta, problem: "blend is 0.625 but multi_head_projections says 1" },
       ]);
-      db.sqlite.prepare("update multi_head_projections set blend = 0.625").run();
+      await store.query("update multi_head_projections set blend = 0.625");
 
       // The row has no adapter, the json names one: the file is also nobody's in the database.
-      db.sqlite.prepare("update multi_head_projections set adapter_path = NULL").run();
+      await store.query("update multi_head_projections set adapter_path = NULL");
       expect(await problemsOf(db)).toEqual([
         {
           path: meta,
@@ -425,7 +429,7 @@ describe("LDAProjectionDB.verify", () => {
           problem: expect.stringMatching(/^orphan: no multi_head_projections row names this file/),
         },
       ]);
-      db.sqlite.prepare("update multi_head_projections set adapter_path = ?").run(w);
+      await store.query("update multi_head_projections set adapter_path = ?", [w]);
 
       // The json has no adapter, the row names one.
       writeFileSync(at(db, meta), JSON.stringify({ ...json, adapter: null }));
@@ -449,9 +453,9 @@ describe("LDAProjectionDB.verify", () => {
     });
 
     it("reports an adapter path in the row that is not the canonical name", async () => {
-      const { db, mhId } = await adapted();
+      const { db, mhId, store } = await adapted();
       const w = `${DIR}/mh_${mhId}_W.npy`;
-      db.sqlite.prepare("update multi_head_projections set adapter_path = ?").run(`${DIR}/W.npy`);
+      await store.query("update multi_head_projections set adapter_path = ?", [`${DIR}/W.npy`]);
       expect(await problemsOf(db)).toEqual([
         {
           path: `${DIR}/W.npy`,
@@ -463,7 +467,7 @@ describe("LDAProjectionDB.verify", () => {
           problem: expect.stringMatching(/^orphan: no multi_head_projections row names this file/),
         },
       ]);
-      db.sqlite.prepare("update multi_head_projections set adapter_path = ?").run("../W.npy");
+      await store.query("update multi_head_projections set adapter_path = ?", ["../W.npy"]);
       expect((await problemsOf(db))[0]).toEqual({
         path: "../W.npy",
         problem: `multi_head_projections: query adapter of projection ${mhId}: "../W.npy" is not a relative POSIX path inside the store`,
@@ -472,7 +476,7 @@ describe("LDAProjectionDB.verify", () => {
     });
 
     it("reports an adapter file of a projection that has none as an orphan", async () => {
-      const { db, mhId } = await cleanStore();
+      const { db, mhId } = await cleanStore(backend);
       const w = `${DIR}/mh_${mhId}_W.npy`;
       writeNpySync(at(db, w), { data: nonSymmetricAdapter(32), shape: [32, 32] });
       expect(await problemsOf(db)).toEqual([

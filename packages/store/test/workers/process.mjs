@@ -1,10 +1,11 @@
 // A separate process that runs process-pending on a store, for the crash and concurrency tests.
-// argv: <db path> <delay ms per embed call> <chunk size>
+// argv: <store location: SQLite path or postgres:// URL> <delay ms per embed call> <chunk size>;
+// LDAKIT_STORE_ROOT names a PostgreSQL store's root, as it does for ldakit.
 // Prints one JSON line per event: progress, then the result.
 import { createHashEmbedder } from "@ldakit/embed";
 import { LDAProjectionDB } from "../../dist/index.js";
 
-const [dbPath, delayArg, chunkArg] = process.argv.slice(2);
+const [location, delayArg, chunkArg] = process.argv.slice(2);
 const delay = Number(delayArg ?? 0);
 const hash = createHashEmbedder(32);
 const embedder = {
@@ -17,7 +18,9 @@ const embedder = {
   },
   dispose: async () => {},
 };
-const db = await LDAProjectionDB.open(dbPath);
+const db = await LDAProjectionDB.open(location, {
+  storeRoot: process.env.LDAKIT_STORE_ROOT || undefined,
+});
 const result = await db.processPending({
   embedder,
   chunkSize: Number(chunkArg ?? 512),
