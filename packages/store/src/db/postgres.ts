@@ -5,6 +5,7 @@ import {
   migrateLdakitDatabase,
   readStoreSchema,
   type StoreSchemaState,
+  TABLE_NAMES,
 } from "@ldakit/schema";
 import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
@@ -95,6 +96,7 @@ export async function openPostgresStore(
     }
     const schema = await readStoreSchema(kysely);
     options.refuseUnlessOpenable(location, options.mode, schema, "PostgreSQL");
+    if (options.mode !== "read") await refuseUnlessWritable(kysely, location);
     const migrated =
       options.mode === "read" ? [] : await migrateLdakitDatabase(kysely as Kysely<unknown>);
     const root = await storeRootOf(kysely, location, options);
@@ -108,6 +110,9 @@ export async function openPostgresStore(
     await kysely.destroy().catch(() => {});
     if (error instanceof StoreError) throw error;
     if (isConnectionLost(error)) throw connectionFailed(location, error);
+    if ((error as { code?: unknown }).code === INSUFFICIENT_PRIVILEGE) {
+      throw readOnlyRole(location, (error as Error).message, error);
+    }
     if ((error as { code?: unknown }).code === "55P03") {
       throw new StoreError(
         "LOCKED",
@@ -119,6 +124,40 @@ export async function openPostgresStore(
       "OPEN_FAILED",
       `cannot open the store ${location}: ${(error as Error).message}`,
       { cause: error },
+    );
+  }
+}
+
+/** SQLSTATE of a statement the role has no right to run. */
+const INSUFFICIENT_PRIVILEGE = "42501";
+
+function readOnlyRole(location: string, why: string, cause?: unknown): StoreError {
+  return new StoreError(
+    "READ_ONLY",
+    `the store ${location} is not writable by this role: ${why}; a command that only reads it can still open it, or connect as a role that may write`,
+    { cause },
+  );
+}
+
+/**
+ * Refuses a role that cannot write the store's tables before anything is written: without it,
+ * a write-mode open by a role with only SELECT would succeed and its first step fail half-way.
+ * (`has_table_privilege` with several privileges is true when any one is held: each is asked.)
+ */
+async function refuseUnlessWritable(kysely: Kysely<Database>, location: string): Promise<void> {
+  const { rows } = await sql<{ name: string }>`
+    SELECT c.relname AS name FROM pg_catalog.pg_class c
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')
+      AND c.relname IN (${sql.join([...TABLE_NAMES])})
+      AND NOT (has_table_privilege(c.oid, 'INSERT') AND has_table_privilege(c.oid, 'UPDATE')
+               AND has_table_privilege(c.oid, 'DELETE'))
+    ORDER BY c.relname
+  `.execute(kysely);
+  if (rows.length > 0) {
+    throw readOnlyRole(
+      location,
+      `it may not insert, update and delete in ${rows.map((r) => r.name).join(", ")}`,
     );
   }
 }
