@@ -97,6 +97,10 @@ export async function openPostgresStore(
     const schema = await readStoreSchema(kysely);
     options.refuseUnlessOpenable(location, options.mode, schema, "PostgreSQL");
     if (options.mode !== "read") await refuseUnlessWritable(kysely, location);
+    // Before migrating: a refused open must not leave the tables of a store behind.
+    if (options.storeRoot === undefined && !(await recordsStoreRoot(kysely))) {
+      throw storeRootRequired(location, options.mode);
+    }
     const migrated =
       options.mode === "read" ? [] : await migrateLdakitDatabase(kysely as Kysely<unknown>);
     const root = await storeRootOf(kysely, location, options);
@@ -198,17 +202,8 @@ async function storeRootOf(
       .executeTakeFirst()
   )?.value;
   if (recorded === undefined) {
-    if (given === undefined) {
-      throw new StoreError(
-        "STORE_ROOT_REQUIRED",
-        `the store ${location} has no store root yet: name the folder that will hold its vector files, shared by every worker (--store-root DIR, or storeRoot)`,
-      );
-    }
-    if (options.mode === "read") {
-      throw new StoreError(
-        "STORE_ROOT_REQUIRED",
-        `the store ${location} has no store root yet; a command that writes it (e.g. ldakit migrate --store-root DIR) records one`,
-      );
+    if (given === undefined || options.mode === "read") {
+      throw storeRootRequired(location, options.mode);
     }
     mkdirSync(given, { recursive: true });
     const root = realpathSync(given);
@@ -237,6 +232,29 @@ async function storeRootOf(
     );
   }
   return recorded;
+}
+
+function storeRootRequired(location: string, mode: OpenPostgresOptions["mode"]): StoreError {
+  return new StoreError(
+    "STORE_ROOT_REQUIRED",
+    mode === "read"
+      ? `the store ${location} has no store root yet; a command that writes it (e.g. ldakit migrate --store-root DIR) records one`
+      : `the store ${location} has no store root yet: name the folder that will hold its vector files, shared by every worker (--store-root DIR, or storeRoot)`,
+  );
+}
+
+/** True when the database has `store_settings` (migration 007) with a store root in it. */
+async function recordsStoreRoot(kysely: Kysely<Database>): Promise<boolean> {
+  const { rows } = await sql<{ present: boolean }>`
+    SELECT to_regclass('store_settings') IS NOT NULL AS present
+  `.execute(kysely);
+  if (!rows[0]?.present) return false;
+  const row = await kysely
+    .selectFrom("store_settings")
+    .select("value")
+    .where("key", "=", STORE_ROOT_KEY)
+    .executeTakeFirst();
+  return row !== undefined;
 }
 
 function realOrSelf(path: string): string {
