@@ -47,7 +47,16 @@ export interface NpyFileInfo {
 export interface WriteOptions {
   /** Flush the file to stable storage before renaming it into place (slower; survives power loss). */
   fsync?: boolean;
+  /**
+   * Written into the temporary file's name (`.<name>.<pid>.<tag>-<random>.tmp`): letters, digits
+   * and `_`, at most 64. A writer on a folder several machines share puts its machine's tag there,
+   * so that a cleaner on another machine does not judge the file by a process id of the wrong
+   * machine.
+   */
+  temporaryTag?: string;
 }
+
+const TEMPORARY_TAG = /^[A-Za-z0-9_]{1,64}$/;
 
 /** One positioned read a step function asks for; the driver answers with the bytes read. */
 interface ReadRequest {
@@ -282,11 +291,20 @@ function* encodedChunks(array: NpyArrayInput): Generator<Uint8Array> {
   }
 }
 
-/** A unique name in the same folder, so the final rename never crosses file systems. */
-export function temporaryPathFor(path: string): string {
+/**
+ * A unique name in the same folder, so the final rename never crosses file systems:
+ * `.<name>.<pid>.<nonce>.tmp`, the nonce random hex, after `<tag>-` when a tag is given.
+ */
+export function temporaryPathFor(path: string, tag?: string): string {
+  if (tag !== undefined && !TEMPORARY_TAG.test(tag)) {
+    throw new TypeError(
+      `temporaryTag must be 1 to 64 letters, digits or _, not ${JSON.stringify(tag)}`,
+    );
+  }
+  const random = randomBytes(6).toString("hex");
   return join(
     dirname(path),
-    `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`,
+    `.${basename(path)}.${process.pid}.${tag === undefined ? random : `${tag}-${random}`}.tmp`,
   );
 }
 
@@ -300,7 +318,7 @@ export async function writeNpy(
   options: WriteOptions = {},
 ): Promise<void> {
   const chunks = encodedChunks(array);
-  const tmp = temporaryPathFor(path);
+  const tmp = temporaryPathFor(path, options.temporaryTag);
   const handle = await fsp.open(tmp, "wx");
   try {
     for (const chunk of chunks) {
@@ -322,7 +340,7 @@ export async function writeNpy(
 /** Synchronous {@link writeNpy}. */
 export function writeNpySync(path: string, array: NpyArrayInput, options: WriteOptions = {}): void {
   const chunks = encodedChunks(array);
-  const tmp = temporaryPathFor(path);
+  const tmp = temporaryPathFor(path, options.temporaryTag);
   const fd = fs.openSync(tmp, "wx");
   try {
     for (const chunk of chunks) {

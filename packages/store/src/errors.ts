@@ -54,7 +54,9 @@ export type StoreErrorCode =
   /** The store root given differs from the one the store records (every worker must use the same). */
   | "STORE_ROOT_MISMATCH"
   /** The store root the store records is not a folder on this machine (is the shared storage mounted?). */
-  | "STORE_ROOT_MISSING";
+  | "STORE_ROOT_MISSING"
+  /** A projection's writer held its reserved id past the lease without renewing it, and another process's sweep released the id: nothing of the projection was stored. */
+  | "LEASE_LOST";
 
 /**
  * Every failure the store itself detects is a `StoreError`: switch on `code`, show `message`.

@@ -13,7 +13,6 @@
  * before it writes a file, so the sweep never deletes a file a live process is writing.
  */
 import { type Dirent, readdirSync, rmSync, statSync } from "node:fs";
-import { hostname } from "node:os";
 import {
   isTemporaryFileName,
   modelEmbeddingsDir,
@@ -23,15 +22,17 @@ import {
 import type { StoreContext } from "./context.js";
 import type { Queries } from "./db/store-db.js";
 import { crashPoint } from "./faults.js";
-
-const HOST = hostname();
+import { machineId, machineTag } from "./machine.js";
 
 /** A temporary file older than this is stale even when its process id is in use again. */
 const STALE_TEMPORARY_MS = 60 * 60_000;
 
-/** Identifies this process as the owner of a claim or a reservation: `host:pid:nonce`. */
+/**
+ * Identifies this process as the owner of a claim or a reservation: `machine:pid:nonce`, the
+ * machine as {@link machineId} names it (a process id is meaningful on its own machine only).
+ */
 export function ownerToken(nonce: string): string {
-  return `${HOST}:${process.pid}:${nonce}`;
+  return `${machineId()}:${process.pid}:${nonce}`;
 }
 
 function pidIsAlive(pid: number): boolean {
@@ -44,14 +45,53 @@ function pidIsAlive(pid: number): boolean {
 }
 
 /**
- * True when the owner is a process on this host that no longer exists (or there is no owner).
- * A process of another host is never presumed dead: only a lease can tell.
+ * True when the owner is a process of this machine that no longer exists (or there is no owner).
+ * A process of another machine — or of a token written before machine ids, which named the host —
+ * is never presumed dead: only its lease can tell.
  */
 export function ownerIsDead(owner: string | null): boolean {
   if (!owner) return true;
-  const [host, pid] = owner.split(":");
-  if (host !== HOST) return false;
+  const [machine, pid] = owner.split(":");
+  if (machine !== machineId()) return false;
   return !pidIsAlive(Number(pid));
+}
+
+/** The time `ms` after `now` (both in the database's ISO-8601 form): when a lease taken now ends. */
+export function leaseEnd(now: string, ms: number): string {
+  return new Date(Date.parse(now) + ms).toISOString();
+}
+
+/**
+ * True when what `owner` holds may be taken from it: the owner is dead ({@link ownerIsDead}), or
+ * its lease ended before `now`. A lease of NULL (a row written before leases) decides nothing.
+ */
+export function ownerIsGone(
+  owner: string | null,
+  leaseExpiresAt: string | null,
+  now: string,
+): boolean {
+  return ownerIsDead(owner) || (leaseExpiresAt !== null && leaseExpiresAt < now);
+}
+
+/** What decides whether a batch's claim has lapsed. */
+export interface ClaimedBatch {
+  claimed_by: string | null;
+  updated_at: string;
+  lease_expires_at: string | null;
+}
+
+/**
+ * True when an `importing` or `embedding` batch may be taken from its worker at `now`: the
+ * worker is gone ({@link ownerIsGone}), or — for a claim written before leases, whose
+ * `lease_expires_at` is NULL — `updated_at` is older than `leaseMs`, when given.
+ */
+export function claimHasLapsed(batch: ClaimedBatch, now: string, leaseMs?: number): boolean {
+  if (ownerIsGone(batch.claimed_by, batch.lease_expires_at, now)) return true;
+  return (
+    batch.lease_expires_at === null &&
+    leaseMs !== undefined &&
+    batch.updated_at < leaseEnd(now, -leaseMs)
+  );
 }
 
 /** A file the lifecycle removed (or could not), as a store path with the reason. */
@@ -158,14 +198,17 @@ export class FileClaims {
     private readonly q: Queries,
     private readonly folders: Map<string, number>,
     private readonly liveOnly: boolean,
+    /** When ownership was read: leases that ended before it hold nothing (with `liveOnly`). */
+    private readonly now: string,
   ) {}
 
   /**
    * Reads ownership on `q` (the caller's transaction, or `ctx.kysely`). `liveOnly`: a batch or
-   * reservation counts only while its owner is alive (what `verify` asks: is someone writing
-   * this file now?). The sweep leaves it false: it has already released what dead owners held.
+   * reservation counts only while its owner is alive and its lease runs (what `verify` asks: is
+   * someone writing this file now?). The sweep leaves it false: it has already released what
+   * dead owners held.
    */
-  static async load(_ctx: StoreContext, q: Queries, liveOnly = false): Promise<FileClaims> {
+  static async load(ctx: StoreContext, q: Queries, liveOnly = false): Promise<FileClaims> {
     const folders = new Map<string, number>();
     for (const model of await q.selectFrom("models").select(["model_id", "name"]).execute()) {
       try {
@@ -174,7 +217,7 @@ export class FileClaims {
         // a model name with no folder has no files
       }
     }
-    return new FileClaims(q, folders, liveOnly);
+    return new FileClaims(q, folders, liveOnly, ctx.now());
   }
 
   async claimed(path: string): Promise<boolean> {
@@ -200,7 +243,11 @@ export class FileClaims {
         let inProgress = kysely
           .selectFrom("clusters")
           .innerJoin("training_batches", "training_batches.batch_id", "clusters.batch_id")
-          .select(["clusters.cluster_id", "training_batches.claimed_by"])
+          .select([
+            "clusters.cluster_id",
+            "training_batches.claimed_by",
+            "training_batches.lease_expires_at",
+          ])
           .where("clusters.model_id", "=", modelId)
           .where("training_batches.status", "in", ["importing", "embedding"]);
         inProgress =
@@ -210,7 +257,10 @@ export class FileClaims {
                 .where("questions.question_id", "=", parsed.questionId)
             : inProgress.where("clusters.cluster_id", "=", parsed.clusterId);
         const batch = await inProgress.executeTakeFirst();
-        return batch !== undefined && !(this.liveOnly && ownerIsDead(batch.claimed_by));
+        return (
+          batch !== undefined &&
+          !(this.liveOnly && ownerIsGone(batch.claimed_by, batch.lease_expires_at, this.now))
+        );
       }
       case "head-centroid":
       case "head-answer": {
@@ -244,20 +294,34 @@ export class FileClaims {
   private async reserved(mhProjectionId: number, modelId: number): Promise<boolean> {
     const row = await this.q
       .selectFrom("projection_reservations")
-      .select("owner")
+      .select(["owner", "lease_expires_at"])
       .where("mh_projection_id", "=", mhProjectionId)
       .where("model_id", "=", modelId)
       .executeTakeFirst();
-    return row !== undefined && row.owner !== null && !(this.liveOnly && ownerIsDead(row.owner));
+    return (
+      row !== undefined &&
+      row.owner !== null &&
+      !(this.liveOnly && ownerIsGone(row.owner, row.lease_expires_at, this.now))
+    );
   }
 }
 
-/** Is a temporary file's writer gone? Its pid is in the name (`@ldakit/npy`'s and projections' writers). */
+/**
+ * Is a temporary file's writer gone? Its pid is in the name (`@ldakit/npy`'s and projections'
+ * writers), after which the writer's machine tag, when the name has one:
+ * `.<name>.<pid>.<tag>-<random>.tmp`. A pid is trusted only when the tag is this machine's — on a
+ * store root shared by machines, the same number on another machine is another process — or
+ * when there is no tag (a name written before tags, by a writer of one machine). Otherwise, and
+ * for a live pid, only an age of an hour makes the file stale.
+ */
 export function temporaryFileIsStale(absolute: string, name: string): boolean {
   const parts = name.split(".");
-  // `.<name>.<pid>.<nonce>.tmp` (npy) or `<name>.<pid>.tmp` (mh_<id>.json)
-  const pid = Number(name.startsWith(".") ? parts.at(-3) : parts.at(-2));
-  if (Number.isInteger(pid) && pid > 0 && !pidIsAlive(pid)) return true;
+  // `.<name>.<pid>.<nonce>.tmp` (npy, and mh_<id>.json now) or `<name>.<pid>.tmp` (older mh_<id>.json)
+  const dotted = name.startsWith(".");
+  const pid = Number(dotted ? parts.at(-3) : parts.at(-2));
+  const tag = dotted ? /^([0-9A-Za-z_]+)-[0-9a-f]+$/.exec(parts.at(-2) ?? "")?.[1] : undefined;
+  const pidIsOurs = tag === undefined || tag === machineTag();
+  if (pidIsOurs && Number.isInteger(pid) && pid > 0 && !pidIsAlive(pid)) return true;
   try {
     return Date.now() - statSync(absolute).mtimeMs > STALE_TEMPORARY_MS;
   } catch {
@@ -275,8 +339,9 @@ function listDir(absolute: string): Dirent[] {
 
 export interface SweepOptions {
   /**
-   * Also put back batches whose worker has not renewed its lease for this long (ms); without
-   * it only batches whose worker is a dead process of this host are put back.
+   * Also put back batches claimed before leases were recorded (`lease_expires_at` NULL) whose
+   * `updated_at` is older than this (ms). Batches whose worker is a dead process of this machine,
+   * or whose recorded lease has ended, are put back in any case.
    */
   leaseMs?: number;
   /**
@@ -295,38 +360,37 @@ export async function sweep(ctx: StoreContext, options: SweepOptions = {}): Prom
   const { kysely } = ctx;
   const swept: SweptFile[] = [];
 
-  const deadReservations = (
+  const now = ctx.now();
+  const goneReservations = (
     await kysely
       .selectFrom("projection_reservations")
-      .select(["mh_projection_id", "owner"])
+      .select(["mh_projection_id", "owner", "lease_expires_at"])
       .execute()
-  ).filter((r) => r.owner !== null && ownerIsDead(r.owner));
+  ).filter((r) => r.owner !== null && ownerIsGone(r.owner, r.lease_expires_at, now));
   const abandonedBatches = (
     await kysely
       .selectFrom("training_batches")
-      .select(["claimed_by", "updated_at"])
+      .select(["claimed_by", "updated_at", "lease_expires_at"])
       .where("status", "in", ["importing", "embedding"])
       .execute()
-  ).filter(
-    (b) =>
-      ownerIsDead(b.claimed_by) ||
-      (options.leaseMs !== undefined &&
-        b.updated_at < new Date(Date.now() - options.leaseMs).toISOString()),
-  );
-  if (deadReservations.length > 0 || abandonedBatches.length > 0) {
+  ).filter((b) => claimHasLapsed(b, now, options.leaseMs));
+  if (goneReservations.length > 0 || abandonedBatches.length > 0) {
     await ctx.db.transaction(
       "sweep-release",
       async (q) => {
         await holdLifecycle(ctx, q);
         await options.reclaimBatches?.(ctx, q, options.leaseMs);
-        for (const r of deadReservations) {
-          // Kept with no owner, so the id is never handed out again (see migration 006).
-          await q
+        const stamp = ctx.now();
+        for (const r of goneReservations) {
+          // Kept with no owner, so the id is never handed out again (see migration 006). A lease
+          // renewed since it was read keeps the reservation: the condition is checked again here.
+          let release = q
             .updateTable("projection_reservations")
-            .set({ owner: null })
+            .set({ owner: null, lease_expires_at: null })
             .where("mh_projection_id", "=", r.mh_projection_id)
-            .where("owner", "=", r.owner)
-            .execute();
+            .where("owner", "=", r.owner);
+          if (!ownerIsDead(r.owner)) release = release.where("lease_expires_at", "<", stamp);
+          await release.execute();
         }
       },
       { durable: true },

@@ -21,7 +21,8 @@ import type { CentroidMethod } from "@ldakit/schema";
 import type { StoreContext } from "./context.js";
 import { StoreError } from "./errors.js";
 import { crashPoint } from "./faults.js";
-import { holdLifecycle, ownerToken, sweep } from "./lifecycle.js";
+import { holdLifecycle, leaseEnd, ownerToken, sweep } from "./lifecycle.js";
+import { temporaryPathOf } from "./machine.js";
 
 /** Rows per multi-row INSERT: under both backends' limits on bound parameters. */
 const ROWS_PER_INSERT = 500;
@@ -187,6 +188,13 @@ export interface NewProjection {
 }
 
 /**
+ * How long a projection id stays reserved unless its writer renews the reservation (which it does
+ * between files, every third of this): on a store several machines share, a writer of another
+ * machine whose reservation lapsed is presumed gone, and the sweep releases its id.
+ */
+const RESERVATION_LEASE_MS = 5 * 60_000;
+
+/**
  * Records a new multi-head projection (never overwriting an older one): its row, a
  * `cluster_heads` row per head, the head files, the adapter file `mh_<id>_W.npy` when there is
  * an adapter, and `mh_<id>.json` (docs/FORMAT.md §4). The arguments are checked before anything
@@ -224,6 +232,7 @@ export async function createProjection(
   // What an interrupted command left goes first.
   await sweep(ctx);
   const owner = ownerToken(randomBytes(4).toString("hex"));
+  let renewedAt = Date.now();
   const mhProjectionId = await ctx.db.transaction("reserve-projection", async (q) => {
     // Ids are max + 1 over projections and reservations: trainers take them one at a time.
     await ctx.db.lock(q, "projection-ids");
@@ -248,13 +257,38 @@ export async function createProjection(
         model_id: model.model_id,
         owner,
         reserved_at: ctx.now(),
+        lease_expires_at: leaseEnd(ctx.now(), RESERVATION_LEASE_MS),
       })
       .execute();
     return id;
   });
+  const reservationLost = () =>
+    new StoreError(
+      "LEASE_LOST",
+      `projection ${mhProjectionId}: its reservation was released by another process while this one wrote its files (the lease of ${RESERVATION_LEASE_MS / 1000} s was not renewed in time); nothing of it was stored — train again`,
+    );
+  // Renewed between files, not on a timer: the files are written synchronously, so a timer would
+  // not run until they were all written.
+  const renewIfDue = async (): Promise<void> => {
+    if (Date.now() - renewedAt < RESERVATION_LEASE_MS / 3) return;
+    const { numUpdatedRows } = await ctx.kysely
+      .updateTable("projection_reservations")
+      .set({ lease_expires_at: leaseEnd(ctx.now(), RESERVATION_LEASE_MS) })
+      .where("mh_projection_id", "=", mhProjectionId)
+      .where("owner", "=", owner)
+      .executeTakeFirstOrThrow();
+    if (numUpdatedRows === 0n) throw reservationLost();
+    renewedAt = Date.now();
+  };
   const written: string[] = [];
   try {
-    const heads = projection.heads.map((head) => {
+    const heads: Array<{
+      head: NewProjection["heads"][number];
+      centroidPath: string;
+      answerPath: string;
+    }> = [];
+    for (const head of projection.heads) {
+      await renewIfDue();
       const centroidPath = headCentroidPath(model.name, mhProjectionId, head.clusterId);
       const answerPath = headAnswerPath(model.name, mhProjectionId, head.clusterId);
       written.push(centroidPath);
@@ -263,8 +297,9 @@ export async function createProjection(
       written.push(answerPath);
       ctx.vectors.write(answerPath, head.answer);
       crashPoint("head-file:written");
-      return { head, centroidPath, answerPath };
-    });
+      heads.push({ head, centroidPath, answerPath });
+    }
+    await renewIfDue();
     let adapterPath: string | null = null;
     let adapterName: string | null = null;
     if (adapter !== null) {
@@ -294,6 +329,18 @@ export async function createProjection(
     crashPoint("projection-files:synced");
     await ctx.db.transaction("commit-projection", async (q) => {
       await holdLifecycle(ctx, q);
+      // A sweep that found the lease ended has released the id and may have deleted the files
+      // as orphans: rows naming them must not be committed then.
+      const held = await ctx.db
+        .lockRowsForUpdate(
+          q
+            .selectFrom("projection_reservations")
+            .select("mh_projection_id")
+            .where("mh_projection_id", "=", mhProjectionId)
+            .where("owner", "=", owner),
+        )
+        .executeTakeFirst();
+      if (held === undefined) throw reservationLost();
       await q
         .insertInto("multi_head_projections")
         .values({
@@ -450,7 +497,7 @@ function checkMetrics(projection: Pick<NewProjection, "recallAt1" | "mrr">): voi
 
 /** Writes JSON to a temporary name, syncs it and renames it into place. */
 function writeJsonAtomically(path: string, value: unknown): void {
-  const tmp = `${path}.${process.pid}.tmp`;
+  const tmp = temporaryPathOf(path);
   try {
     mkdirSync(dirname(path), { recursive: true });
     const fd = openSync(tmp, "w");

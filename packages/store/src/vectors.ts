@@ -2,6 +2,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, rmSync } from "node:fs";
 import { dirname, isAbsolute, join } from "node:path";
 import { readNpySync, toCOrder, writeNpySync } from "@ldakit/npy";
 import { StoreError } from "./errors.js";
+import { machineTag } from "./machine.js";
 
 /**
  * Flushes a folder's entries (the names of files just renamed into it) to disk. Without it a
@@ -56,6 +57,9 @@ export class VectorFiles {
       }
       writeNpySync(path, shape === undefined ? { data: vector } : { data: vector, shape }, {
         fsync: true,
+        // On a store root shared by machines, the sweep trusts the pid in the name only when
+        // this tag is its own machine's.
+        temporaryTag: machineTag(),
       });
     } catch (cause) {
       throw new StoreError(

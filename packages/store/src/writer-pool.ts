@@ -2,6 +2,7 @@ import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { StoreError } from "./errors.js";
+import { machineTag } from "./machine.js";
 
 /** One vector file to write: an absolute path and its (d,) float32 vector. */
 export interface VectorFileJob {
@@ -32,7 +33,7 @@ import(workerData.npyUrl).then(({ writeNpySync }) => {
         writeNpySync(
           paths[i],
           { data: all.subarray(i * dimensions, (i + 1) * dimensions) },
-          { fsync: true },
+          { fsync: true, temporaryTag: workerData.temporaryTag },
         );
       }
       parentPort.postMessage({ id });
@@ -61,8 +62,12 @@ export class VectorWriterPool {
 
   constructor(threads: number) {
     const npyUrl = npyModuleUrl();
+    const temporaryTag = machineTag();
     this.workers = Array.from({ length: threads }, () => {
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { npyUrl } });
+      const worker = new Worker(WORKER_SOURCE, {
+        eval: true,
+        workerData: { npyUrl, temporaryTag },
+      });
       worker.on("message", (message: { id: number; error?: string }) => {
         const waiter = this.waiting.get(message.id);
         this.waiting.delete(message.id);

@@ -5,8 +5,10 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  rmSync,
   writeFileSync,
 } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
 import { join } from "node:path";
 import { createHashEmbedder } from "@ldakit/embed";
 import { MIGRATION_NAMES, migrateLdakitDatabase } from "@ldakit/schema";
@@ -20,6 +22,7 @@ import {
   StoreError,
   type StoreErrorCode,
 } from "../src/index.js";
+import { backends, type TestStore } from "./backends.js";
 import { EXAMPLE_RAW, expectStoreError, formA, sqlite3, tempDir } from "./helpers.js";
 
 const MODES: OpenMode[] = ["create", "write", "read"];
@@ -310,3 +313,121 @@ describe("the busy timeout", () => {
     expect(existsSync(path)).toBe(true);
   });
 });
+
+describe("opening a PostgreSQL database", () => {
+  const postgres = backends.find((b) => b.name === "postgres") as (typeof backends)[number];
+
+  /** The database's tables, as a peer client lists them. */
+  async function tablesOf(store: TestStore): Promise<string[]> {
+    return (
+      await store.query<{ name: string }>(
+        "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name",
+      )
+    ).map((r) => r.name);
+  }
+
+  it("a database with another program's table is NOT_A_STORE in every mode, and left as it was", async () => {
+    const store = await postgres.newStore();
+    await store.query("CREATE TABLE invoices (id integer PRIMARY KEY, total numeric)");
+    await store.query("INSERT INTO invoices VALUES (1, 9.5)");
+    for (const mode of MODES) {
+      await expectStoreError(
+        store.open({ mode }),
+        "NOT_A_STORE",
+        /^postgres:\/\/postgres@127\.0\.0\.1:\d+\/ldakit_\w+ is a PostgreSQL database but not an ldakit store \(its tables: invoices\); ldakit leaves it untouched$/,
+      );
+    }
+    expect(await tablesOf(store)).toEqual(["invoices"]);
+    expect(await store.query("SELECT id FROM invoices")).toEqual([{ id: 1 }]);
+  });
+
+  it("the store root: required on first use (nothing created without it), refused when different or missing", async () => {
+    const store = await postgres.newStore();
+    for (const mode of ["create", "read"] as const) {
+      await expectStoreError(
+        LDAProjectionDB.open(store.location, { mode }),
+        mode === "read" ? "NOT_A_STORE" : "STORE_ROOT_REQUIRED",
+        mode === "read"
+          ? /empty/
+          : /has no store root yet: name the folder that will hold its vector files, shared by every worker \(--store-root DIR, or storeRoot\)/,
+      );
+    }
+    expect(await tablesOf(store)).toEqual([]);
+
+    const db = await store.open();
+    expect(db.root).toBe(store.root);
+    await db.close();
+    // Recorded now: a worker that names no root uses it; one that names another is refused.
+    const again = await LDAProjectionDB.open(store.location, { mode: "write" });
+    expect(again.root).toBe(store.root);
+    await again.close();
+    const elsewhere = tempDir();
+    for (const mode of MODES) {
+      await expectStoreError(
+        LDAProjectionDB.open(store.location, { mode, storeRoot: elsewhere }),
+        "STORE_ROOT_MISMATCH",
+        new RegExp(
+          `keeps its files under ${store.root}, not ${elsewhere}: every worker must use the same store root`,
+        ),
+      );
+    }
+    rmSync(store.root, { recursive: true });
+    for (const mode of MODES) {
+      await expectStoreError(
+        LDAProjectionDB.open(store.location, { mode }),
+        "STORE_ROOT_MISSING",
+        new RegExp(
+          `^the store root ${store.root} of the store postgres://\\S+ is not a folder on this machine: mount the shared storage there first`,
+        ),
+      );
+    }
+    expect(existsSync(store.root), "a missing root is not made anew").toBe(false);
+  });
+
+  it("CONNECTION_FAILED when nothing listens on the port, with the password hidden", async () => {
+    const port = await closedPort();
+    const url = `postgres://ldakit:s3cret-pw@127.0.0.1:${port}/store`;
+    for (const mode of MODES) {
+      const error = await expectStoreError(
+        LDAProjectionDB.open(url, { mode, storeRoot: tempDir() }),
+        "CONNECTION_FAILED",
+        new RegExp(
+          `^cannot connect to the store postgres://ldakit:\\*\\*\\*@127\\.0\\.0\\.1:${port}/store: nothing accepts connections there \\(is the server running\\?\\)`,
+        ),
+      );
+      expect(error.message).not.toContain("s3cret-pw");
+    }
+  });
+
+  it("a store from a newer ldakit is SCHEMA_TOO_NEW in every mode, unchanged", async () => {
+    const store = await postgres.newStore();
+    const db = await store.open();
+    await db.close();
+    await store.query(
+      "INSERT INTO kysely_migration VALUES ('999_future', '2031-01-01T00:00:00.000Z')",
+    );
+    const before = await tablesOf(store);
+    for (const mode of MODES) {
+      await expectStoreError(
+        store.open({ mode }),
+        "SCHEMA_TOO_NEW",
+        /was written by a newer ldakit \(schema 999_future; migration 999_future unknown to this one\); upgrade ldakit/,
+      );
+    }
+    expect(await tablesOf(store)).toEqual(before);
+    expect(
+      (await store.query<{ name: string }>("SELECT name FROM kysely_migration ORDER BY name")).at(
+        -1,
+      ),
+    ).toEqual({ name: "999_future" });
+  });
+});
+
+/** A loopback port nothing listens on: one the system handed out and that was closed again. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}

@@ -5,6 +5,7 @@ import {
   migrateLdakitDatabase,
   readStoreSchema,
   type StoreSchemaState,
+  TABLE_NAMES,
 } from "@ldakit/schema";
 import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
@@ -95,6 +96,11 @@ export async function openPostgresStore(
     }
     const schema = await readStoreSchema(kysely);
     options.refuseUnlessOpenable(location, options.mode, schema, "PostgreSQL");
+    if (options.mode !== "read") await refuseUnlessWritable(kysely, location);
+    // Before migrating: a refused open must not leave the tables of a store behind.
+    if (options.storeRoot === undefined && !(await recordsStoreRoot(kysely))) {
+      throw storeRootRequired(location, options.mode);
+    }
     const migrated =
       options.mode === "read" ? [] : await migrateLdakitDatabase(kysely as Kysely<unknown>);
     const root = await storeRootOf(kysely, location, options);
@@ -108,6 +114,9 @@ export async function openPostgresStore(
     await kysely.destroy().catch(() => {});
     if (error instanceof StoreError) throw error;
     if (isConnectionLost(error)) throw connectionFailed(location, error);
+    if ((error as { code?: unknown }).code === INSUFFICIENT_PRIVILEGE) {
+      throw readOnlyRole(location, (error as Error).message, error);
+    }
     if ((error as { code?: unknown }).code === "55P03") {
       throw new StoreError(
         "LOCKED",
@@ -119,6 +128,40 @@ export async function openPostgresStore(
       "OPEN_FAILED",
       `cannot open the store ${location}: ${(error as Error).message}`,
       { cause: error },
+    );
+  }
+}
+
+/** SQLSTATE of a statement the role has no right to run. */
+const INSUFFICIENT_PRIVILEGE = "42501";
+
+function readOnlyRole(location: string, why: string, cause?: unknown): StoreError {
+  return new StoreError(
+    "READ_ONLY",
+    `the store ${location} is not writable by this role: ${why}; a command that only reads it can still open it, or connect as a role that may write`,
+    { cause },
+  );
+}
+
+/**
+ * Refuses a role that cannot write the store's tables before anything is written: without it,
+ * a write-mode open by a role with only SELECT would succeed and its first step fail half-way.
+ * (`has_table_privilege` with several privileges is true when any one is held: each is asked.)
+ */
+async function refuseUnlessWritable(kysely: Kysely<Database>, location: string): Promise<void> {
+  const { rows } = await sql<{ name: string }>`
+    SELECT c.relname AS name FROM pg_catalog.pg_class c
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')
+      AND c.relname IN (${sql.join([...TABLE_NAMES])})
+      AND NOT (has_table_privilege(c.oid, 'INSERT') AND has_table_privilege(c.oid, 'UPDATE')
+               AND has_table_privilege(c.oid, 'DELETE'))
+    ORDER BY c.relname
+  `.execute(kysely);
+  if (rows.length > 0) {
+    throw readOnlyRole(
+      location,
+      `it may not insert, update and delete in ${rows.map((r) => r.name).join(", ")}`,
     );
   }
 }
@@ -159,17 +202,8 @@ async function storeRootOf(
       .executeTakeFirst()
   )?.value;
   if (recorded === undefined) {
-    if (given === undefined) {
-      throw new StoreError(
-        "STORE_ROOT_REQUIRED",
-        `the store ${location} has no store root yet: name the folder that will hold its vector files, shared by every worker (--store-root DIR, or storeRoot)`,
-      );
-    }
-    if (options.mode === "read") {
-      throw new StoreError(
-        "STORE_ROOT_REQUIRED",
-        `the store ${location} has no store root yet; a command that writes it (e.g. ldakit migrate --store-root DIR) records one`,
-      );
+    if (given === undefined || options.mode === "read") {
+      throw storeRootRequired(location, options.mode);
     }
     mkdirSync(given, { recursive: true });
     const root = realpathSync(given);
@@ -198,6 +232,29 @@ async function storeRootOf(
     );
   }
   return recorded;
+}
+
+function storeRootRequired(location: string, mode: OpenPostgresOptions["mode"]): StoreError {
+  return new StoreError(
+    "STORE_ROOT_REQUIRED",
+    mode === "read"
+      ? `the store ${location} has no store root yet; a command that writes it (e.g. ldakit migrate --store-root DIR) records one`
+      : `the store ${location} has no store root yet: name the folder that will hold its vector files, shared by every worker (--store-root DIR, or storeRoot)`,
+  );
+}
+
+/** True when the database has `store_settings` (migration 007) with a store root in it. */
+async function recordsStoreRoot(kysely: Kysely<Database>): Promise<boolean> {
+  const { rows } = await sql<{ present: boolean }>`
+    SELECT to_regclass('store_settings') IS NOT NULL AS present
+  `.execute(kysely);
+  if (!rows[0]?.present) return false;
+  const row = await kysely
+    .selectFrom("store_settings")
+    .select("value")
+    .where("key", "=", STORE_ROOT_KEY)
+    .executeTakeFirst();
+  return row !== undefined;
 }
 
 function realOrSelf(path: string): string {

@@ -227,11 +227,25 @@ export class PostgresStoreDb extends StoreDb {
     super();
   }
 
-  protected async runTransaction<T>(fn: (tx: Queries) => Promise<T>): Promise<T> {
+  protected async runTransaction<T>(
+    fn: (tx: Queries) => Promise<T>,
+    _options: TransactionOptions,
+    state: OpenTransaction,
+  ): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.kysely.transaction().setIsolationLevel("read committed").execute(fn);
       } catch (error) {
+        if (!(error instanceof StoreError) && isConnectionLost(error)) {
+          // Not retried: had the commit reached the server before the loss, running the step
+          // again would do it twice. Every step is guarded by the state it expects, so stopping
+          // loses nothing; the rows stay as the server last committed them.
+          throw new StoreError(
+            "CONNECTION_LOST",
+            `lost the connection to the store ${this.location} during the "${state.name}" step (its changes were rolled back unless the commit had reached the server): ${(error as Error).message}`,
+            { cause: error },
+          );
+        }
         const code = (error as { code?: unknown }).code;
         if (typeof code !== "string" || !RETRYABLE_SQLSTATES.has(code)) throw error;
         if (attempt === MAX_TRANSACTION_ATTEMPTS) {

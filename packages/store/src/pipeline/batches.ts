@@ -12,6 +12,8 @@ import { StoreError } from "../errors.js";
 export interface TransitionFields {
   error_message?: string | null;
   claimed_by?: string | null;
+  /** When the claim lapses unless renewed; cleared by every change to a status nobody owns. */
+  lease_expires_at?: string | null;
   model_name?: string;
   num_clusters?: number;
   num_questions?: number;
@@ -48,9 +50,15 @@ export async function transition(
   message: string | null = null,
 ): Promise<void> {
   assertTransition(from, to, batchId);
+  const owned = to === "importing" || to === "embedding";
   const { numUpdatedRows } = await q
     .updateTable("training_batches")
-    .set({ status: to, updated_at: ctx.now(), ...fields })
+    .set({
+      status: to,
+      updated_at: ctx.now(),
+      ...(owned ? {} : { lease_expires_at: null }),
+      ...fields,
+    })
     .where("batch_id", "=", batchId)
     .where("status", "=", from)
     .executeTakeFirstOrThrow();

@@ -4,7 +4,9 @@ import type { BatchStatus, TrainingBatch } from "@ldakit/schema";
 import type { StoreContext } from "../context.js";
 import type { Queries } from "../db/store-db.js";
 import {
+  claimHasLapsed,
   holdLifecycle,
+  leaseEnd,
   ownerIsDead,
   ownerToken,
   recordRemovals,
@@ -14,7 +16,7 @@ import { transition } from "./batches.js";
 import { discardBatchData } from "./discard.js";
 import type { SupersededBatch } from "./types.js";
 
-/** Identifies this process as a batch's worker: `host:pid:nonce`. */
+/** Identifies this process as a batch's worker: `machine:pid:nonce`. */
 export function workerId(): string {
   return ownerToken(randomBytes(4).toString("hex"));
 }
@@ -47,17 +49,17 @@ export async function assertOwner(
 }
 
 /**
- * Puts batches whose worker died (or, with `leaseMs`, whose lease ran out) back to `pending`,
- * dropping what they half did and recording their files for removal, in the caller's
- * transaction. Returns how many it put back.
+ * Puts batches whose worker died or whose lease ended back to `pending` (with `leaseMs`, also
+ * claims from before leases whose `updated_at` is older than that), dropping what they half did
+ * and recording their files for removal, in the caller's transaction. Returns how many it put
+ * back.
  */
 export async function reclaimAbandoned(
   ctx: StoreContext,
   q: Queries,
   leaseMs: number | undefined,
 ): Promise<number> {
-  const leaseCutoff =
-    leaseMs === undefined ? "" : new Date(Date.parse(ctx.now()) - leaseMs).toISOString();
+  const now = ctx.now();
   // Rows another worker holds (it is renewing or finishing them) are skipped, not waited for:
   // they are not abandoned, and two reclaimers cannot both take one batch.
   const inProgress = await ctx.db
@@ -73,7 +75,7 @@ export async function reclaimAbandoned(
   let reclaimed = 0;
   for (const batch of inProgress) {
     const dead = ownerIsDead(batch.claimed_by);
-    if (dead || batch.updated_at < leaseCutoff) {
+    if (claimHasLapsed(batch, now, leaseMs)) {
       await holdLifecycle(ctx, q);
       await recordRemovals(
         ctx,
@@ -139,7 +141,10 @@ export async function claimNext(
           .orderBy("batch_id")
           .limit(1)
           .executeTakeFirst();
-        await transition(ctx, q, next.batch_id, "pending", "importing", { claimed_by: me });
+        await transition(ctx, q, next.batch_id, "pending", "importing", {
+          claimed_by: me,
+          lease_expires_at: leaseEnd(ctx.now(), leaseMs),
+        });
         await q
           .updateTable("training_batches")
           .set((eb) => ({ attempts: eb("attempts", "+", 1) }))
@@ -165,4 +170,84 @@ export async function claimNext(
   );
   superseded.push(...found);
   return claimed;
+}
+
+/**
+ * Extends this worker's lease on a batch to `leaseMs` from now, in a statement of its own (a
+ * heartbeat: not a step of the batch, so no crash point). False when the batch is no longer this
+ * worker's — another took it over — which {@link ClaimLease} turns into a {@link LostClaim}.
+ */
+export async function renewClaim(
+  ctx: StoreContext,
+  batchId: number,
+  me: string,
+  leaseMs: number,
+): Promise<boolean> {
+  const { numUpdatedRows } = await ctx.kysely
+    .updateTable("training_batches")
+    .set({ lease_expires_at: leaseEnd(ctx.now(), leaseMs) })
+    .where("batch_id", "=", batchId)
+    .where("claimed_by", "=", me)
+    .where("status", "in", ["importing", "embedding"])
+    .executeTakeFirstOrThrow();
+  return numUpdatedRows > 0n;
+}
+
+/**
+ * Keeps a worker's claim on one batch: renews its lease every third of `leaseMs` on a timer
+ * while the batch is worked on, so a batch is taken over only when its worker stops (a crash, a
+ * hang, a lost connection) — not because one step took long. A renewal that finds the batch no
+ * longer this worker's marks the claim lost; {@link check} then throws {@link LostClaim}, which
+ * ends the work on the batch at its next step. A renewal that fails (a lock held past the busy
+ * timeout, a connection gone) is tried again at the next tick: the lease outlasts two misses, and
+ * the steps themselves report a lost connection.
+ */
+export class ClaimLease {
+  private lost = false;
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+  private renewing: Promise<void> | undefined;
+
+  constructor(
+    private readonly ctx: StoreContext,
+    private readonly batchId: number,
+    private readonly me: string,
+    private readonly leaseMs: number,
+  ) {
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.renewing = this.renew().finally(() => {
+        this.renewing = undefined;
+        this.schedule();
+      });
+    }, this.leaseMs / 3);
+    // A pending renewal must not keep a finished process alive.
+    this.timer.unref();
+  }
+
+  private async renew(): Promise<void> {
+    try {
+      if (!(await renewClaim(this.ctx, this.batchId, this.me, this.leaseMs))) this.lost = true;
+    } catch {
+      // tried again at the next tick (see the class comment)
+    }
+  }
+
+  /** Throws {@link LostClaim} once a renewal found the batch taken over. */
+  check(): void {
+    if (this.lost) {
+      throw new LostClaim(`batch ${this.batchId} was taken over by another process`);
+    }
+  }
+
+  /** Stops renewing; waits for a renewal under way, so none runs after the batch is finished. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.renewing;
+  }
 }

@@ -4,8 +4,9 @@ import type { TrainingBatch } from "@ldakit/schema";
 import type { StoreContext } from "../context.js";
 import { upsertEmbeddings } from "../embeddings.js";
 import { crashPoint } from "../faults.js";
+import { leaseEnd } from "../lifecycle.js";
 import type { VectorFileJob } from "../writer-pool.js";
-import { assertOwner } from "./claims.js";
+import { assertOwner, type ClaimLease } from "./claims.js";
 import { BatchFailure } from "./failures.js";
 import type { ImportedBatch } from "./import.js";
 import { type PipelineTimings, timed, timedAsync } from "./timings.js";
@@ -30,9 +31,12 @@ async function embedInChunks(
   embedder: Embedder,
   chunkSize: number,
   timings: PipelineTimings | undefined,
+  lease: ClaimLease | undefined,
   onChunk: (start: number, vectors: Float32Array[]) => Promise<void>,
 ): Promise<void> {
   for (let start = 0; start < texts.length; start += chunkSize) {
+    // A batch another worker took over is not embedded any further.
+    lease?.check();
     const chunk = texts.slice(start, start + chunkSize);
     const vectors = await timedAsync(timings, "embedding", () => embedder.embed(chunk));
     if (vectors.length !== chunk.length) {
@@ -59,8 +63,8 @@ async function embedInChunks(
 type EmbeddingRow = [entityType: "question" | "answer", id: number, path: string];
 
 /**
- * Embeds an imported batch: writes its vector files and records them, renewing the claim as it
- * goes. Files of chunk k are written (on the writer threads) while chunk k+1 is embedded; a
+ * Embeds an imported batch: writes its vector files and records them, renewing the claim's lease
+ * with every chunk it records (beside `lease`'s timer, which it checks before each chunk). Files of chunk k are written (on the writer threads) while chunk k+1 is embedded; a
  * chunk's rows are recorded only once its files are in place, so no row names a missing file.
  * Returns how many vectors it stored.
  */
@@ -69,10 +73,11 @@ export async function embedBatch(
   batch: TrainingBatch,
   me: string,
   imported: ImportedBatch,
-  options: ProcessOptions & { chunkSize: number },
+  options: ProcessOptions & { chunkSize: number; leaseMs: number },
   writeFiles: (jobs: VectorFileJob[]) => Promise<void>,
+  lease?: ClaimLease,
 ): Promise<number> {
-  const { embedder, onProgress, timings, chunkSize } = options;
+  const { embedder, onProgress, timings, chunkSize, leaseMs } = options;
   const answerTexts: string[] = [];
   for (const cluster of imported.clusters) {
     answerTexts.push(cluster.answer);
@@ -91,7 +96,7 @@ export async function embedBatch(
         );
         await q
           .updateTable("training_batches")
-          .set({ updated_at: ctx.now() })
+          .set({ updated_at: ctx.now(), lease_expires_at: leaseEnd(ctx.now(), leaseMs) })
           .where("batch_id", "=", batch.batch_id)
           .execute();
       }),
@@ -143,6 +148,7 @@ export async function embedBatch(
       embedder,
       chunkSize,
       timings,
+      lease,
       (start, vectors) => {
         const rows = vectors.map((_, i): EmbeddingRow => {
           const id = (imported.questions[start + i] as { id: number }).id;
@@ -153,9 +159,16 @@ export async function embedBatch(
     );
 
     const answerVectors: Float32Array[] = [];
-    await embedInChunks(answerTexts, embedder, chunkSize, timings, async (_start, vectors) => {
-      answerVectors.push(...vectors);
-    });
+    await embedInChunks(
+      answerTexts,
+      embedder,
+      chunkSize,
+      timings,
+      lease,
+      async (_start, vectors) => {
+        answerVectors.push(...vectors);
+      },
+    );
     const rows: EmbeddingRow[] = [];
     const vectors: Float32Array[] = [];
     let next = 0;

@@ -1,11 +1,12 @@
 import { availableParallelism } from "node:os";
 import type { BatchStatus } from "@ldakit/schema";
 import type { StoreContext } from "../context.js";
+import { isConnectionLost } from "../db/store-db.js";
 import { StoreError } from "../errors.js";
 import { flushRemovals, sweep } from "../lifecycle.js";
 import { type VectorFileJob, VectorWriterPool } from "../writer-pool.js";
 import { transition } from "./batches.js";
-import { claimNext, LostClaim, reclaimAbandoned, workerId } from "./claims.js";
+import { ClaimLease, claimNext, LostClaim, reclaimAbandoned, workerId } from "./claims.js";
 import { embedBatch } from "./embed.js";
 import { failureMessage } from "./failures.js";
 import { completeBatch, failBatch } from "./finish.js";
@@ -196,10 +197,20 @@ async function processAll(
 ): Promise<ProcessResult> {
   const result: ProcessResult = { completed: [], failed: [], superseded: [] };
   for (;;) {
-    const batch = await timedAsync(settings.timings, "sqlite", () =>
-      claimNext(ctx, me, settings.leaseMs, result.superseded),
-    );
-    await timedAsync(settings.timings, "files", () => flushRemovals(ctx));
+    let batch: Awaited<ReturnType<typeof claimNext>>;
+    try {
+      batch = await timedAsync(settings.timings, "sqlite", () =>
+        claimNext(ctx, me, settings.leaseMs, result.superseded),
+      );
+      await timedAsync(settings.timings, "files", () => flushRemovals(ctx));
+    } catch (error) {
+      if (error instanceof StoreError || !isConnectionLost(error)) throw error;
+      throw new StoreError(
+        "CONNECTION_LOST",
+        `lost the connection to the store ${ctx.path} while claiming the next batch: ${failureMessage(error)}`,
+        { cause: error },
+      );
+    }
     if (!batch) return result;
     const outcome: BatchOutcome = {
       batchId: batch.batch_id,
@@ -209,6 +220,7 @@ async function processAll(
       questions: 0,
       vectors: 0,
     };
+    const lease = new ClaimLease(ctx, batch.batch_id, me, settings.leaseMs);
     try {
       settings.onProgress?.({
         batchId: batch.batch_id,
@@ -220,16 +232,22 @@ async function processAll(
       const imported = await importBatch(ctx, batch, me, settings.embedder, settings.timings);
       outcome.clusters = imported.clusters.length;
       outcome.questions = imported.questions.length;
-      outcome.vectors = await embedBatch(ctx, batch, me, imported, settings, writeFiles);
+      lease.check();
+      outcome.vectors = await embedBatch(ctx, batch, me, imported, settings, writeFiles, lease);
+      lease.check();
       await completeBatch(ctx, batch, me, settings.timings);
       result.completed.push(outcome);
     } catch (error) {
       if (error instanceof LostClaim) continue;
+      // Not the batch's fault: it keeps this worker's claim, and its lease hands it to another
+      // worker once it lapses. Recording a failure could not reach the database either.
+      if (connectionLost(error)) throw connectionLostError(ctx, batch.batch_id, error);
       const message = describeFailure(ctx, error);
       try {
         await failBatch(ctx, batch.batch_id, me, message);
       } catch (inner) {
         if (inner instanceof LostClaim) continue;
+        if (connectionLost(inner)) throw connectionLostError(ctx, batch.batch_id, inner);
         // Most likely the disk is still full. The batch keeps its claim, which dies with this
         // process, so the next run puts it back to pending: nothing is lost.
         throw new StoreError(
@@ -246,8 +264,28 @@ async function processAll(
         questions: 0,
         vectors: 0,
       });
+    } finally {
+      await lease.stop();
     }
   }
+}
+
+/** True for an error that means the database connection broke, however it was reported. */
+function connectionLost(error: unknown): boolean {
+  return error instanceof StoreError ? error.code === "CONNECTION_LOST" : isConnectionLost(error);
+}
+
+/** The `CONNECTION_LOST` error that stops a worker in the middle of a batch. */
+function connectionLostError(ctx: StoreContext, batchId: number, error: unknown): StoreError {
+  const why =
+    error instanceof StoreError
+      ? error.message
+      : `lost the connection to the store ${ctx.path}: ${failureMessage(error)}`;
+  return new StoreError(
+    "CONNECTION_LOST",
+    `batch ${batchId}: ${why}. The batch stays claimed by this worker until its lease lapses; then another run takes it over. Run process-pending again once the database can be reached`,
+    { cause: error },
+  );
 }
 
 /**
