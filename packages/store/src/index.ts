@@ -1,3 +1,4 @@
+export { isPostgresUrl, redactUrl } from "./db/postgres.js";
 export {
   type ClusterWithQuestions,
   DEFAULT_BUSY_TIMEOUT_MS,
