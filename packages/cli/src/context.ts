@@ -35,9 +35,17 @@ export function databaseLocation(options: Pick<GlobalOptions, "db">): string {
   return options.db || process.env.LDAKIT_DATABASE_URL || process.env.LDAKIT_DB || "lda.db";
 }
 
-/** `--store-root`, else `$LDAKIT_STORE_ROOT`; none when neither is given (or it is empty). */
-export function storeRootOption(options: Pick<GlobalOptions, "storeRoot">): string | undefined {
-  return options.storeRoot || process.env.LDAKIT_STORE_ROOT || undefined;
+/**
+ * `--store-root`, else — for a PostgreSQL store — `$LDAKIT_STORE_ROOT`; none when neither is
+ * given (or it is empty). The variable goes with `$LDAKIT_DATABASE_URL`: a SQLite store given
+ * with `--db` beside them keeps its files beside its database, as always.
+ */
+export function storeRootOption(
+  options: Pick<GlobalOptions, "storeRoot">,
+  location: string,
+): string | undefined {
+  if (options.storeRoot) return options.storeRoot;
+  return (isPostgresUrl(location) && process.env.LDAKIT_STORE_ROOT) || undefined;
 }
 
 /** A database location as output may show it: a URL without its password. */
@@ -70,7 +78,7 @@ export async function withStore<T>(
   fn: (db: LDAProjectionDB) => Promise<T>,
 ): Promise<T> {
   const location = databaseLocation(options);
-  const storeRoot = storeRootOption(options);
+  const storeRoot = storeRootOption(options, location);
   const timeout = busyTimeoutMs(options);
   return withOpenedStore(location, { mode, busyTimeoutMs: timeout, storeRoot }, fn);
 }
@@ -109,13 +117,18 @@ export async function withOpenedStore<T>(
 
 /** How a command names a store's database and root, for the advice in error messages. */
 export interface StoreFlags {
+  /** What names the database, e.g. `--db, LDAKIT_DATABASE_URL or LDAKIT_DB`. */
   db: string;
+  /** The flag that names the store root. */
   storeRoot: string;
+  /** The environment variable that names a PostgreSQL store's root, if any. */
+  storeRootVariable?: string;
 }
 
 const GLOBAL_FLAGS: StoreFlags = {
   db: "--db, LDAKIT_DATABASE_URL or LDAKIT_DB",
-  storeRoot: "--store-root (or LDAKIT_STORE_ROOT)",
+  storeRoot: "--store-root",
+  storeRootVariable: "LDAKIT_STORE_ROOT",
 };
 
 /** The store's refusals, with the ldakit command or flag that does something about them. */
@@ -128,9 +141,20 @@ function explainStoreError(
 ): unknown {
   // Every message below names the database as the store does: a URL without its password.
   const shown = shownLocation(location);
+  const rootFlag =
+    flags.storeRootVariable === undefined
+      ? flags.storeRoot
+      : `${flags.storeRoot} (or ${flags.storeRootVariable})`;
   if (isLockedError(error)) {
     return new Error(
       `the store ${shown} is locked: another process (another ldakit command, or a program with the database open) held its write lock longer than the busy timeout of ${timeout} ms; run this again when that process has finished, or wait longer with --busy-timeout MS (or LDAKIT_BUSY_TIMEOUT)`,
+      { cause: error },
+    );
+  }
+  if ((error as { code?: unknown } | null)?.code === "42501") {
+    // PostgreSQL's insufficient_privilege: the login may read the store but not change it.
+    return new Error(
+      `the store ${shown} refused a change: ${(error as Error).message}; this login may only read it (search, eval, stats, verify and migrate --list-batches work), a command that writes needs a role allowed to write its tables`,
       { cause: error },
     );
   }
@@ -165,13 +189,13 @@ function explainStoreError(
       return new Error(
         mode === "read"
           ? `the store ${shown} has no store root yet, so it holds no vectors to read; a command that writes it records one (ldakit --db ${shown} --store-root DIR migrate)`
-          : `the store ${shown} has no store root yet: name the folder that will hold its vector files — shared storage every worker mounts at the same path — with ${flags.storeRoot}`,
+          : `the store ${shown} has no store root yet: name the folder that will hold its vector files — shared storage every worker mounts at the same path — with ${rootFlag}`,
         { cause: error },
       );
     case "STORE_ROOT_MISMATCH":
       return new Error(
         isPostgresUrl(location)
-          ? `${error.message}; give that folder as ${flags.storeRoot}, or leave it out to use the recorded one`
+          ? `${error.message}; give that folder as ${rootFlag}, or leave it out to use the recorded one`
           : `${error.message}: a SQLite store keeps its files beside its database; leave out ${flags.storeRoot}`,
         { cause: error },
       );
