@@ -13,7 +13,7 @@
 import { randomBytes } from "node:crypto";
 import { constants as fsConstants } from "node:fs";
 import { copyFile, mkdir, open, realpath, rename, rm, stat } from "node:fs/promises";
-import { dirname, join, relative, sep } from "node:path";
+import { basename, dirname, join, relative, sep } from "node:path";
 import { projectionMetaPath } from "@ldakit/format";
 import {
   appliedMigrationNames,
@@ -597,7 +597,7 @@ async function copyFiles(
     const size = await sourceFileSize(sourceRoot, file, label);
     const temporary = join(
       folder,
-      `.${to.slice(folder.length + 1)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`,
+      `.${basename(to)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`,
     );
     try {
       if (!folders.has(folder)) {

@@ -615,3 +615,21 @@ describe("copyStoreContents", () => {
     );
   });
 });
+
+describe("the README", () => {
+  it("lists every StoreCopyError code in its section on copying, and no other", () => {
+    const source = readFileSync(join(import.meta.dirname, "..", "src", "copy.ts"), "utf8");
+    const start = source.indexOf("export type StoreCopyErrorCode");
+    const codes = [
+      ...source.slice(start, source.indexOf("\n\n", start)).matchAll(/\|\s*"([A-Z_]+)"/g),
+    ].map((m) => m[1]);
+    expect(codes.length).toBeGreaterThan(5);
+    const readme = readFileSync(join(import.meta.dirname, "..", "README.md"), "utf8");
+    const from = readme.indexOf("\n## Copying a store between databases");
+    expect(from, "README.md has a section on copying").toBeGreaterThan(0);
+    const to = readme.indexOf("\n## ", from + 1);
+    const section = readme.slice(from, to === -1 ? undefined : to);
+    const listed = [...section.matchAll(/^\|\s*`([A-Z_]+)`/gm)].map((m) => m[1]);
+    expect(listed.sort()).toEqual([...codes].sort());
+  });
+});
