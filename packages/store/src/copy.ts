@@ -653,9 +653,9 @@ async function copyFiles(
  * Inserts every source row into the target in one transaction, table by table in foreign-key
  * order, keeping every id, and runs `beforeCommit` (the file copy) before committing: a value the
  * target refuses leaves no file behind, and no committed row names a file not yet written. On
- * PostgreSQL the tables are locked against other writers first, so
- * that the target is still empty when the rows go in, and each identity sequence is then set to
- * the largest id copied, so that new rows get new ids.
+ * PostgreSQL the tables are locked against other writers first, so that the target is still empty
+ * when the rows go in, and each identity sequence is then set to the largest id copied, so that
+ * new rows get new ids.
  */
 async function copyRows(
   src: AnyDb,
