@@ -616,7 +616,8 @@ async function copyFiles(
       }
       await rename(temporary, to);
     } catch (cause) {
-      await rm(temporary, { force: true });
+      // The cause is what matters; a temporary file that cannot go either is left to the sweep.
+      await rm(temporary, { force: true }).catch(() => undefined);
       throw new StoreCopyError(
         "WRITE_FAILED",
         `cannot copy ${file.path} to ${to}: ${(cause as Error).message}`,

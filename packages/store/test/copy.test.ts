@@ -547,6 +547,21 @@ describe("copyStoreContents", () => {
     await expectUntouched(target);
   });
 
+  it("rolls the target's rows back when a file cannot be written, naming it", async () => {
+    const store = await buildSourceStore();
+    const source: StoreCopyEnd = { kysely: sqliteKysely(store.path), root: store.root };
+    const target = await postgresEnd();
+    // A file where the model's folder must go: no file of that model can be written.
+    writeFiles(join(target.root, "embeddings"), { [MODEL]: "in the way" });
+    await expectCopyError(
+      copyStoreContents(source, target),
+      "WRITE_FAILED",
+      new RegExp(`cannot copy embeddings/${MODEL}/\\S+ to ${target.root}/embeddings/${MODEL}/`),
+    );
+    const tables = await dump(target.kysely);
+    for (const table of TABLE_NAMES) expect(tables[table], table).toEqual([]);
+  });
+
   it("refuses databases not migrated to this ldakit's schema, saying which", async () => {
     const older = await sqliteEnd("005_selection");
     const target = await postgresEnd();
