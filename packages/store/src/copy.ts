@@ -48,7 +48,7 @@ export interface StoreCopyOptions {
 }
 
 export interface StoreCopySummary {
-  /** Rows copied, by table (every ldakit table, 0 for an empty one). */
+  /** Rows copied, by table (every copied ldakit table, 0 for an empty one; not `store_settings`). */
   tables: Record<string, number>;
   /** Files copied into the target root (0 when both roots are one folder). */
   files: number;
@@ -98,6 +98,16 @@ const DEFAULT_FILE_CONCURRENCY = 8;
 
 /** Kysely's own bookkeeping tables, which each database keeps for itself. */
 const MIGRATION_TABLES = new Set(["kysely_migration", "kysely_migration_lock"]);
+
+/**
+ * ldakit tables that describe one database, not the store's contents: `store_settings` holds a
+ * PostgreSQL store's root, which is where the target's own files are — the target records its
+ * own when it is opened, and a copied one would point it at the source's folder.
+ */
+const PER_DATABASE_TABLES = new Set<string>(["store_settings"]);
+
+/** The tables a copy carries over, in foreign-key order. */
+const COPIED_TABLES = TABLE_NAMES.filter((name) => !PER_DATABASE_TABLES.has(name));
 
 type Row = Record<string, unknown>;
 
@@ -322,7 +332,7 @@ function planTables(
       `${sourceLabel} has table ${unknown.join(", ")}, which is not one of ldakit's tables; store copy would leave it behind — move it out of the database first`,
     );
   }
-  return TABLE_NAMES.map((name) => {
+  return COPIED_TABLES.map((name) => {
     const from = sourceShapes.get(name);
     const to = targetShapes.get(name);
     const missingIn = !from ? sourceLabel : !to ? targetLabel : undefined;
@@ -357,7 +367,7 @@ function planTables(
 
 /** Refuses a target that holds any row of an ldakit table, naming the first such table. */
 async function checkEmpty(db: AnyDb, label: string): Promise<void> {
-  for (const table of TABLE_NAMES) {
+  for (const table of COPIED_TABLES) {
     const found = await sql`SELECT 1 AS one FROM ${sql.table(table)} LIMIT 1`.execute(db);
     if (found.rows.length > 0) {
       throw new StoreCopyError(

@@ -41,6 +41,7 @@ const KEYS: Record<TableName, string> = {
   cluster_heads: "head_id",
   file_removals: "path",
   projection_reservations: "mh_projection_id",
+  store_settings: "key",
 };
 
 let server: TestPostgres;
@@ -250,13 +251,19 @@ describe("copyStoreContents", () => {
     expect(original.batch_status_history?.length).toBeGreaterThan(8);
 
     const postgres = await postgresEnd();
+    // A PostgreSQL store records its own root when opened: that row describes the target's
+    // database, so it is neither "rows in the target" nor replaced by the copy.
+    const ownRoot = { key: "store_root", value: postgres.root };
+    await postgres.kysely.insertInto("store_settings").values(ownRoot).execute();
     const toPostgres = await copyStoreContents(source, postgres);
     expect(toPostgres.tables).toEqual(
-      Object.fromEntries(TABLE_NAMES.map((t) => [t, original[t]?.length])),
+      Object.fromEntries(
+        TABLE_NAMES.filter((t) => t !== "store_settings").map((t) => [t, original[t]?.length]),
+      ),
     );
     expect(toPostgres.files).toBe(originalFiles.size);
     expect(toPostgres.bytes).toBe([...originalFiles.values()].reduce((n, b) => n + b.length, 0));
-    expect(await dump(postgres.kysely)).toEqual(original);
+    expect(await dump(postgres.kysely)).toEqual({ ...original, store_settings: [ownRoot] });
     expect(filesOf(postgres.root)).toEqual(originalFiles);
 
     // New rows on PostgreSQL get ids past the copied ones.
@@ -569,7 +576,7 @@ describe("copyStoreContents", () => {
       copyStoreContents(older, target),
       "SCHEMA_TOO_OLD",
       new RegExp(
-        `${older.path} is not migrated to this ldakit's schema \\(it lacks 006_lifecycle\\): run \`ldakit migrate\``,
+        `${older.path} is not migrated to this ldakit's schema \\(it lacks 006_lifecycle, 007_scale_out\\): run \`ldakit migrate\``,
       ),
     );
     const source = await sqliteEnd();
@@ -579,7 +586,7 @@ describe("copyStoreContents", () => {
       "SCHEMA_TOO_OLD",
       /postgres database ldakit_copy_\d+ has no ldakit schema/,
     );
-    expect(MIGRATION_NAMES.at(-1)).toBe("006_lifecycle");
+    expect(MIGRATION_NAMES.at(-1)).toBe("007_scale_out");
   });
 
   it("refuses a source table it does not know rather than leaving it behind", async () => {
