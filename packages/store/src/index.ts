@@ -1,3 +1,11 @@
+export {
+  copyStoreContents,
+  type StoreCopyEnd,
+  StoreCopyError,
+  type StoreCopyErrorCode,
+  type StoreCopyOptions,
+  type StoreCopySummary,
+} from "./copy.js";
 export { isPostgresUrl, redactUrl } from "./db/postgres.js";
 export {
   type ClusterWithQuestions,
