@@ -5,6 +5,7 @@ import { registerMigrate } from "./commands/migrate.js";
 import { registerModels } from "./commands/models.js";
 import { registerSearch } from "./commands/search.js";
 import { registerStats } from "./commands/stats.js";
+import { registerStore } from "./commands/store.js";
 import { registerTrain } from "./commands/train.js";
 import { registerVerify } from "./commands/verify.js";
 import { ReportedFailure, UsageError } from "./context.js";
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerModels(program);
   registerEmbed(program);
   registerVerify(program);
+  registerStore(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }
