@@ -5,6 +5,7 @@ import { registerMigrate } from "./commands/migrate.js";
 import { registerModels } from "./commands/models.js";
 import { registerSearch } from "./commands/search.js";
 import { registerStats } from "./commands/stats.js";
+import { registerStore } from "./commands/store.js";
 import { registerTrain } from "./commands/train.js";
 import { registerVerify } from "./commands/verify.js";
 import { ReportedFailure, UsageError } from "./context.js";
@@ -12,9 +13,16 @@ import { ReportedFailure, UsageError } from "./context.js";
 export function buildProgram(): Command {
   const program = new Command("ldakit")
     .description(
-      "multi-head LDA projections for semantic search, stored as SQLite + NumPy .npy files",
+      "multi-head LDA projections for semantic search, stored as SQLite or PostgreSQL + NumPy .npy files",
     )
-    .option("--db <path>", "the store's database (default: $LDAKIT_DB, else ./lda.db)")
+    .option(
+      "--db <path|url>",
+      "the store's database: a SQLite file, or a postgres:// URL (default: $LDAKIT_DATABASE_URL, else $LDAKIT_DB, else ./lda.db)",
+    )
+    .option(
+      "--store-root <dir>",
+      "PostgreSQL: the folder of the store's vector files, recorded on first use (default: $LDAKIT_STORE_ROOT, else the recorded one)",
+    )
     .option("--json", "machine-readable output on stdout")
     .option(
       "--busy-timeout <ms>",
@@ -30,6 +38,7 @@ export function buildProgram(): Command {
   registerModels(program);
   registerEmbed(program);
   registerVerify(program);
+  registerStore(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

@@ -41,7 +41,7 @@ beforeAll(() => {
 afterAll(() => rmSync(cwd, { recursive: true, force: true }));
 
 describe("--json", () => {
-  it("is snake_case for migrate, train, search, eval, stats and verify", async () => {
+  it("is snake_case for migrate, train, search, eval, stats, verify and store copy", async () => {
     expectSnakeCase(
       ldakitJson([
         "migrate",
@@ -135,5 +135,8 @@ describe("--json", () => {
       projection_list: [{ id: 1, num_heads: 4, adapter_path: null, blend: 1 }],
     });
     expectSnakeCase(ldakitJson(["verify"]));
+    const copied = ldakitJson(["store", "copy", "--from", "lda.db", "--to", "copy/lda.db"]);
+    expectSnakeCase(copied);
+    expect(copied).toMatchObject({ rows: expect.any(Number), verify: { to: { ok: true } } });
   });
 });

@@ -136,7 +136,7 @@ describe("a path that holds no store", () => {
       const r = ldakit(["--db", "typo/sub/lda.db", ...args], { cwd });
       expect(r.code, `${name}: ${r.stderr}`).toBe(1);
       expect(r.stderr, name).toBe(
-        "ldakit: no store at typo/sub/lda.db; create one with `ldakit --db typo/sub/lda.db migrate --scan --input DIR` (or give --db PATH or set LDAKIT_DB to an existing store)\n",
+        "ldakit: no store at typo/sub/lda.db; create one with `ldakit --db typo/sub/lda.db migrate --scan --input DIR` (or point --db, LDAKIT_DATABASE_URL or LDAKIT_DB at an existing store)\n",
       );
       expect(readdirSync(cwd), `${name} created nothing`).toEqual([]);
     }

@@ -1,4 +1,13 @@
 export {
+  copyStoreContents,
+  type StoreCopyEnd,
+  StoreCopyError,
+  type StoreCopyErrorCode,
+  type StoreCopyOptions,
+  type StoreCopySummary,
+} from "./copy.js";
+export { isPostgresUrl, redactUrl } from "./db/postgres.js";
+export {
   type ClusterWithQuestions,
   DEFAULT_BUSY_TIMEOUT_MS,
   isLockedError,

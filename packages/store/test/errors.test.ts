@@ -296,7 +296,9 @@ describe("the README", () => {
     const codes = [...union.matchAll(/\|\s*"([A-Z_]+)"/g)].map((m) => m[1]);
     expect(codes.length).toBeGreaterThan(10);
     const readme = readFileSync(join(import.meta.dirname, "..", "README.md"), "utf8");
-    const section = readme.slice(readme.indexOf("\n## Errors"));
+    const start = readme.indexOf("\n## Errors");
+    const end = readme.indexOf("\n## ", start + 1);
+    const section = readme.slice(start, end === -1 ? undefined : end);
     expect(section.length, "README.md has an Errors section").toBeGreaterThan(20);
     const listed = [...section.matchAll(/^\|\s*`([A-Z_]+)`/gm)].map((m) => m[1]);
     expect(listed.sort()).toEqual([...codes].sort());

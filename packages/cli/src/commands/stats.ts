@@ -9,12 +9,24 @@ export function registerStats(program: Command): void {
       const options = command.optsWithGlobals() as GlobalOptions;
       await withStore(options, "read", async (db) => {
         const stats = await db.stats();
-        const projections = db.sqlite
-          .prepare(
-            `select p.mh_projection_id as id, m.name as model, p.name, p.num_heads, p.temperature, p.centroid_method, p.recall_at_1, p.mrr, p.created_at, p.adapter_path, coalesce(p.blend, 1.0) as blend
-             from multi_head_projections p join models m on m.model_id = p.model_id order by p.mh_projection_id`,
-          )
-          .all() as Array<Record<string, string | number | null>>;
+        const projections = await db.kysely
+          .selectFrom("multi_head_projections as p")
+          .innerJoin("models as m", "m.model_id", "p.model_id")
+          .select((eb) => [
+            "p.mh_projection_id as id",
+            "m.name as model",
+            "p.name",
+            "p.num_heads",
+            "p.temperature",
+            "p.centroid_method",
+            "p.recall_at_1",
+            "p.mrr",
+            "p.created_at",
+            "p.adapter_path",
+            eb.fn.coalesce("p.blend", eb.lit(1)).as("blend"),
+          ])
+          .orderBy("p.mh_projection_id")
+          .execute();
         if (options.json) {
           printJson({
             models: stats.models.map((m) => ({

@@ -18,14 +18,22 @@ export function isPostgresUrl(location: string): boolean {
   return /^postgres(ql)?:\/\//i.test(location);
 }
 
-/** The URL as messages may show it: the password replaced by `***`. */
+/**
+ * The URL as messages may show it: the password replaced by `***` — the one before `@`, and any
+ * query parameter node-postgres takes one from (`?password=`, `?sslpassword=`).
+ */
 export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password !== "") parsed.password = "***";
+    for (const key of [...parsed.searchParams.keys()]) {
+      if (/password/i.test(key)) parsed.searchParams.set(key, "***");
+    }
     return parsed.toString();
   } catch {
-    return url.replace(/(\/\/[^:/@]*:)[^@]*@/, "$1***@");
+    return url
+      .replace(/(\/\/[^:/@]*:)[^@]*@/, "$1***@")
+      .replace(/([?&][^=&]*password=)[^&]*/gi, "$1***");
   }
 }
 
