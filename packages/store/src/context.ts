@@ -81,6 +81,20 @@ async function ensureModel(
   if (backendProblem !== undefined) {
     throw new StoreError("BAD_ARGUMENT", `model "${name}": backend holds ${backendProblem}`);
   }
+  const recorded = await q
+    .selectFrom("models")
+    .selectAll()
+    .where("name", "=", name)
+    .executeTakeFirst();
+  // The common case, a known model as recorded, takes no lock: imports of many workers would
+  // otherwise queue behind one another until each commits.
+  if (
+    recorded !== undefined &&
+    recorded.dimensions === dimensions &&
+    (backend === null || recorded.backend === backend)
+  ) {
+    return recorded;
+  }
   // Two workers importing their first batch of a new model at once must not both insert it.
   await ctx.db.lock(q, "models");
   const existing = await q

@@ -60,13 +60,26 @@ export async function reclaimAbandoned(
   leaseMs: number | undefined,
 ): Promise<number> {
   const now = ctx.now();
-  // Rows another worker holds (it is renewing or finishing them) are skipped, not waited for:
-  // they are not abandoned, and two reclaimers cannot both take one batch.
+  // Read without locks first: locking every in-progress row would make live workers' own steps
+  // wait for this claim's commit. Only the batches that look abandoned are locked and judged again.
+  const abandoned = (
+    await q
+      .selectFrom("training_batches")
+      .select(["batch_id", "claimed_by", "lease_expires_at", "updated_at"])
+      .where("status", "in", ["importing", "embedding"])
+      .execute()
+  )
+    .filter((batch) => claimHasLapsed(batch, now, leaseMs))
+    .map((batch) => batch.batch_id);
+  if (abandoned.length === 0) return 0;
+  // Rows another worker holds (it is renewing or reclaiming them) are skipped, not waited for:
+  // two reclaimers cannot both take one batch, and a renewal that commits first wins.
   const inProgress = await ctx.db
     .lockRowsForUpdate(
       q
         .selectFrom("training_batches")
         .selectAll()
+        .where("batch_id", "in", abandoned)
         .where("status", "in", ["importing", "embedding"])
         .orderBy("batch_id"),
       true,
