@@ -1,4 +1,5 @@
 import { Command, CommanderError } from "commander";
+import { registerBackend } from "./commands/backend.js";
 import { registerEmbed } from "./commands/embed.js";
 import { registerEval } from "./commands/eval.js";
 import { registerMigrate } from "./commands/migrate.js";
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerEmbed(program);
   registerVerify(program);
   registerStore(program);
+  registerBackend(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

@@ -10,10 +10,12 @@
  * `LDAKIT_TF_BACKEND=node|wasm|cpu` forces one backend; a forced backend that cannot load is an
  * error, never a silent fallback.
  */
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
+import os from "node:os";
 import path from "node:path";
 import { isMainThread } from "node:worker_threads";
+import { resolveTfjsNodeDir, tfjsNodeNapiVersion } from "./native.js";
 
 export type TfCore = typeof import("@tensorflow/tfjs-core");
 
@@ -154,25 +156,21 @@ function errorText(e: unknown): string {
 }
 
 async function loadNode(tf: TfCore, skipped: string[]): Promise<TfRuntime> {
-  // The package is optional and its native part is often missing (its install downloads
-  // libtensorflow). Look for the addon first: importing the package without it costs a few hundred
-  // milliseconds (it loads all of @tensorflow/tfjs) before it throws.
+  // The package is optional and its native part is not built by its own install (that downloads
+  // libtensorflow from Google's storage). Look for the addon first: importing the package without
+  // it costs a few hundred milliseconds (it loads all of @tensorflow/tfjs) before it throws.
   const moduleName = "@tensorflow/tfjs-node";
-  let pkgJson: string;
-  try {
-    pkgJson = require.resolve(`${moduleName}/package.json`);
-  } catch {
-    throw new Error(`${moduleName} is not installed`);
-  }
-  const lib = path.join(path.dirname(pkgJson), "lib");
-  const hasAddon =
-    existsSync(lib) &&
-    readdirSync(lib).some((d) => existsSync(path.join(lib, d, "tfjs_binding.node")));
-  if (!hasAddon) {
+  const dir = resolveTfjsNodeDir();
+  if (dir === undefined) throw new Error(`${moduleName} is not installed`);
+  const addon = path.join(dir, "lib", `napi-v${tfjsNodeNapiVersion(dir)}`, "tfjs_binding.node");
+  if (!existsSync(addon)) {
     throw new Error(
-      `${moduleName} is installed but its native addon (lib/*/tfjs_binding.node) was not built`,
+      `${moduleName}'s native addon is not built (install it with: ldakit backend install tensorflow)`,
     );
   }
+  // TensorFlow logs its CPU features and oneDNN notes at start-up; ldakit says which backend it
+  // chose itself. A user's own setting wins.
+  process.env.TF_CPP_MIN_LOG_LEVEL ??= "2";
   // Imported dynamically, and its failure caught by the caller.
   await import(moduleName);
   if (!(await tf.setBackend("tensorflow")))
@@ -221,5 +219,85 @@ export function backendLabel(backend: TfBackendName): string {
   return backend === "tensorflow" ? "tfjs-node" : `tfjs-${backend}`;
 }
 
+/** What `listTfBackends` finds about one backend. */
+export interface TfBackendStatus {
+  readonly name: TfBackendName;
+  readonly available: boolean;
+  /** Why it is not available. */
+  readonly reason?: string;
+  /** The package version, and for `tensorflow` the native TensorFlow version. */
+  readonly version?: string;
+  /** How many threads one engine of this backend computes on. */
+  readonly threads?: number;
+  /** A short description, e.g. `wasm (SIMD)`. */
+  readonly description?: string;
+}
+
+/**
+ * Try each backend in turn in this thread — tensorflow, wasm, cpu — and say which load, with
+ * their versions and threads. Leaves the last available backend active; `getTf` still decides
+ * afresh. Meant for `ldakit backend list`, not for code that then computes.
+ */
+export async function listTfBackends(): Promise<TfBackendStatus[]> {
+  const tf: TfCore = await import("@tensorflow/tfjs-core");
+  tf.enableProdMode();
+  const out: TfBackendStatus[] = [];
+  const tfjsVersion = tf.version_core;
+  for (const [name, load] of [
+    ["tensorflow", loadNode],
+    ["wasm", loadWasm],
+    ["cpu", loadCpu],
+  ] as const) {
+    try {
+      const rt = await load(tf, []);
+      // A tiny product proves the backend computes, not only that it registered.
+      const y = tf.matMul(tf.tensor2d([[1, 2]]), tf.tensor2d([[3], [4]]));
+      const value = (await y.data())[0];
+      y.dispose();
+      if (value !== 11) throw new Error(`[1 2]·[3 4] gave ${value}, not 11`);
+      out.push({
+        name,
+        available: true,
+        version:
+          name === "tensorflow"
+            ? `tfjs-node ${tfjsVersion}, TensorFlow ${nativeTensorflowVersion(tf)}`
+            : `tfjs-backend-${name} ${tfjsVersion}`,
+        threads: name === "tensorflow" ? tensorflowIntraOpThreads() : 1,
+        description: rt.description,
+      });
+    } catch (e) {
+      out.push({ name, available: false, reason: errorText(e) });
+    }
+  }
+  return out;
+}
+
+function nativeTensorflowVersion(tf: TfCore): string {
+  const backend = tf.findBackend("tensorflow") as unknown as { binding?: { TF_Version?: string } };
+  return backend?.binding?.TF_Version ?? "unknown";
+}
+
+/** TensorFlow's intra-op pool: `TF_NUM_INTRAOP_THREADS` when set, else one thread per core. */
+function tensorflowIntraOpThreads(): number {
+  const fromEnv = Number(process.env.TF_NUM_INTRAOP_THREADS);
+  return Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : os.availableParallelism();
+}
+
 /** Tensor types of `@tensorflow/tfjs-core`, for packages that do not depend on it directly. */
 export type { Rank, Tensor, Tensor1D, Tensor2D, Tensor3D, Tensor4D } from "@tensorflow/tfjs-core";
+export {
+  defaultTfCacheDir,
+  INSTALL_RECORD_FILE,
+  installTensorflowBackend,
+  readTensorflowInstallRecord,
+  removeTensorflowBackend,
+  resolveTfjsNodeDir,
+  TENSORFLOW_WHEEL,
+  type TensorflowInstallOptions,
+  type TensorflowInstallRecord,
+  type TensorflowInstallResult,
+  type TensorflowRemoveOptions,
+  TfInstallError,
+  type TfInstallErrorCode,
+  type TfInstallProgress,
+} from "./native.js";

@@ -45,6 +45,34 @@ afterEach(() => {
   else process.env.LDAKIT_TF_BACKEND = savedEnv;
 });
 
+const requiredBackends = (process.env.LDAKIT_REQUIRE_TF_BACKENDS ?? "").split(",");
+
+describe("listTfBackends", () => {
+  it("says which backends load, with versions and threads, and why one does not", async () => {
+    const { listTfBackends } = await freshModule();
+    const list = await listTfBackends();
+    expect(list.map((b) => b.name)).toEqual(["tensorflow", "wasm", "cpu"]);
+    const [native, wasm, cpu] = list;
+    expect(wasm).toMatchObject({
+      available: true,
+      version: "tfjs-backend-wasm 4.22.0",
+      threads: 1,
+    });
+    expect(cpu).toMatchObject({ available: true, version: "tfjs-backend-cpu 4.22.0", threads: 1 });
+    if (tfjsNodeAddonBuilt() || requiredBackends.includes("tensorflow")) {
+      expect(native).toMatchObject({
+        available: true,
+        version: "tfjs-node 4.22.0, TensorFlow 2.20.0",
+        description: "tensorflow (tfjs-node)",
+      });
+      expect(native?.threads).toBeGreaterThanOrEqual(1);
+    } else {
+      expect(native?.available).toBe(false);
+      expect(native?.reason).toContain("ldakit backend install tensorflow");
+    }
+  });
+});
+
 describe("getTf", () => {
   it("chooses once, reports once, and the backend computes (offline)", async () => {
     const { getTf } = await freshModule();
@@ -59,7 +87,11 @@ describe("getTf", () => {
     expect(fetchSpy).not.toHaveBeenCalled();
     expect(b).toBe(a);
     expect(["tensorflow", "wasm", "cpu"]).toContain(a.backend);
-    if (!tfjsNodeAddonBuilt()) expect(a.backend).toBe("wasm");
+    // Native TensorFlow first when its addon is built (ldakit backend install tensorflow), else wasm.
+    expect(a.backend).toBe(tfjsNodeAddonBuilt() ? "tensorflow" : "wasm");
+    if (a.backend === "wasm") {
+      expect(a.skipped.join("\n")).toContain("ldakit backend install tensorflow");
+    }
     const lines = stderr.filter((s) => s.startsWith("ldakit: TensorFlow.js backend:"));
     expect(lines).toEqual([`ldakit: TensorFlow.js backend: ${a.description}\n`]);
     const { tf } = a;
@@ -106,7 +138,7 @@ describe("getTf", () => {
 
   // Where the tfjs-node addon is built, "node" loads, so there is no failing backend to force.
   it.skipIf(tfjsNodeAddonBuilt())(
-    "a forced backend that cannot load is an error, not a fallback",
+    `a forced backend that cannot load is an error, not a fallback${tfjsNodeAddonBuilt() ? " (skipped: the tfjs-node addon is built here, so node loads)" : ""}`,
     async () => {
       process.env.LDAKIT_TF_BACKEND = "node";
       const { getTf, TfBackendError } = await freshModule();
