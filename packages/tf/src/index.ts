@@ -58,6 +58,12 @@ export class TfBackendError extends Error {
 
 const require = createRequire(import.meta.url);
 
+// TensorFlow logs its CPU features and oneDNN notes to stderr when it loads; ldakit says which
+// backend it chose itself. Set here, on import in the main thread, because a worker thread's
+// process.env is its own copy: TensorFlow, loading in a worker, reads the process's environment.
+// A user's own setting wins.
+if (isMainThread) process.env.TF_CPP_MIN_LOG_LEVEL ??= "2";
+
 let pending: Promise<TfRuntime> | undefined;
 let decidedRequest: TfBackendRequest | undefined;
 let reported = false;
@@ -168,9 +174,6 @@ async function loadNode(tf: TfCore, skipped: string[]): Promise<TfRuntime> {
       `${moduleName}'s native addon is not built (install it with: ldakit backend install tensorflow)`,
     );
   }
-  // TensorFlow logs its CPU features and oneDNN notes at start-up; ldakit says which backend it
-  // chose itself. A user's own setting wins.
-  process.env.TF_CPP_MIN_LOG_LEVEL ??= "2";
   // Imported dynamically, and its failure caught by the caller.
   await import(moduleName);
   if (!(await tf.setBackend("tensorflow")))
