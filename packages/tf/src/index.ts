@@ -304,3 +304,4 @@ export {
   type TfInstallErrorCode,
   type TfInstallProgress,
 } from "./native.js";
+export { type ExtractFromWheelOptions, extractFromWheel, type WheelRule } from "./wheel.js";

@@ -31,6 +31,7 @@ import {
 import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
+import { extractFromWheel, type WheelRule } from "./wheel.js";
 
 /** The pinned wheel the native backend comes from. */
 export const TENSORFLOW_WHEEL = {
@@ -545,59 +546,15 @@ async function checkWheel(wheel: string): Promise<void> {
   }
 }
 
-/**
- * Unpack the libraries and headers, each checked against the wheel's RECORD. Python's zipfile
- * streams the 720 MB library in chunks; progress lines go to stdout.
- */
-const EXTRACT_PY = `
-import base64, hashlib, json, os, sys, zipfile
-whl, dest, libs, folders = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
-z = zipfile.ZipFile(whl)
-record = {}
-for name in z.namelist():
-    if name.endswith('.dist-info/RECORD'):
-        for line in z.read(name).decode('utf-8').splitlines():
-            parts = line.rsplit(',', 2)
-            if len(parts) == 3 and parts[1].startswith('sha256='):
-                record[parts[0]] = parts[1][7:]
-wanted = []
-for info in z.infolist():
-    name = info.filename
-    if name.endswith('/'):
-        continue
-    if name in ['tensorflow/' + l for l in libs]:
-        wanted.append((info, os.path.join(dest, 'lib', os.path.basename(name))))
-    elif name.startswith('tensorflow/include/') and name.endswith('.h'):
-        rel = name[len('tensorflow/include/'):]
-        if any(rel.startswith(f) for f in folders):
-            if rel.startswith('/') or '..' in rel.split('/'):
-                sys.exit('unsafe path in wheel: ' + name)
-            wanted.append((info, os.path.join(dest, 'include', *rel.split('/'))))
-total = sum(i.file_size for i, _ in wanted)
-print('total %d' % total, flush=True)
-done = 0
-for info, out in wanted:
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    h = hashlib.sha256()
-    with z.open(info) as src, open(out, 'wb') as dst:
-        while True:
-            chunk = src.read(1 << 22)
-            if not chunk:
-                break
-            h.update(chunk)
-            dst.write(chunk)
-            done += len(chunk)
-            print('done %d' % done, flush=True)
-        dst.flush()
-        os.fsync(dst.fileno())
-    got = base64.urlsafe_b64encode(h.digest()).rstrip(b'=').decode()
-    if record.get(info.filename) != got:
-        sys.exit('%s does not match the wheel RECORD' % info.filename)
-for l in libs:
-    if not os.path.exists(os.path.join(dest, 'lib', l)):
-        sys.exit('the wheel has no tensorflow/' + l)
-print('files %d' % len(wanted), flush=True)
-`;
+/** The members taken from the wheel, and where they land in the cache folder. */
+const WHEEL_RULES: WheelRule[] = [
+  ...WHEEL_LIBRARIES.map((lib) => ({ from: `tensorflow/${lib}`, to: `lib/${lib}` })),
+  ...WHEEL_HEADER_FOLDERS.map((folder) => ({
+    from: `tensorflow/include/${folder}`,
+    to: `include/${folder}`,
+    suffix: ".h",
+  })),
+];
 
 async function extractWheel(
   python: string,
@@ -605,37 +562,14 @@ async function extractWheel(
   dest: string,
   progress: (p: TfInstallProgress) => void,
 ): Promise<void> {
-  await mkdir(dest, { recursive: true });
-  let total = 0;
-  const result = await runLogged(
-    python,
-    [
-      "-c",
-      EXTRACT_PY,
-      wheel,
-      dest,
-      JSON.stringify(WHEEL_LIBRARIES),
-      JSON.stringify(WHEEL_HEADER_FOLDERS),
-    ],
-    {
-      onLine: (line) => {
-        const [what, n] = line.split(" ");
-        if (what === "total") total = Number(n);
-        else if (what === "done")
-          progress({
-            step: "extract",
-            message: "unpacking the libraries and headers",
-            done: Number(n),
-            total,
-          });
-      },
-    },
-  );
-  if (result.code !== 0) {
-    throw new TfInstallError(
-      "EXTRACT_FAILED",
-      `unpacking ${path.basename(wheel)} failed (exit ${result.code}): ${tail(result.output, 3)}`,
-    );
+  try {
+    await extractFromWheel(wheel, dest, WHEEL_RULES, {
+      python,
+      onBytes: (done, total) =>
+        progress({ step: "extract", message: "unpacking the libraries and headers", done, total }),
+    });
+  } catch (e) {
+    throw new TfInstallError("EXTRACT_FAILED", (e as Error).message);
   }
 }
 
@@ -751,7 +685,7 @@ interface RunResult {
 function runLogged(
   cmd: string,
   args: string[],
-  opts: { cwd?: string; env?: NodeJS.ProcessEnv; log?: string; onLine?: (line: string) => void },
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; log?: string },
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, {
@@ -761,17 +695,10 @@ function runLogged(
     });
     let stdout = "";
     let output = "";
-    let partial = "";
     child.stdout.on("data", (d: Buffer) => {
       const s = d.toString();
       stdout += s;
       output += s;
-      if (opts.onLine) {
-        partial += s;
-        const lines = partial.split("\n");
-        partial = lines.pop() ?? "";
-        for (const line of lines) opts.onLine(line);
-      }
     });
     child.stderr.on("data", (d: Buffer) => {
       output += d.toString();
@@ -789,10 +716,5 @@ function runLogged(
 }
 
 function tail(text: string, lines: number): string {
-  return text
-    .trim()
-    .split("\n")
-    .filter((l) => !/^(done|total) \d+$/.test(l))
-    .slice(-lines)
-    .join(" | ");
+  return text.trim().split("\n").slice(-lines).join(" | ");
 }

