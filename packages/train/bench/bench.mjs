@@ -3,15 +3,20 @@
 // (TensorFlow.js) and with NumPy doing the same math on the same data, folds, sample and
 // mini-batches, in the same run; then the time of the whole held-out selection that
 // trainProjection runs (adapter, λ, target, τ and β), which has no NumPy counterpart.
+// Every TensorFlow.js backend available runs in the same run, each in a child process of its own
+// (getTf decides once per thread); NumPy runs in this one's.
 // Usage: node bench/bench.mjs [--clusters N] [--runs N] [--only kfold,adapter,selection] (default kfold,adapter)
 //                             [--adapter-steps N] [--selection-steps N]
+//                             [--backends tensorflow,wasm] (default: those that load here; a
+//                              backend may carry environment variables: tensorflow:TF_ENABLE_ONEDNN_OPTS=0)
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { readNpySync, writeNpySync } from "@ldakit/npy";
 import { getTf } from "@ldakit/tf";
+import { availableTfBackends } from "../../../tools/tf-backends.mjs";
 import {
   assignFolds,
   computeCentroids,
@@ -36,6 +41,9 @@ const { values } = parseArgs({
     "adapter-steps": { type: "string", default: "50" },
     // trainProjection's default adapter step limit.
     "selection-steps": { type: "string", default: "500" },
+    backends: { type: "string" },
+    // Internal: run ldakit's side on this process's backend, write its results to this folder.
+    child: { type: "string" },
   },
 });
 const PARTS = values.only.split(",");
@@ -69,11 +77,24 @@ for (let k = 0; k < H; k++) {
   }
 }
 const clusterIds = Array.from({ length: H }, (_, k) => k + 1);
-
-const { tf, description } = await getTf();
-const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
-const seconds = (start) => (performance.now() - start) / 1000;
-const dir = mkdtempSync(join(tmpdir(), "ldakit-train-bench-"));
+// Questions three times noisier than the k-fold's, pulled toward the answers: on the k-fold's
+// set the cross-entropy is near 0 and W hardly leaves I, so matching W would prove nothing.
+// A step costs the same whatever the values.
+const noisy = new Float32Array(H * PER * D);
+for (let row = 0; row < H * PER; row++) {
+  const k = questionCluster[row];
+  for (let j = 0; j < D; j++) noisy[row * D + j] = centers[k * D + j] + 3 * rand();
+}
+// The selection's settings: τ 0.05, batch 256, Adam's default rate; λ the grid's first.
+const adapterOptions = {
+  dimensions: D,
+  targets: answers,
+  temperature: 0.05,
+  lambda: DEFAULT_LAMBDA_GRID[0],
+  maxSteps: Number(values["adapter-steps"]),
+  batchSize: 256,
+  seed: SEED,
+};
 // NumPy at full speed here: the OpenBLAS core-type override slows it (see the env notes).
 const numpyEnv = { ...process.env };
 delete numpyEnv.OPENBLAS_CORETYPE;
@@ -93,33 +114,116 @@ const numpy = (args) => {
   numpyVersion = out.numpy;
   return out;
 };
-const rows = [];
 const notes = [];
 
-try {
-  writeNpySync(join(dir, "questions.npy"), { data: questions, shape: [H * PER, D] });
-  writeNpySync(join(dir, "cluster.npy"), { data: questionCluster });
-  if (PARTS.includes("kfold")) await benchKfold();
-  if (PARTS.includes("adapter")) await benchAdapter();
-} finally {
-  rmSync(dir, { recursive: true, force: true });
-}
-const selection = PARTS.includes("selection") ? await benchSelection() : null;
+const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+const seconds = (start) => (performance.now() - start) / 1000;
 
-console.log(
-  `@ldakit/train vs NumPy ${numpyVersion || "(not run)"}: ${H} clusters × ${PER} questions, d = ${D}; TensorFlow.js ${description}; median of ${RUNS} runs`,
-);
-if (rows.length > 0) {
-  console.log(`${"step".padEnd(92)}  ldakit s   NumPy s   ratio (ldakit/NumPy time)`);
-  for (const [label, a, b] of rows)
-    console.log(
-      `${label.padEnd(92)}  ${a.toFixed(2).padStart(8)}  ${b.toFixed(2).padStart(8)}  ${(a / b).toFixed(2)}`,
+if (values.child !== undefined) {
+  await child(values.child);
+} else {
+  await parent();
+}
+
+/** ldakit's side on the backend LDAKIT_TF_BACKEND forces: times, and the adapter's W and losses. */
+async function child(dir) {
+  const { tf, description } = await getTf();
+  const out = { description };
+  if (PARTS.includes("kfold")) Object.assign(out, await oursKfold(tf));
+  if (PARTS.includes("adapter")) {
+    const { times, result } = await oursAdapter(tf);
+    out.adapter = times;
+    out.loss = result.loss;
+    writeNpySync(join(dir, "ldakit_adapter.npy"), { data: result.adapter, shape: [D, D] });
+  }
+  if (PARTS.includes("selection")) out.selection = await benchSelection(tf);
+  writeFileSync(join(dir, "ldakit.json"), JSON.stringify(out));
+}
+
+async function parent() {
+  const available = availableTfBackends();
+  const specs = (
+    values.backends ?? ["tensorflow", "wasm"].filter((b) => available[b].available).join(",")
+  )
+    .split(",")
+    .filter((x) => x !== "")
+    .map((spec) => {
+      const [name, ...vars] = spec.split(":");
+      const env = Object.fromEntries(vars.map((v) => v.split("=")));
+      return { label: spec, name, env };
+    });
+  for (const b of ["tensorflow", "wasm"])
+    if (!available[b].available) console.log(`${b}: not run, ${available[b].reason}`);
+  const dir = mkdtempSync(join(tmpdir(), "ldakit-train-bench-"));
+  const ours = [];
+  const theirs = {};
+  try {
+    for (const spec of specs) {
+      const childDir = mkdtempSync(join(dir, "ldakit-"));
+      process.stderr.write(`--- ${spec.label}\n`);
+      const args = process.argv
+        .slice(2)
+        .filter((a, i, all) => a !== "--backends" && all[i - 1] !== "--backends");
+      const r = spawnSync(process.execPath, [import.meta.filename, ...args, "--child", childDir], {
+        stdio: ["ignore", "inherit", "inherit"],
+        env: {
+          TF_CPP_MIN_LOG_LEVEL: "2",
+          ...process.env,
+          LDAKIT_TF_BACKEND: spec.name === "tensorflow" ? "node" : spec.name,
+          ...spec.env,
+        },
+      });
+      if (r.status !== 0) throw new Error(`the ${spec.label} run failed (${r.status ?? r.signal})`);
+      const result = JSON.parse(readFileSync(join(childDir, "ldakit.json"), "utf8"));
+      if (result.adapter) result.W = readNpySync(join(childDir, "ldakit_adapter.npy")).data;
+      ours.push({ ...spec, ...result });
+    }
+    writeNpySync(join(dir, "questions.npy"), { data: questions, shape: [H * PER, D] });
+    writeNpySync(join(dir, "cluster.npy"), { data: questionCluster });
+    if (PARTS.includes("kfold")) Object.assign(theirs, numpyKfold(dir));
+    if (PARTS.includes("adapter")) Object.assign(theirs, numpyAdapter(dir, ours));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  console.log(
+    `@ldakit/train vs NumPy ${numpyVersion || "(not run)"}: ${H} clusters × ${PER} questions, d = ${D}; median of ${RUNS} runs; TensorFlow.js ${ours.map((o) => `${o.label} = ${o.description}`).join(", ")}`,
+  );
+  const steps = [];
+  if (PARTS.includes("kfold")) {
+    steps.push(
+      ["weighted centroids (all questions)", (r) => median(r.centroids)],
+      [
+        `k-fold evaluation (${FOLDS} folds × ${DEFAULT_TEMPERATURE_GRID.length} temperatures, ${theirs.heldOutQuestions} held-out questions)`,
+        (r) => median(r.kfold),
+      ],
+      ["centroids + k-fold", (r) => median(r.centroids) + median(r.kfold)],
     );
+  }
+  if (PARTS.includes("adapter"))
+    steps.push([
+      `adapter training (${values["adapter-steps"]} Adam steps of 256 questions over ${H} targets)`,
+      (r) => median(r.adapter),
+    ]);
+  if (steps.length > 0) {
+    const cols = [...ours.map((o) => o.label), "NumPy"];
+    const width = Math.max(...steps.map(([label]) => label.length));
+    console.log(
+      `${"step".padEnd(width)}  ${cols.map((c) => `${c} s`.padStart(12)).join("  ")}  ${ours.map((o) => `${o.label}/NumPy`.padStart(16)).join("  ")}`,
+    );
+    for (const [label, time] of steps) {
+      const numpyTime = time(theirs);
+      const times = ours.map((o) => time(o));
+      console.log(
+        `${label.padEnd(width)}  ${[...times, numpyTime].map((t) => t.toFixed(2).padStart(12)).join("  ")}  ${times.map((t) => (t / numpyTime).toFixed(2).padStart(16)).join("  ")}`,
+      );
+    }
+  }
+  for (const note of notes) console.log(note);
+  for (const o of ours) if (o.selection) console.log(`${o.label}: ${o.selection}`);
 }
-for (const note of notes) console.log(note);
-if (selection) console.log(selection);
 
-async function benchKfold() {
+async function oursKfold(tf) {
   const ours = { centroids: [], kfold: [] };
   for (let run = 0; run < RUNS; run++) {
     let t = performance.now();
@@ -142,7 +246,10 @@ async function benchKfold() {
       `ldakit run ${run + 1}/${RUNS}: centroids ${ours.centroids.at(-1).toFixed(2)} s, k-fold ${ours.kfold.at(-1).toFixed(2)} s\n`,
     );
   }
+  return ours;
+}
 
+function numpyKfold(dir) {
   // The same folds and sample for NumPy: both are deterministic functions of the seed.
   const fold = assignFolds(questionCluster, H, FOLDS, SEED);
   const heldOut = selectHeldOut(fold, MAX_QUERIES, SEED);
@@ -151,7 +258,7 @@ async function benchKfold() {
   writeNpySync(join(dir, "answers.npy"), { data: answers, shape: [H, D] });
   writeNpySync(join(dir, "fold.npy"), { data: fold });
   writeNpySync(join(dir, "selected.npy"), { data: selected });
-  const theirs = { centroids: [], kfold: [] };
+  const theirs = { centroids: [], kfold: [], heldOutQuestions: heldOut.length };
   for (let run = 0; run < RUNS; run++) {
     const out = numpy([dir, JSON.stringify(DEFAULT_TEMPERATURE_GRID), String(FOLDS)]);
     theirs.centroids.push(out.centroids_s);
@@ -160,19 +267,7 @@ async function benchKfold() {
       `NumPy run ${run + 1}/${RUNS}: centroids ${out.centroids_s.toFixed(2)} s, k-fold ${out.kfold_s.toFixed(2)} s\n`,
     );
   }
-  rows.push(
-    ["weighted centroids (all questions)", median(ours.centroids), median(theirs.centroids)],
-    [
-      `k-fold evaluation (${FOLDS} folds × ${DEFAULT_TEMPERATURE_GRID.length} temperatures, ${heldOut.length} held-out questions)`,
-      median(ours.kfold),
-      median(theirs.kfold),
-    ],
-    [
-      "total",
-      median(ours.centroids) + median(ours.kfold),
-      median(theirs.centroids) + median(theirs.kfold),
-    ],
-  );
+  return theirs;
 }
 
 // trainAdapter's mini-batches: the questions reshuffled at every epoch by its seeded PRNG
@@ -204,37 +299,25 @@ function adapterBatches(n, batchSize, steps, seed) {
   return batches;
 }
 
-async function benchAdapter() {
-  const steps = Number(values["adapter-steps"]);
-  // Questions three times noisier than the k-fold's, pulled toward the answers: on the k-fold's
-  // set the cross-entropy is near 0 and W hardly leaves I, so matching W would prove nothing.
-  // A step costs the same whatever the values.
-  const noisy = new Float32Array(H * PER * D);
-  for (let row = 0; row < H * PER; row++) {
-    const k = questionCluster[row];
-    for (let j = 0; j < D; j++) noisy[row * D + j] = centers[k * D + j] + 3 * rand();
-  }
-  // The selection's settings: τ 0.05, batch 256, Adam's default rate; λ the grid's first.
-  const options = {
-    dimensions: D,
-    targets: answers,
-    temperature: 0.05,
-    lambda: DEFAULT_LAMBDA_GRID[0],
-    maxSteps: steps,
-    batchSize: 256,
-    seed: SEED,
-  };
+async function oursAdapter(tf) {
+  const steps = adapterOptions.maxSteps;
   const set = { questions: noisy, questionCluster };
   const times = [];
   let result;
   for (let run = 0; run < RUNS; run++) {
     const t = performance.now();
-    result = await trainAdapter(tf, set, options);
+    result = await trainAdapter(tf, set, adapterOptions);
     times.push(seconds(t));
     process.stderr.write(
       `ldakit run ${run + 1}/${RUNS}: adapter ${steps} steps ${times.at(-1).toFixed(2)} s\n`,
     );
   }
+  return { times, result };
+}
+
+function numpyAdapter(dir, ours) {
+  const options = adapterOptions;
+  const steps = options.maxSteps;
   const batches = adapterBatches(questionCluster.length, options.batchSize, steps, options.seed);
   writeNpySync(join(dir, "adapter_questions.npy"), { data: noisy, shape: [H * PER, D] });
   writeNpySync(join(dir, "targets.npy"), { data: options.targets, shape: [H, D] });
@@ -259,40 +342,38 @@ async function benchAdapter() {
     );
   }
   const theirW = readNpySync(join(dir, "numpy_adapter.npy")).data;
-  let maxDelta = 0;
-  let maxMoved = 0;
-  for (let i = 0; i < theirW.length; i++) {
-    maxDelta = Math.max(maxDelta, Math.abs(result.adapter[i] - theirW[i]));
-    maxMoved = Math.max(maxMoved, Math.abs(theirW[i] - (i % (D + 1) === 0 ? 1 : 0)));
-  }
-  // The per-step loss is a second witness that both took the same batches; near 0 (an easy
-  // batch) its float32 rounding is relatively large, hence the absolute floor.
-  let lossDelta = 0;
-  let lossOff = 0;
-  for (const [i, l] of theirLoss.entries()) {
-    const delta = Math.abs(result.loss[i] - l);
-    lossDelta = Math.max(lossDelta, delta);
-    lossOff = Math.max(lossOff, delta / (0.02 * Math.abs(l) + 1e-4));
-  }
-  // Float32 rounding differs between the two (summation order, exp), and Adam moves an entry
-  // whose gradient is near 0 by up to lr per step in the direction of its sign: the two W may
-  // drift apart by a tenth of lr. A different batch order, loss or optimizer moves them far more.
-  const tolerance = 5e-4;
-  notes.push(
-    `adapter: W after ${steps} steps, ldakit vs NumPy: max |ΔW| = ${maxDelta.toExponential(2)} (tolerance ${tolerance}; W moved up to ${maxMoved.toExponential(2)} from I${maxMoved < 10 * tolerance ? ": too little for the match to prove much" : ""}); loss per step: max |Δ| = ${lossDelta.toExponential(2)}`,
-  );
-  if (!(maxDelta <= tolerance && lossOff <= 1))
-    throw new Error(
-      `the NumPy adapter steps do not reproduce trainAdapter (max |ΔW| ${maxDelta}, max loss |Δ| ${lossDelta}): the timings would compare different work`,
+  for (const o of ours) {
+    let maxDelta = 0;
+    let maxMoved = 0;
+    for (let i = 0; i < theirW.length; i++) {
+      maxDelta = Math.max(maxDelta, Math.abs(o.W[i] - theirW[i]));
+      maxMoved = Math.max(maxMoved, Math.abs(theirW[i] - (i % (D + 1) === 0 ? 1 : 0)));
+    }
+    // The per-step loss is a second witness that both took the same batches; near 0 (an easy
+    // batch) its float32 rounding is relatively large, hence the absolute floor.
+    let lossDelta = 0;
+    let lossOff = 0;
+    for (const [i, l] of theirLoss.entries()) {
+      const delta = Math.abs(o.loss[i] - l);
+      lossDelta = Math.max(lossDelta, delta);
+      lossOff = Math.max(lossOff, delta / (0.02 * Math.abs(l) + 1e-4));
+    }
+    // Float32 rounding differs between the two (summation order, exp), and Adam moves an entry
+    // whose gradient is near 0 by up to lr per step in the direction of its sign: the two W may
+    // drift apart by a tenth of lr. A different batch order, loss or optimizer moves them far more.
+    const tolerance = 5e-4;
+    notes.push(
+      `adapter on ${o.label}: W after ${steps} steps, ldakit vs NumPy: max |ΔW| = ${maxDelta.toExponential(2)} (tolerance ${tolerance}; W moved up to ${maxMoved.toExponential(2)} from I${maxMoved < 10 * tolerance ? ": too little for the match to prove much" : ""}); loss per step: max |Δ| = ${lossDelta.toExponential(2)}`,
     );
-  rows.push([
-    `adapter training (${steps} Adam steps of ${options.batchSize} questions over ${H} targets)`,
-    median(times),
-    median(theirTimes),
-  ]);
+    if (!(maxDelta <= tolerance && lossOff <= 1))
+      throw new Error(
+        `the NumPy adapter steps do not reproduce trainAdapter on ${o.label} (max |ΔW| ${maxDelta}, max loss |Δ| ${lossDelta}): the timings would compare different work`,
+      );
+  }
+  return { adapter: theirTimes };
 }
 
-async function benchSelection() {
+async function benchSelection(tf) {
   const maxSteps = Number(values["selection-steps"]);
   const options = {
     folds: FOLDS,

@@ -1,6 +1,6 @@
-import { getTf } from "@ldakit/tf";
-import { describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { adapterObjective, computeCentroids, TrainError, trainAdapter } from "../src/index.js";
+import { describeOnBackend, tfUnderTest } from "./backends.js";
 import { reference } from "./numpy-reference.js";
 
 /** Clusters around random directions, with questions noisy enough that routing them is not trivial. */
@@ -31,9 +31,9 @@ const identity = (d: number) => {
   return m;
 };
 
-describe("trainAdapter", () => {
+describeOnBackend("trainAdapter", () => {
   it("agrees with a float64 NumPy gradient (checked there by finite differences)", async () => {
-    const { tf } = await getTf();
+    const tf = await tfUnderTest();
     const { questions, questionCluster, targets, d } = dataset(4, 5, 6, 11);
     // A W away from the identity, so that every term of the gradient is exercised.
     const adapter = identity(d).map((x, i) => x + 0.3 * Math.sin(1.7 * i + 0.4));
@@ -57,7 +57,7 @@ describe("trainAdapter", () => {
   });
 
   it("lowers the loss, leaves tf.memory() as it found it, and gives the same W bytes for the same seed", async () => {
-    const { tf } = await getTf();
+    const tf = await tfUnderTest();
     const { questions, questionCluster, targets, d } = dataset(6, 8, 16, 5);
     const options = {
       dimensions: d,
@@ -94,7 +94,7 @@ describe("trainAdapter", () => {
   });
 
   it("stays at the identity when λ is large", async () => {
-    const { tf } = await getTf();
+    const tf = await tfUnderTest();
     const { questions, questionCluster, targets, d } = dataset(5, 6, 12, 9);
     const { adapter } = await trainAdapter(
       tf,
@@ -115,7 +115,7 @@ describe("trainAdapter", () => {
   });
 
   it("stops early on the held-out loss and returns the best epoch's W", async () => {
-    const { tf } = await getTf();
+    const tf = await tfUnderTest();
     const train = dataset(5, 4, 24, 21, 2.5);
     const heldOut = dataset(5, 4, 24, 21, 2.5);
     // Same centers (same seed), different noise: draw the held-out questions again further on.
@@ -149,7 +149,7 @@ describe("trainAdapter", () => {
   });
 
   it("says what is wrong with its input", async () => {
-    const { tf } = await getTf();
+    const tf = await tfUnderTest();
     const { questions, questionCluster, targets, d } = dataset(3, 2, 4, 1);
     const base = {
       dimensions: d,

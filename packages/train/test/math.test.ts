@@ -1,6 +1,6 @@
-import { getTf } from "@ldakit/tf";
 import { describe, expect, it } from "vitest";
 import { assignFolds, computeCentroids, evaluateHeldOut, pickTemperature } from "../src/index.js";
+import { describeOnBackend, tfUnderTest } from "./backends.js";
 import { reference } from "./numpy-reference.js";
 
 /** Clustered random data: each cluster's questions scatter around a random direction. */
@@ -61,7 +61,7 @@ describe("centroids", () => {
   });
 });
 
-describe("k-fold held-out evaluation", () => {
+describeOnBackend("k-fold held-out evaluation", () => {
   it("assigns every question of a multi-question cluster to a fold, and never a lone question", () => {
     const folds = assignFolds(new Int32Array([0, 0, 0, 0, 0, 1, 2, 2]), 3, 5, 7);
     expect(Array.from(folds.slice(0, 5)).sort()).toEqual([0, 1, 2, 3, 4]);
@@ -70,7 +70,7 @@ describe("k-fold held-out evaluation", () => {
   });
 
   it("gives the metrics a float64 NumPy reference gives on the same folds", async () => {
-    const { tf } = await getTf();
+    const tf = await tfUnderTest();
     const data = dataset(15, 6, 24, 11);
     // 0.001: most routing weights fall below the float32 normals (they are flushed to 0)
     const temperatures = [0.001, 0.05, 0.1, 1];
@@ -111,7 +111,7 @@ describe("k-fold held-out evaluation", () => {
   });
 
   it("scores at most maxQueries held-out questions", async () => {
-    const { tf } = await getTf();
+    const tf = await tfUnderTest();
     const data = dataset(10, 8, 8, 2);
     const result = await evaluateHeldOut(
       tf,

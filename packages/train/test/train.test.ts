@@ -5,9 +5,9 @@ import { join } from "node:path";
 import { createHashEmbedder } from "@ldakit/embed";
 import { readNpySync } from "@ldakit/npy";
 import { LDAProjectionDB } from "@ldakit/store";
-import { getTf } from "@ldakit/tf";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, expect, it } from "vitest";
 import { pickChoice, selectionRecord, trainProjection } from "../src/index.js";
+import { backendUnderTest, describeOnBackend, tfUnderTest } from "./backends.js";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -51,7 +51,7 @@ async function storeWithClusters() {
   return { db, root };
 }
 
-describe("trainProjection", () => {
+describeOnBackend("trainProjection", () => {
   it("writes a new projection: rows, head files and mh_<id>.json, with held-out metrics", async () => {
     const { db, root } = await storeWithClusters();
     const result = await trainProjection(db, {
@@ -60,6 +60,7 @@ describe("trainProjection", () => {
       adapter: "none",
       blend: 1,
     });
+    if (backendUnderTest !== "auto") expect(result.backend.split(" ")[0]).toBe(backendUnderTest);
     expect(result.numHeads).toBe(10);
     expect(result.numQuestions).toBe(50);
     expect(result.curve.map((p) => p.temperature)).toEqual([0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1]);
@@ -141,7 +142,7 @@ describe("trainProjection", () => {
 
   it("chooses adapter, λ, target, τ and β on held-out questions and records the choice", async () => {
     const { db, root } = await storeWithClusters();
-    const { tf } = await getTf();
+    const tf = await tfUnderTest();
     const result = await trainProjection(db, { adapterMaxSteps: 40, adapterBatchSize: 16 });
     // none × 7 τ × 5 β, then linear × 2 targets × 2 λ × 7 τ × 5 β.
     expect(result.curve).toHaveLength(35 + 4 * 35);
