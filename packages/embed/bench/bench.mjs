@@ -473,7 +473,7 @@ async function main() {
   out.push("");
   for (const [k, v] of Object.entries(agreement))
     out.push(
-      `${k.replaceAll("_", " ")}: ${k.endsWith("diff") ? v.toExponential(2) : v.toFixed(7)}`,
+      `${k.replaceAll("_", " ")}: ${k.endsWith("diff") ? v.toExponential(2) : `${v.toFixed(7)} (1 − cos = ${(1 - v).toExponential(1)})`}`,
     );
   process.stdout.write(`${out.join("\n")}\n`);
 }
