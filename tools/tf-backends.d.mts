@@ -1,21 +1,39 @@
+/** A TensorFlow.js backend, as TensorFlow.js names it. */
 export type TfBackend = "tensorflow" | "wasm" | "cpu";
 
-/** The names getTf reports, in its order of preference. */
-export declare const TF_BACKENDS: readonly TfBackend[];
+/** What `getTf({ backend })` of `@ldakit/tf` takes for each backend. */
+export declare const TF_BACKENDS: Readonly<Record<TfBackend, "node" | "wasm" | "cpu">>;
 
-export interface TfBackendProbe {
-  available: boolean;
-  /** When available: getTf's description, e.g. `wasm (SIMD)`. */
-  description?: string;
-  /** When not: why it did not load. */
-  reason?: string;
+export interface TfBackendAvailability {
+  readonly name: TfBackend;
+  readonly available: boolean;
+  /** e.g. `tensorflow (tfjs-node)`, when available. */
+  readonly description?: string;
+  /** Why it did not load, when not available. */
+  readonly reason?: string;
 }
 
 /**
- * For each backend: whether getTf can load it here, with its description, or the reason it
- * cannot. Probed once per process, in a child process (one worker thread per backend there).
+ * The backends named by LDAKIT_REQUIRE_TF_BACKENDS (comma or space separated; `node` means
+ * `tensorflow`). Throws on an unknown name.
  */
-export declare function availableTfBackends(): Record<TfBackend, TfBackendProbe>;
-
-/** The backends LDAKIT_REQUIRE_TF_BACKENDS names: for those, unavailability fails a test. */
 export declare function requiredTfBackends(): TfBackend[];
+
+/** Each backend's availability, probed once per process in a child process. */
+export declare function availableTfBackends(names?: TfBackend[]): Promise<TfBackendAvailability[]>;
+
+export interface TfBackendPlanEntry {
+  readonly name: TfBackend;
+  /** The `backend` option that forces it. */
+  readonly request: "node" | "wasm" | "cpu";
+  /** Available: run its tests. */
+  readonly run: boolean;
+  /** Not available although LDAKIT_REQUIRE_TF_BACKENDS names it: a test must fail with `reason`. */
+  readonly missing: boolean;
+  readonly required: boolean;
+  readonly description?: string;
+  readonly reason?: string;
+}
+
+/** Per backend: run its tests, skip them (printing why), or fail because it is required. */
+export declare function tfBackendPlan(names: TfBackend[]): Promise<TfBackendPlanEntry[]>;

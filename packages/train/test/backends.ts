@@ -8,14 +8,14 @@ import { availableTfBackends, requiredTfBackends } from "../../../tools/tf-backe
 const request = (process.env.LDAKIT_TF_BACKEND ?? "auto").trim().toLowerCase();
 const name = request === "node" || request === "tfjs-node" ? "tensorflow" : request;
 
-function skipReason(): string | null {
+async function skipReason(): Promise<string | null> {
   if (name !== "tensorflow") return null;
-  const probe = availableTfBackends().tensorflow;
-  if (probe.available || requiredTfBackends().includes("tensorflow")) return null;
-  return `the tensorflow backend (tfjs-node) does not load here: ${probe.reason}; \`ldakit backend install tensorflow\` installs it, LDAKIT_REQUIRE_TF_BACKENDS=tensorflow makes this a failure`;
+  const [probe] = await availableTfBackends(["tensorflow"]);
+  if (probe?.available || requiredTfBackends().includes("tensorflow")) return null;
+  return `the tensorflow backend (tfjs-node) does not load here: ${probe?.reason}; \`ldakit backend install tensorflow\` installs it, LDAKIT_REQUIRE_TF_BACKENDS=tensorflow makes this a failure`;
 }
 
-const reason = skipReason();
+const reason = await skipReason();
 if (reason !== null) console.warn(`skipped: ${reason}`);
 
 /** The backend these tests run on, as LDAKIT_TF_BACKEND asks (`auto` when unset). */

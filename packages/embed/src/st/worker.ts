@@ -1,5 +1,5 @@
 /**
- * Worker-thread entry of the sentence-transformers pool: one TensorFlow.js engine (its own wasm
+ * Worker-thread entry of the sentence-transformers pool: one TensorFlow.js engine (its own
  * backend) holding the encoder's weights. The main thread tokenizes and sends padded batches;
  * this thread runs the encoder and sends the pooled vectors back.
  */
