@@ -4,8 +4,9 @@
  * (`.ci/run`) and in @ldakit/tf's own tests; here it is the command line around it.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync } from "node:fs";
 import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
 import path, { join } from "node:path";
 import { fetchModel } from "@ldakit/embed";
 import { describe, expect, it } from "vitest";
@@ -92,6 +93,26 @@ describe("ldakit backend", () => {
       /NO_NODE_HEADERS: Node's headers are not at \/nonexistent\/node\/include\/node/,
     );
     expect(noHeaders.stderr).not.toMatch(/download/);
+  });
+
+  it("install names the missing compiler, before any download", () => {
+    // A PATH with Python (and pip) and make, but no C++ compiler.
+    const bin = mkdtempSync(join(tmpdir(), "ldakit-nocxx-"));
+    try {
+      for (const tool of ["python3", "make"]) {
+        const found = spawnSync("sh", ["-c", `command -v ${tool}`], {
+          encoding: "utf8",
+        }).stdout.trim();
+        expect(found, `${tool} must be installed for this test`).not.toBe("");
+        symlinkSync(found, join(bin, tool));
+      }
+      const r = ldakit(["backend", "install", "tensorflow", "--force"], { PATH: bin });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("NO_COMPILER: no C++ compiler (c++ or g++) on PATH");
+      expect(r.stderr).not.toMatch(/download/);
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
   });
 
   describe.skipIf(!haveNative)(
