@@ -14,6 +14,7 @@
  */
 import type { Tensor, Tensor1D, Tensor2D, TfCore } from "@ldakit/tf";
 import { type BertConfig, ModelFolderError, type StModelSpec } from "./folder.js";
+import { hasNativeKernelBackend, NativeOps } from "./native-ops.js";
 import type { SafetensorsFile } from "./safetensors.js";
 
 interface Linear {
@@ -27,9 +28,8 @@ interface Norm {
 }
 
 interface Layer {
-  q: Linear;
-  k: Linear;
-  v: Linear;
+  /** Q, K, V as three Linears, or (on tfjs-node) one whose output is Q | K | V side by side. */
+  qkv: Linear[];
   o: Linear;
   norm1: Norm;
   inter: Linear;
@@ -49,6 +49,9 @@ export interface BatchInput {
 /** The encoder's weights as tensors of one TensorFlow.js engine, and the forward pass. */
 export class BertEncoder {
   private disposed = false;
+  private readonly native:
+    | { ops: NativeOps; eps: Tensor; one: Tensor; toHeads: Tensor; fromHeads: Tensor }
+    | undefined;
 
   private constructor(
     private readonly tf: TfCore,
@@ -59,7 +62,18 @@ export class BertEncoder {
     private readonly tokenType0: Tensor1D,
     private readonly embNorm: Norm,
     private readonly layers: Layer[],
-  ) {}
+  ) {
+    if (hasNativeKernelBackend(tf)) {
+      const ops = new NativeOps(tf);
+      this.native = {
+        ops,
+        eps: ops.scalar(spec.config.layerNormEps),
+        one: ops.scalar(1),
+        toHeads: ops.constant([2, 0, 3, 1, 4]), // [B, L, 3, nh, dh] → [3, B, nh, L, dh]
+        fromHeads: ops.constant([0, 2, 1, 3]), // [B, nh, L, dh] → [B, L, nh, dh]
+      };
+    }
+  }
 
   get config(): BertConfig {
     return this.spec.config;
@@ -133,13 +147,35 @@ export class BertEncoder {
       const exactGelu = c.hiddenAct === "gelu";
       const geluIn = exactGelu ? Math.SQRT1_2 : 1;
       const geluOut = exactGelu ? Math.SQRT1_2 : 1;
+      // On tfjs-node each op costs tens of µs whatever its size, so Q, K and V come from one
+      // matMul there; on wasm three separate ones measured no slower, and it keeps them as they were.
+      const fuseQkv = hasNativeKernelBackend(tf);
+      const qkv = (p: string): Linear[] => {
+        const parts = [
+          linear(`${p}.query`, H, H, scale),
+          linear(`${p}.key`, H, H),
+          linear(`${p}.value`, H, H),
+        ];
+        if (!fuseQkv) return parts;
+        const fused: Linear = {
+          w: tf.concat(
+            parts.map((x) => x.w),
+            1,
+          ),
+          b: tf.concat(parts.map((x) => x.b)),
+        };
+        created.push(fused.w, fused.b);
+        for (const x of parts) {
+          x.w.dispose();
+          x.b.dispose();
+        }
+        return [fused];
+      };
       const layers: Layer[] = [];
       for (let l = 0; l < c.numLayers; l++) {
         const p = `encoder.layer.${l}`;
         layers.push({
-          q: linear(`${p}.attention.self.query`, H, H, scale),
-          k: linear(`${p}.attention.self.key`, H, H),
-          v: linear(`${p}.attention.self.value`, H, H),
+          qkv: qkv(`${p}.attention.self`),
           o: linear(`${p}.attention.output.dense`, H, H),
           norm1: norm(`${p}.attention.output.LayerNorm`),
           inter: linear(`${p}.intermediate.dense`, H, c.intermediateSize, geluIn),
@@ -171,8 +207,6 @@ export class BertEncoder {
     const c = this.spec.config;
     const { batch: B, seqLen: L } = input;
     const H = c.hiddenSize;
-    const nh = c.numHeads;
-    const dh = H / nh;
     if (L > c.maxPositions)
       throw new Error(`sequence length ${L} exceeds max_position_embeddings ${c.maxPositions}`);
 
@@ -203,31 +237,11 @@ export class BertEncoder {
           x,
           tf.reshape(tf.gather(this.tokenType, tf.tensor1d(input.typeIds, "int32")), [B, L, H]),
         );
-      let h = this.layerNorm(tf.reshape(x, [B * L, H]), this.embNorm);
-
       // Without padding the additive mask is all zeros: skip it.
       const attnMask = padded ? tf.tensor4d(maskAdd, [B, 1, 1, L]) : undefined;
-      const heads = (t: Tensor, perm: number[]) =>
-        tf.transpose(tf.reshape(t, [B, L, nh, dh]), perm);
-      for (const layer of this.layers) {
-        // A scope per layer: its intermediates (the B×heads×L×L scores above all) are freed
-        // before the next layer runs.
-        const prev = h;
-        h = tf.tidy(() => {
-          // Self-attention (1/√d_head is folded into W_q).
-          const q = heads(this.dense(prev, layer.q), [0, 2, 1, 3]); // [B, nh, L, dh]
-          const k = heads(this.dense(prev, layer.k), [0, 2, 3, 1]); // [B, nh, dh, L]
-          const v = heads(this.dense(prev, layer.v), [0, 2, 1, 3]); // [B, nh, L, dh]
-          const scores = tf.matMul(q, k); // [B, nh, L, L]
-          const probs = tf.softmax(attnMask ? tf.add(scores, attnMask) : scores);
-          const ctx = tf.reshape(tf.transpose(tf.matMul(probs, v), [0, 2, 1, 3]), [B * L, H]);
-          const a = this.layerNorm(tf.add(this.dense(ctx, layer.o), prev), layer.norm1);
-          // Feed-forward.
-          const inter = this.activation(this.dense(a, layer.inter));
-          return this.layerNorm(tf.add(this.dense(inter, layer.out), a), layer.norm2);
-        });
-        prev.dispose();
-      }
+      const h = this.native
+        ? this.encodeNative(this.native, x, attnMask, B, L)
+        : this.encode(x, attnMask, B, L);
 
       const tokens = tf.reshape(h, [B, L, H]);
       const m = tf.tensor3d(mask, [B, L, 1]); // (unused when nothing is padded)
@@ -257,6 +271,96 @@ export class BertEncoder {
       }
       return pooled as Tensor2D;
     });
+  }
+
+  /** The encoder layers through tfjs-core ops: [B·L, H] hidden states. */
+  private encode(x: Tensor, attnMask: Tensor | undefined, B: number, L: number): Tensor {
+    const { tf } = this;
+    const c = this.spec.config;
+    const H = c.hiddenSize;
+    const nh = c.numHeads;
+    const dh = H / nh;
+    let h = this.layerNorm(tf.reshape(x, [B * L, H]), this.embNorm);
+
+    const heads = (t: Tensor, perm: number[]) => tf.transpose(tf.reshape(t, [B, L, nh, dh]), perm);
+    for (const layer of this.layers) {
+      // A scope per layer: its intermediates (the B×heads×L×L scores above all) are freed
+      // before the next layer runs.
+      const prev = h;
+      h = tf.tidy(() => {
+        // Self-attention (1/√d_head is folded into W_q).
+        const [ql, kl, vl] = layer.qkv as [Linear, Linear, Linear];
+        const q = heads(this.dense(prev, ql), [0, 2, 1, 3]); // [B, nh, L, dh]
+        const k = heads(this.dense(prev, kl), [0, 2, 3, 1]); // [B, nh, dh, L]
+        const v = heads(this.dense(prev, vl), [0, 2, 1, 3]); // [B, nh, L, dh]
+        const scores = tf.matMul(q, k); // [B, nh, L, L]
+        const probs = tf.softmax(attnMask ? tf.add(scores, attnMask) : scores);
+        const ctx = tf.reshape(tf.transpose(tf.matMul(probs, v), [0, 2, 1, 3]), [B * L, H]);
+        const a = this.layerNorm(tf.add(this.dense(ctx, layer.o), prev), layer.norm1);
+        // Feed-forward.
+        const inter = this.activation(this.dense(a, layer.inter));
+        return this.layerNorm(tf.add(this.dense(inter, layer.out), a), layer.norm2);
+      });
+      prev.dispose();
+    }
+    return h;
+  }
+
+  /**
+   * The same layers through tfjs-node's kernels directly (see native-ops.ts): Q, K and V from one
+   * matMul, split into heads by one reshape, transpose and unstack; Kᵀ by the batched matMul's
+   * adjoint flag instead of a transpose.
+   */
+  private encodeNative(
+    { ops, eps, one, toHeads, fromHeads }: NonNullable<BertEncoder["native"]>,
+    x: Tensor,
+    attnMask: Tensor | undefined,
+    B: number,
+    L: number,
+  ): Tensor {
+    const c = this.spec.config;
+    const H = c.hiddenSize;
+    const nh = c.numHeads;
+    const dh = H / nh;
+    const dense = (t: Tensor, lin: Linear) => ops.add(ops.matMul(t, lin.w), lin.b);
+    const norm = (t: Tensor, n: Norm) => {
+      const mean = ops.meanLast(t);
+      const xc = ops.sub(t, mean);
+      const rs = ops.rsqrt(ops.add(ops.meanLast(ops.square(xc)), eps));
+      return ops.add(ops.mul(ops.mul(xc, rs), n.gamma), n.beta);
+    };
+    const act = (t: Tensor): Tensor => {
+      switch (c.hiddenAct) {
+        case "gelu":
+          // t is u = x/√2 here (see fromSafetensors).
+          return ops.mul(t, ops.add(ops.erf(t), one));
+        case "gelu_tanh":
+          return this.activation(t);
+        case "relu":
+          return ops.relu(t);
+      }
+    };
+    const rows = ops.shape([B * L, H]);
+    const split = ops.shape([B, L, 3, nh, dh]);
+    let h = norm(ops.reshape(x, rows), this.embNorm);
+    for (const layer of this.layers) {
+      // A scope per layer: its intermediates (the B×heads×L×L scores above all) are freed
+      // before the next layer runs.
+      const prev = h;
+      h = this.tf.tidy(() => {
+        const [qkvLin] = layer.qkv as [Linear];
+        const qkv = ops.transpose(ops.reshape(dense(prev, qkvLin), split), toHeads); // [3, B, nh, L, dh]
+        const [q, k, v] = ops.unstack(qkv, 3) as [Tensor, Tensor, Tensor];
+        const scores = ops.batchMatMul(q, k, true); // [B, nh, L, L]
+        const probs = ops.softmax(attnMask ? ops.add(scores, attnMask) : scores);
+        const ctx = ops.reshape(ops.transpose(ops.batchMatMul(probs, v), fromHeads), rows);
+        const a = norm(ops.add(dense(ctx, layer.o), prev), layer.norm1);
+        const inter = act(dense(a, layer.inter));
+        return norm(ops.add(dense(inter, layer.out), a), layer.norm2);
+      });
+      prev.dispose();
+    }
+    return h;
   }
 
   private dense(x: Tensor, lin: Linear): Tensor2D {
@@ -299,9 +403,10 @@ export class BertEncoder {
       this.embNorm.beta,
     ];
     for (const l of this.layers) {
-      for (const lin of [l.q, l.k, l.v, l.o, l.inter, l.out]) all.push(lin.w, lin.b);
+      for (const lin of [...l.qkv, l.o, l.inter, l.out]) all.push(lin.w, lin.b);
       all.push(l.norm1.gamma, l.norm1.beta, l.norm2.gamma, l.norm2.beta);
     }
     for (const t of all) t.dispose();
+    this.native?.ops.dispose();
   }
 }
