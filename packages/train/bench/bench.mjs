@@ -141,7 +141,10 @@ async function child(dir) {
 }
 
 async function parent() {
-  const available = availableTfBackends();
+  // { tensorflow: { available, reason? }, wasm: … }, probed in child processes.
+  const available = Object.fromEntries(
+    (await availableTfBackends(["tensorflow", "wasm"])).map((b) => [b.name, b]),
+  );
   const specs = (
     values.backends ?? ["tensorflow", "wasm"].filter((b) => available[b].available).join(",")
   )
